@@ -1,0 +1,1 @@
+"""Formatting: Matrix HTML to and from the gateway content format's markup."""

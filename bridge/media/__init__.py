@@ -1,0 +1,1 @@
+"""Media: the gateway's media encryption, upload and download, and format conversion."""

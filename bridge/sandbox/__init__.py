@@ -1,0 +1,1 @@
+"""The sandbox gateway: a local stand-in for the gatekeeper with simulated gatekeeper users."""

@@ -1,0 +1,52 @@
+"""Storage: one database (SQLite by default, PostgreSQL for production) for every part of the bridge.
+
+Every table of every concept lives in the same database so that a message's state changes (Signal
+session, stored plaintext, queue position) can commit in one transaction, and because mautrix's crypto
+store reuses the open transaction's connection for nested queries.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mautrix.util.async_db import Database, DatabaseException, UnsupportedDatabaseVersion
+
+from .upgrade import build_upgrade_table
+
+__all__ = ["open_database", "DatabaseTooNew", "Database"]
+
+
+class DatabaseTooNew(DatabaseException):
+    """The database was written by a newer version of the bridge; downgrades are not supported."""
+
+
+def create_database(url: str, *, fresh_shortcut: bool = True, log: logging.Logger | None = None,
+                    db_args: dict | None = None) -> Database:
+    log = log or logging.getLogger("bridge.storage")
+    return Database.create(
+        url,
+        upgrade_table=build_upgrade_table(fresh_shortcut=fresh_shortcut, log=log),
+        db_args=db_args or {},
+        log=log,
+        owner_name="interop-bridge",
+        ignore_foreign_tables=True,
+    )
+
+
+async def open_database(url: str, *, log: logging.Logger | None = None,
+                        db_args: dict | None = None) -> Database:
+    """Open the database at ``url`` and bring its schema up to date.
+
+    Raises :class:`DatabaseTooNew` with an explanation when the schema is newer than this code.
+    """
+    db = create_database(url, log=log, db_args=db_args)
+    try:
+        await db.start()
+    except UnsupportedDatabaseVersion as e:
+        await db.stop()
+        raise DatabaseTooNew(
+            f"{e}. This database was last used by a newer version of interop-bridge; "
+            "downgrading is not supported. Run the newer version again, or restore a backup "
+            "taken before the upgrade."
+        ) from e
+    return db

@@ -1,0 +1,34 @@
+"""Schema upgrades, one file per step.
+
+``v00_latest_revision`` creates the newest schema in one go for a fresh database; every other
+``vNN_*`` module upgrades a database from version NN-1 to NN. Both paths must end with the same
+schema: ``tests/storage/test_schema.py`` compares them on SQLite and PostgreSQL, so a step added
+without updating the latest revision (or the other way round) fails the suite.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mautrix.util.async_db import UpgradeTable
+
+from . import v00_latest_revision, v01_initial
+
+# Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
+STEPS = [
+    v01_initial.upgrade,
+]
+LATEST_VERSION = len(STEPS)
+
+
+def build_upgrade_table(*, fresh_shortcut: bool = True,
+                        log: logging.Logger | None = None) -> UpgradeTable:
+    """The table the bridge runs. ``fresh_shortcut=False`` forces the step-by-step path (tests)."""
+    table = UpgradeTable(database_name="interop-bridge database",
+                         log=(log or logging.getLogger("bridge.storage")).getChild("upgrade"))
+    for index, step in enumerate(STEPS):
+        table.register(step, index=index, description=step.__module__.rsplit(".", 1)[-1])
+    if fresh_shortcut:
+        table.register(v00_latest_revision.create_latest, index=0,
+                       description="latest revision", upgrades_to=LATEST_VERSION)
+    return table

@@ -1,0 +1,1 @@
+"""The per-user trust boundary: every key and session record sealed under a per-user data key."""
