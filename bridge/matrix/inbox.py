@@ -1,0 +1,154 @@
+"""The durable inbox of appservice transactions.
+
+mautrix answers the homeserver before its handlers run and remembers transaction IDs in memory only,
+so a crash loses events. Here a transaction is stored (with its ID, for de-duplication across
+restarts) before the homeserver gets its 200, and handled afterwards from the database, strictly in
+order within each room. Work that was accepted but not yet handled when the process stops stays in
+the database and is handled on the next start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+import asyncio
+import json
+import logging
+import time
+
+from attrs import define
+from mautrix.util.async_db import Database
+
+# Items without a room (to-device events, presence) share one queue under this key.
+NO_ROOM = ""
+
+
+@define
+class InboxItem:
+    seq: int
+    txn_id: str
+    kind: str  # "pdu", "edu" or "to_device"
+    room_id: str
+    event: dict[str, Any]
+    attempts: int
+
+
+Handler = Callable[[InboxItem], Awaitable[None]]
+
+
+def _room_of(event: Any) -> str:
+    room_id = event.get("room_id") if isinstance(event, dict) else None
+    return room_id if isinstance(room_id, str) else NO_ROOM
+
+
+class MatrixInbox:
+    def __init__(self, db: Database, handler: Handler, *, max_attempts: int = 5,
+                 retry_delay: float = 1.0, log: logging.Logger | None = None) -> None:
+        self.db = db
+        self.handler = handler
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.log = log or logging.getLogger("bridge.matrix.inbox")
+        self._workers: dict[str, asyncio.Task] = {}
+        self._stopping = False
+
+    async def accept(self, txn_id: str, *, events: Iterable[dict], ephemeral: Iterable[dict] = (),
+                     to_device: Iterable[dict] = ()) -> bool:
+        """Store a transaction. Returns False for a transaction ID seen before (nothing stored)."""
+        now = int(time.time() * 1000)
+        rows = [
+            (txn_id, kind, _room_of(event), json.dumps(event), now)
+            for kind, items in (("to_device", to_device), ("edu", ephemeral), ("pdu", events))
+            for event in items
+        ]
+        async with self.db.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO appservice_txn (txn_id, received_at) VALUES ($1, $2) "
+                "ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id",
+                txn_id, now,
+            )
+            if inserted is None:
+                return False
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO matrix_inbox (txn_id, kind, room_id, event, received_at) "
+                    "VALUES ($1, $2, $3, $4, $5)",
+                    rows,
+                )
+        for room_id in {row[2] for row in rows}:
+            self._ensure_worker(room_id)
+        return True
+
+    async def start(self) -> None:
+        """Resume work left in the database by an earlier run."""
+        self._stopping = False
+        rooms = await self.db.fetch(
+            "SELECT DISTINCT room_id FROM matrix_inbox WHERE attempts < $1", self.max_attempts
+        )
+        if rooms:
+            self.log.info("Resuming %d room queue(s) left from the previous run", len(rooms))
+        for row in rooms:
+            self._ensure_worker(row["room_id"])
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Finish the item each queue is handling, then stop; the rest waits in the database."""
+        self._stopping = True
+        workers = list(self._workers.values())
+        if not workers:
+            return
+        done, pending = await asyncio.wait(workers, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.log.warning("%d room queue(s) did not finish in %.0f s; their current item "
+                             "will be handled again on the next start", len(pending), timeout)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def pending_count(self) -> int:
+        return await self.db.fetchval("SELECT COUNT(*) FROM matrix_inbox")
+
+    async def wait_idle(self) -> None:
+        """Wait until every queue has run dry (used by tests and the demo)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    def _ensure_worker(self, room_id: str) -> None:
+        if self._stopping or room_id in self._workers:
+            return
+        task = asyncio.create_task(self._work(room_id), name=f"inbox:{room_id or 'no-room'}")
+        self._workers[room_id] = task
+        task.add_done_callback(lambda _: self._workers.pop(room_id, None))
+
+    async def _work(self, room_id: str) -> None:
+        while not self._stopping:
+            row = await self.db.fetchrow(
+                "SELECT seq, txn_id, kind, room_id, event, attempts FROM matrix_inbox "
+                "WHERE room_id=$1 AND attempts < $2 ORDER BY seq LIMIT 1",
+                room_id, self.max_attempts,
+            )
+            if row is None:
+                return
+            item = InboxItem(seq=row["seq"], txn_id=row["txn_id"], kind=row["kind"],
+                             room_id=row["room_id"], event=json.loads(row["event"]),
+                             attempts=row["attempts"])
+            try:
+                await self.handler(item)
+            except Exception:
+                await self._record_failure(item)
+            else:
+                await self.db.execute("DELETE FROM matrix_inbox WHERE seq=$1", item.seq)
+
+    async def _record_failure(self, item: InboxItem) -> None:
+        attempts = item.attempts + 1
+        await self.db.execute("UPDATE matrix_inbox SET attempts=$1 WHERE seq=$2",
+                              attempts, item.seq)
+        event_id = item.event.get("event_id") or item.event.get("type")
+        if attempts >= self.max_attempts:
+            self.log.exception("Giving up on %s %s in %s after %d attempts; it stays in the "
+                               "inbox table for inspection", item.kind, event_id,
+                               item.room_id or "(no room)", attempts)
+            return
+        self.log.exception("Handling %s %s failed (attempt %d of %d); retrying",
+                           item.kind, event_id, attempts, self.max_attempts)
+        # Later items of this room wait: order within a room matters more than latency.
+        await asyncio.sleep(self.retry_delay * 2 ** (attempts - 1))
