@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.generate_registration:
             from .registration import generate_registration
 
-            config = load_config(args.config, require_tokens=False)
-            generate_registration(config, args.registration)
+            generate_registration(args.config, args.registration)
             print(f"Wrote {args.registration} and saved the new tokens to {args.config}.\n"
                   "Add the registration to your homeserver (Synapse: app_service_config_files) "
                   "and restart it, then start the bridge.")

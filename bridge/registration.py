@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 import re
 import secrets
 
 from ruamel.yaml import YAML
 
-from .config import Config
+from .config import Config, load_config
 from .matrix.ids import ghost_user_regex
 
 
@@ -46,12 +47,18 @@ def build_registration(config: Config) -> dict:
     }
 
 
-def generate_registration(config: Config, registration_path: str | Path) -> dict:
-    """Give the config fresh tokens, save it, and write the registration file next to it."""
-    config["appservice.as_token"] = new_token()
-    config["appservice.hs_token"] = new_token()
-    config.save()
-    registration = build_registration(config)
+def generate_registration(config_path: str | Path, registration_path: str | Path, *,
+                          environ: Mapping[str, str] | None = None) -> dict:
+    """Save fresh tokens into the config file and write the registration file.
+
+    The tokens go into the file as it is on disk; environment overrides (which may set the
+    addresses inside the registration) apply to the registration only, never to the saved file.
+    """
+    on_disk = load_config(config_path, require_tokens=False, environ={})
+    on_disk["appservice.as_token"] = new_token()
+    on_disk["appservice.hs_token"] = new_token()
+    on_disk.save()
+    registration = build_registration(load_config(config_path, environ=environ))
     path = Path(registration_path)
     yaml = YAML()
     yaml.default_flow_style = False

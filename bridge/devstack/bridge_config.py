@@ -34,5 +34,6 @@ def write_bridge_config(directory: Path, *, homeserver: str, domain: str, port: 
     }
     for key, value in values.items():
         config[key] = value
-    generate_registration(config, registration_path)
+    config.save()
+    generate_registration(config_path, registration_path, environ={})
     return config_path, registration_path

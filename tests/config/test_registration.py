@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import os
 import re
 import shutil
 import stat
@@ -74,3 +75,16 @@ def test_example_registration_matches_the_generated_shape(tmp_path):
     example = yaml.load(EXAMPLE.parent / "registration.yaml.example")
     assert set(example) == set(registration)
     assert example["namespaces"] == registration["namespaces"]
+
+
+def test_environment_overrides_reach_the_registration_but_not_the_file(tmp_path):
+    config_path = tmp_path / "config.yaml"
+    shutil.copyfile(EXAMPLE, config_path)
+    subprocess.run(
+        [sys.executable, "-m", "bridge", "-g", "-c", str(config_path), "-r",
+         str(tmp_path / "registration.yaml")],
+        env={**os.environ, "INTEROP_BRIDGE__APPSERVICE__ADDRESS": "http://bridge:29340"},
+        capture_output=True, check=True,
+    )
+    assert yaml.load(tmp_path / "registration.yaml")["url"] == "http://bridge:29340"
+    assert yaml.load(config_path)["appservice"]["address"] == "http://127.0.0.1:29340"

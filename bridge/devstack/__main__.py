@@ -1,0 +1,91 @@
+"""``python -m bridge.devstack``: the bridge's main job on its embedded default, on this machine.
+
+Starts (or reuses, from ``--data``) a Synapse homeserver on loopback and the bridge on SQLite,
+creates a demo Matrix account and prints how to log in. Stop it with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import argparse
+import asyncio
+import json
+import logging
+import signal
+
+from ..app import Bridge, configure_logging
+from ..config import load_config
+from .bridge_config import write_bridge_config
+from .ports import free_port
+from .synapse import LocalSynapse
+
+log = logging.getLogger("bridge.devstack")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bridge.devstack", description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path("demo-data"),
+                        help="where the stack keeps its state (default: %(default)s)")
+    parser.add_argument("--synapse-port", type=int, default=8008)
+    parser.add_argument("--bridge-port", type=int, default=29340)
+    parser.add_argument("--user", default="demo", help="the demo Matrix account's localpart")
+    parser.add_argument("--password", default="demo-password")
+    return parser.parse_args()
+
+
+async def ensure_demo_account(synapse: LocalSynapse, state_file: Path, user: str,
+                              password: str) -> None:
+    accounts = json.loads(state_file.read_text()) if state_file.exists() else {}
+    if user not in accounts:
+        await synapse.register_user(user, password)
+        accounts[user] = password
+        state_file.write_text(json.dumps(accounts))
+
+
+async def run(args: argparse.Namespace) -> None:
+    data = args.data.resolve()
+    bridge_dir = data / "bridge"
+    synapse_port = args.synapse_port or free_port()
+    if (bridge_dir / "config.yaml").exists():
+        # Reusing an earlier run's data: the homeserver must stay where the bridge expects it.
+        address = load_config(bridge_dir / "config.yaml")["homeserver.address"]
+        synapse_port = int(address.rsplit(":", 1)[1])
+    else:
+        write_bridge_config(bridge_dir, homeserver=f"http://127.0.0.1:{synapse_port}",
+                            domain="localhost", port=args.bridge_port,
+                            database=f"sqlite:{bridge_dir / 'bridge.db'}")
+    synapse = LocalSynapse(data / "synapse", port=synapse_port,
+                           registrations=[bridge_dir / "registration.yaml"])
+    await synapse.start()
+    bridge = Bridge(load_config(bridge_dir / "config.yaml"))
+    configure_logging(bridge.config)
+    try:
+        await ensure_demo_account(synapse, data / "accounts.json", args.user, args.password)
+        await bridge.start()
+        print(
+            "\nThe local stack is running (Ctrl-C stops it):\n"
+            f"  homeserver      {synapse.address}  (server name: localhost)\n"
+            f"  bridge          http://127.0.0.1:{bridge.config['appservice.port']}  "
+            f"(SQLite: {bridge_dir / 'bridge.db'})\n"
+            f"  log in with any Matrix client to {synapse.address}\n"
+            f"    user:     @{args.user}:localhost\n"
+            f"    password: {args.password}\n"
+            "  then start a direct chat with @interopbot:localhost (the bridge bot).\n",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await bridge.stop()
+        synapse.stop()
+
+
+def main() -> None:
+    asyncio.run(run(parse_args()))
+
+
+if __name__ == "__main__":
+    main()
