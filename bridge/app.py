@@ -9,15 +9,17 @@ import logging.config
 import signal
 
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
-from mautrix.types import EventType, Membership, StateEvent
 from mautrix.util.async_db import Database
 
 from . import __version__
 from .config import Config
 from .matrix.appservice import BridgeAppService
 from .matrix.homeserver import check_registration, wait_for_homeserver
-from .matrix.inbox import InboxItem, MatrixInbox
-from .matrix.permissions import Level, permission_level
+from .matrix.commands import build_registry
+from .matrix.encryption import BotEncryption
+from .matrix.inbox import MatrixInbox
+from .matrix.router import MatrixEventRouter
+from .matrix.users import MatrixUsers
 from .storage import open_database
 
 log = logging.getLogger("bridge")
@@ -34,6 +36,8 @@ class Bridge:
         self.db: Database | None = None
         self.appservice: BridgeAppService | None = None
         self.inbox: MatrixInbox | None = None
+        self.encryption: BotEncryption | None = None
+        self.router: MatrixEventRouter | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -47,7 +51,7 @@ class Bridge:
         )
         state_store = PgASStateStore(self.db)
         await state_store.upgrade_table.upgrade(self.db)
-        self.inbox = MatrixInbox(self.db, self._handle_inbox_item, log=self.log.getChild("inbox"))
+        self.inbox = MatrixInbox(self.db, self._route, log=self.log.getChild("inbox"))
         self.appservice = BridgeAppService(
             inbox=self.inbox,
             server=config["homeserver.address"],
@@ -73,19 +77,55 @@ class Bridge:
         await bot.ensure_registered()
         if config["appservice.bot_displayname"]:
             await bot.set_displayname(config["appservice.bot_displayname"])
+        if config["bridge.encryption.allow"]:
+            await self._start_encryption(state_store)
+        self.router = MatrixEventRouter(
+            appservice=self.appservice, permissions=config["bridge.permissions"],
+            users=MatrixUsers(self.db), commands=build_registry(config["bridge.command_prefix"]),
+            encryption=self.encryption, is_ghost=self._is_ghost, services=self,
+            log=self.log.getChild("router"),
+        )
         await self.inbox.start()
         self.appservice.ready = True
         self.log.info("Bridge bot %s is registered; the bridge is ready", bot.mxid)
+
+    async def _start_encryption(self, state_store: PgASStateStore) -> None:
+        prefix, suffix = self._ghost_affixes()
+        self.encryption = BotEncryption(
+            self.appservice, self.db, state_store, pickle_key=self._olm_pickle_key(),
+            ghost_prefix=prefix, ghost_suffix=suffix, log=self.log.getChild("encryption"),
+        )
+        await self.encryption.start()
+        self.appservice.crypto_handlers.append(self.encryption.handle_crypto_state)
+
+    def _olm_pickle_key(self) -> str:
+        return "interop-bridge.matrix-bot"
+
+    def _ghost_affixes(self) -> tuple[str, str]:
+        before, after = self.config["bridge.username_template"].split("{internal_id}", 1)
+        return f"@{before}", f"{after}:{self.config['homeserver.domain']}"
+
+    def _is_ghost(self, user_id: str) -> bool:
+        prefix, suffix = self._ghost_affixes()
+        return user_id.startswith(prefix) and user_id.endswith(suffix)
+
+    async def _route(self, item) -> None:
+        await self.router.handle(item)
 
     async def stop(self) -> None:
         """Refuse new transactions, let accepted ones finish or stay queued, close the database."""
         self.log.info("Stopping")
         if self.appservice:
             self.appservice.ready = False
-            # Closes the listener and waits for requests in flight (their transactions get stored).
-            await self.appservice.stop()
+            # Requests in flight finish first, so every acknowledged transaction is stored.
+            await self.appservice.stop_listening()
         if self.inbox:
+            # Workers may still talk to the homeserver, so the HTTP session outlives them.
             await self.inbox.stop()
+        if self.appservice:
+            await self.appservice.stop()
+        if self.encryption:
+            await self.encryption.stop()
         if self.db:
             await self.db.stop()
         self.log.info("Stopped")
@@ -112,26 +152,3 @@ class Bridge:
         finally:
             stop_waiter.cancel()
             await self.stop()
-
-    async def _handle_inbox_item(self, item: InboxItem) -> None:
-        """Route one stored Matrix event. The bridging core plugs in here."""
-        if item.kind != "pdu":
-            return
-        event = item.event
-        if "state_key" in event:
-            state_event = StateEvent.deserialize(event)
-            await self.appservice.state_store.update_state(state_event)
-            if (state_event.type == EventType.ROOM_MEMBER
-                    and state_event.state_key == self.appservice.bot_mxid
-                    and state_event.content.membership == Membership.INVITE):
-                await self._accept_bot_invite(state_event)
-
-    async def _accept_bot_invite(self, event: StateEvent) -> None:
-        bot = self.appservice.intent
-        if permission_level(self.config["bridge.permissions"], event.sender) < Level.USER:
-            self.log.info("Refusing invite from %s to %s: not allowed to use the bridge",
-                          event.sender, event.room_id)
-            await bot.leave_room(event.room_id, reason="You are not allowed to use this bridge.")
-            return
-        self.log.info("Invited by %s to %s; joining", event.sender, event.room_id)
-        await bot.join_room(event.room_id)

@@ -37,6 +37,12 @@ class BridgeAppService(AppService):
         self.crypto_handlers: list[Callable[[DeviceLists | None, dict], Awaitable[None]]] = []
         super().__init__(**kwargs)
 
+    async def stop_listening(self) -> None:
+        """Close the listener after answering the requests in flight; outgoing calls still work."""
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+
     def _check_token(self, request: web.Request) -> bool:
         token = _token_of(request)
         return token is not None and hmac.compare_digest(token.encode(), self.hs_token.encode())

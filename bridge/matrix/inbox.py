@@ -50,7 +50,8 @@ class MatrixInbox:
         self.retry_delay = retry_delay
         self.log = log or logging.getLogger("bridge.matrix.inbox")
         self._workers: dict[str, asyncio.Task] = {}
-        self._stopping = False
+        # Transactions are stored from the moment the listener is up; handling waits for start().
+        self._running = False
 
     async def accept(self, txn_id: str, *, events: Iterable[dict], ephemeral: Iterable[dict] = (),
                      to_device: Iterable[dict] = ()) -> bool:
@@ -80,19 +81,19 @@ class MatrixInbox:
         return True
 
     async def start(self) -> None:
-        """Resume work left in the database by an earlier run."""
-        self._stopping = False
+        """Start handling, beginning with work stored earlier (by a previous run, or before now)."""
+        self._running = True
         rooms = await self.db.fetch(
             "SELECT DISTINCT room_id FROM matrix_inbox WHERE attempts < $1", self.max_attempts
         )
         if rooms:
-            self.log.info("Resuming %d room queue(s) left from the previous run", len(rooms))
+            self.log.info("Handling stored events of %d room(s)", len(rooms))
         for row in rooms:
             self._ensure_worker(row["room_id"])
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Finish the item each queue is handling, then stop; the rest waits in the database."""
-        self._stopping = True
+        self._running = False
         workers = list(self._workers.values())
         if not workers:
             return
@@ -113,14 +114,14 @@ class MatrixInbox:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
 
     def _ensure_worker(self, room_id: str) -> None:
-        if self._stopping or room_id in self._workers:
+        if not self._running or room_id in self._workers:
             return
         task = asyncio.create_task(self._work(room_id), name=f"inbox:{room_id or 'no-room'}")
         self._workers[room_id] = task
         task.add_done_callback(lambda _: self._workers.pop(room_id, None))
 
     async def _work(self, room_id: str) -> None:
-        while not self._stopping:
+        while self._running:
             row = await self.db.fetchrow(
                 "SELECT seq, txn_id, kind, room_id, event, attempts FROM matrix_inbox "
                 "WHERE room_id=$1 AND attempts < $2 ORDER BY seq LIMIT 1",

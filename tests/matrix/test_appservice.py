@@ -26,6 +26,7 @@ async def listener(db_url):
         handled.append(item)
 
     inbox = MatrixInbox(db, handler)
+    await inbox.start()
     appservice = BridgeAppService(
         inbox=inbox, server="http://127.0.0.1:1", domain="localhost", as_token="as",
         hs_token=HS_TOKEN, bot_localpart="bot", id="test", state_store=PgASStateStore(db),

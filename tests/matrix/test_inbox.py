@@ -48,6 +48,7 @@ async def test_failing_handler_is_retried_and_keeps_later_events_waiting(db_url)
 
     inbox = MatrixInbox(db, handler, retry_delay=0.01)
     try:
+        await inbox.start()
         await inbox.accept("t", events=events("!a", 0, 4))
         await inbox.wait_idle()
         assert order == [0, 1, 2, 3]
@@ -67,6 +68,7 @@ async def test_event_failing_every_attempt_is_kept_for_inspection(db_url):
 
     inbox = MatrixInbox(db, handler, max_attempts=3, retry_delay=0.01)
     try:
+        await inbox.start()
         await inbox.accept("t", events=events("!a", 0, 3))
         await inbox.wait_idle()
         assert order == [0, 2]
@@ -89,6 +91,7 @@ async def test_stopping_midway_loses_nothing_and_handles_nothing_twice(db_url):
             half.set()
 
     inbox = MatrixInbox(db, slow_handler)
+    await inbox.start()
     await inbox.accept("t1", events=events("!a", 0, 60))
     await half.wait()
     await inbox.stop()
@@ -104,6 +107,26 @@ async def test_stopping_midway_loses_nothing_and_handles_nothing_twice(db_url):
         await inbox.start()
         await inbox.wait_idle()
         assert handled == list(range(60))
+    finally:
+        await inbox.stop()
+        await db.stop()
+
+
+async def test_stored_events_wait_for_start(db_url):
+    db = await open_database(db_url)
+    handled: list[int] = []
+
+    async def handler(item):
+        handled.append(item.event["content"]["n"])
+
+    inbox = MatrixInbox(db, handler)
+    try:
+        await inbox.accept("early", events=events("!a", 0, 3))
+        await asyncio.sleep(0.05)
+        assert handled == [] and await inbox.pending_count() == 3
+        await inbox.start()
+        await inbox.wait_idle()
+        assert handled == [0, 1, 2]
     finally:
         await inbox.stop()
         await db.stop()

@@ -121,7 +121,7 @@ async def test_bridge_waits_for_the_homeserver_registers_its_bot_and_stops_clean
     bridge.process.send_signal(signal.SIGTERM)
     assert await bridge.wait_exit() == 0
     assert "Stopped" in bridge.log
-    assert "Traceback" not in bridge.log
+    assert "Traceback" not in bridge.log, bridge.log
 
 
 async def test_invites_from_users_without_permission_are_refused(stack):

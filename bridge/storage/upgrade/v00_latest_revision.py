@@ -36,3 +36,12 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
         )"""
     )
     await conn.execute("CREATE INDEX matrix_inbox_room_idx ON matrix_inbox (room_id, seq)")
+
+    # --- Matrix users (v03) ---
+    await conn.execute(
+        """CREATE TABLE matrix_user (
+            mxid            TEXT PRIMARY KEY,
+            management_room TEXT,
+            created_at      BIGINT NOT NULL
+        )"""
+    )

@@ -1,0 +1,163 @@
+"""Routing stored Matrix events to a handler per event kind.
+
+Each inbox item is one event from a homeserver transaction; the inbox hands them over in order per
+room. State is cached first, encrypted events are decrypted with the bot's device, and then each
+kind goes to its own handler. Portals and puppets plug in as further handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mautrix.appservice import AppService
+from mautrix.errors import MatrixError
+from mautrix.types import (
+    EncryptedEvent,
+    Event,
+    EventType,
+    Membership,
+    MessageEvent,
+    MessageType,
+    RoomID,
+    StateEvent,
+    TextMessageEventContent,
+    Format,
+    UserID,
+)
+from mautrix.util import markdown
+
+from .commands import CommandContext, CommandRegistry
+from .encryption import BotEncryption
+from .inbox import InboxItem
+from .permissions import Level, permission_level
+from .users import MatrixUsers
+
+
+class MatrixEventRouter:
+    def __init__(self, *, appservice: AppService, permissions: dict[str, str],
+                 users: MatrixUsers, commands: CommandRegistry,
+                 encryption: BotEncryption | None, is_ghost, services=None,
+                 log: logging.Logger | None = None) -> None:
+        self.appservice = appservice
+        self.permissions = permissions
+        self.users = users
+        self.commands = commands
+        self.encryption = encryption
+        self.is_ghost = is_ghost
+        self.services = services
+        self.log = log or logging.getLogger("bridge.matrix.router")
+
+    @property
+    def bot(self):
+        return self.appservice.intent
+
+    async def handle(self, item: InboxItem) -> None:
+        if item.kind == "to_device":
+            if self.encryption:
+                await self.encryption.handle_to_device(item.event)
+            return
+        if item.kind == "edu":
+            return  # receipts and typing: handled by portals
+        event = self._parse(item.event)
+        if event.sender == self.appservice.bot_mxid or self.is_ghost(event.sender):
+            if isinstance(event, StateEvent):
+                await self.appservice.state_store.update_state(event)
+            return
+        if isinstance(event, StateEvent):
+            await self._handle_state(event)
+        elif event.type == EventType.ROOM_ENCRYPTED:
+            await self._handle_encrypted(event)
+        elif event.type == EventType.ROOM_MESSAGE:
+            await self._handle_message(event)
+
+    @staticmethod
+    def _parse(raw: dict) -> Event:
+        event = Event.deserialize(raw)
+        cls = EventType.Class.STATE if "state_key" in raw else EventType.Class.MESSAGE
+        event.type = event.type.with_class(cls)
+        return event
+
+    # --- state -------------------------------------------------------------------------------
+
+    async def _handle_state(self, event: StateEvent) -> None:
+        await self.appservice.state_store.update_state(event)
+        if event.type != EventType.ROOM_MEMBER:
+            return
+        if self.encryption:
+            await self.encryption.handle_member(event)
+        if (event.state_key == self.appservice.bot_mxid
+                and event.content.membership == Membership.INVITE):
+            await self._handle_bot_invite(event)
+
+    async def _handle_bot_invite(self, event: StateEvent) -> None:
+        if permission_level(self.permissions, event.sender) < Level.USER:
+            self.log.info("Refusing invite from %s to %s: not allowed to use the bridge",
+                          event.sender, event.room_id)
+            await self.bot.leave_room(event.room_id,
+                                      reason="You are not allowed to use this bridge.")
+            return
+        self.log.info("Invited by %s to %s; joining", event.sender, event.room_id)
+        await self.bot.join_room(event.room_id)
+        await self._load_room_state(event.room_id)
+        if event.content.is_direct:
+            await self.users.set_management_room(event.sender, event.room_id)
+            await self.send_notice(
+                event.room_id,
+                "Hello! This is your management room for third-party chats. "
+                "Send `help` to see what you can do.",
+            )
+
+    async def _load_room_state(self, room_id: RoomID) -> None:
+        """Learn the members and the encryption of a room the bot just joined."""
+        await self.bot.get_joined_members(room_id)
+        try:
+            encryption = await self.bot.get_state_event(room_id, EventType.ROOM_ENCRYPTION)
+        except MatrixError:
+            return  # not encrypted
+        await self.appservice.state_store.set_encryption_info(room_id, encryption)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def _handle_encrypted(self, event: EncryptedEvent) -> None:
+        if not self.encryption:
+            await self.send_notice(event.room_id, "This bridge is not set up for encrypted rooms.")
+            return
+        decrypted = await self.encryption.decrypt(event)
+        await self._handle_message(decrypted)
+
+    async def _handle_message(self, event: MessageEvent) -> None:
+        content = event.content
+        if content.msgtype != MessageType.TEXT:
+            return
+        user = await self.users.by_management_room(event.room_id)
+        is_management = user is not None and user.mxid == event.sender
+        words = self.commands.parse(content.body, is_management_room=is_management)
+        if not words:
+            return
+
+        async def reply(text: str) -> None:
+            await self.send_notice(event.room_id, text)
+
+        def make_context(args: list[str]) -> CommandContext:
+            return CommandContext(
+                sender=event.sender, room_id=event.room_id, args=args,
+                level=permission_level(self.permissions, event.sender),
+                is_management_room=is_management, reply=reply, services=self.services,
+            )
+
+        await self.commands.run(words, make_context)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    async def send_notice(self, room_id: RoomID, text: str) -> None:
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text,
+                                          format=Format.HTML,
+                                          formatted_body=markdown.render(text))
+        await self.send(room_id, EventType.ROOM_MESSAGE, content)
+
+    async def send(self, room_id: RoomID, event_type: EventType, content,
+                   sender: UserID | None = None) -> None:
+        intent = self.bot if sender is None else self.appservice.intent.user(sender)
+        if self.encryption and await self.appservice.state_store.is_encrypted(room_id):
+            event_type, content = await self.encryption.encrypt(room_id, event_type, content)
+        await intent.send_message_event(room_id, event_type, content)

@@ -1,0 +1,49 @@
+"""Matrix users of the bridge: who they are and where their management room is."""
+
+from __future__ import annotations
+
+import time
+
+from attrs import define
+from mautrix.types import RoomID, UserID
+from mautrix.util.async_db import Database
+
+
+@define
+class MatrixUser:
+    mxid: UserID
+    management_room: RoomID | None
+    created_at: int
+
+
+class MatrixUsers:
+    """Plain SQL access to ``matrix_user``; one instance per bridge, no class-level caches."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, mxid: UserID) -> MatrixUser | None:
+        row = await self.db.fetchrow(
+            "SELECT mxid, management_room, created_at FROM matrix_user WHERE mxid=$1", mxid
+        )
+        return MatrixUser(**row) if row else None
+
+    async def get_or_create(self, mxid: UserID) -> MatrixUser:
+        await self.db.execute(
+            "INSERT INTO matrix_user (mxid, created_at) VALUES ($1, $2) "
+            "ON CONFLICT (mxid) DO NOTHING",
+            mxid, int(time.time() * 1000),
+        )
+        return await self.get(mxid)
+
+    async def set_management_room(self, mxid: UserID, room_id: RoomID) -> None:
+        await self.get_or_create(mxid)
+        await self.db.execute("UPDATE matrix_user SET management_room=$1 WHERE mxid=$2",
+                              room_id, mxid)
+
+    async def by_management_room(self, room_id: RoomID) -> MatrixUser | None:
+        row = await self.db.fetchrow(
+            "SELECT mxid, management_room, created_at FROM matrix_user WHERE management_room=$1",
+            room_id,
+        )
+        return MatrixUser(**row) if row else None
