@@ -145,3 +145,18 @@ def test_restart_of_our_side_in_the_middle(make_peer, initiator_kind):
     for i in range(10):
         send(ours, us, theirs, them, b"after %d" % i)
         send(theirs, them, ours, us, b"after-back %d" % i)
+
+
+def test_signed_prekey_signatures_from_libsignal_verify_whatever_their_sign_bit(make_peer):
+    """curve25519-js puts the Edwards sign bit into the signature; both kinds must verify."""
+    from bridge.signal.keys import decode_public_key, verify
+
+    node = make_peer("node")
+    seen_bits = set()
+    for i in range(24):
+        bundle = node.create(f"p{i}", pre_keys=0)
+        signature = base64.b64decode(bundle["signedPreKey"]["signature"])
+        seen_bits.add(signature[63] >> 7)
+        identity = decode_public_key(base64.b64decode(bundle["identityKey"]))
+        assert verify(identity, base64.b64decode(bundle["signedPreKey"]["publicKey"]), signature)
+    assert seen_bits == {0, 1}
