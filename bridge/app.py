@@ -4,6 +4,8 @@ cleanly on SIGTERM/SIGINT without losing work the homeserver already handed over
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import logging.config
 import signal
@@ -21,6 +23,7 @@ from .matrix.inbox import MatrixInbox
 from .matrix.router import MatrixEventRouter
 from .matrix.users import MatrixUsers
 from .storage import open_database
+from .trust import MasterKey, Vault
 
 log = logging.getLogger("bridge")
 
@@ -38,11 +41,16 @@ class Bridge:
         self.inbox: MatrixInbox | None = None
         self.encryption: BotEncryption | None = None
         self.router: MatrixEventRouter | None = None
+        self.master_key: MasterKey | None = None
+        self.vault: Vault | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
         config = self.config
         self.log.info("interop-bridge %s starting", __version__)
+        self.master_key = MasterKey.from_env_or_file(config.resolve_path("trust.master_key_file"))
+        self.vault = Vault(self.master_key)
+        self.log.info("Master key %s loaded", self.master_key.key_id)
         self.db = await open_database(
             config["appservice.database"],
             log=self.log.getChild("db"),
@@ -99,7 +107,10 @@ class Bridge:
         self.appservice.crypto_handlers.append(self.encryption.handle_crypto_state)
 
     def _olm_pickle_key(self) -> str:
-        return "interop-bridge.matrix-bot"
+        # The bot's Olm/Megolm state is sealed at rest like everything else, under a key derived
+        # from the master key (it is shared by all users, so not under a per-user data key).
+        return hmac.new(self.master_key.secret, b"interop-bridge matrix bot olm pickle",
+                        hashlib.sha256).hexdigest()
 
     def _ghost_affixes(self) -> tuple[str, str]:
         before, after = self.config["bridge.username_template"].split("{internal_id}", 1)

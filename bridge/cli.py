@@ -10,6 +10,7 @@ from . import __version__
 from .config import ConfigError, load_config
 from .matrix.homeserver import HomeserverRefused
 from .storage import DatabaseTooNew
+from .trust import MasterKeyError
 
 EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
@@ -52,6 +53,6 @@ def main(argv: list[str] | None = None) -> None:
     config.warn_unknown_keys()
     try:
         asyncio.run(Bridge(config).run())
-    except (DatabaseTooNew, HomeserverRefused) as e:
+    except (DatabaseTooNew, HomeserverRefused, MasterKeyError) as e:
         print(f"interop-bridge: {e}", file=sys.stderr)
         raise SystemExit(EXIT_RUNTIME) from None
