@@ -14,11 +14,30 @@ import re
 from collections.abc import Sequence
 
 from mautrix.types import MatrixURI, UserID
-from mautrix.util.formatter import EntityType, FormattedString, MatrixParser, read_html
+from mautrix.util.formatter import (
+    EntityType,
+    FormattedString,
+    HTMLNode,
+    MatrixParser,
+    RecursionContext,
+    read_html,
+)
 
 from bridge.content.models import InternalId
 
 from .types import HTML_FORMAT, MatrixToRemoteResolver, RemoteMention, RemoteText
+
+_INLINE_ENTITIES = {
+    "b": EntityType.BOLD,
+    "strong": EntityType.BOLD,
+    "i": EntityType.ITALIC,
+    "em": EntityType.ITALIC,
+    "s": EntityType.STRIKETHROUGH,
+    "strike": EntityType.STRIKETHROUGH,
+    "del": EntityType.STRIKETHROUGH,
+    "u": EntityType.UNDERLINE,
+    "ins": EntityType.UNDERLINE,
+}
 
 _WRAPPERS = {
     EntityType.BOLD: "*",
@@ -105,6 +124,42 @@ class _Parser(MatrixParser[MarkupString]):
 
     def list_bullet(self, depth: int) -> str:
         return "- "
+
+    async def custom_node_to_fstring(self, node: HTMLNode, ctx: RecursionContext):
+        # mautrix reads <s> and <del> but not the older <strike>.
+        if node.tag == "strike":
+            return await self.basic_format_to_fstring(node, ctx)
+        return None
+
+    async def tag_aware_parse_node(self, node: HTMLNode, ctx: RecursionContext) -> MarkupString:
+        # Same layout rule as mautrix's (a block sits on lines of its own),
+        # except that text after a block counts as text again, so a later
+        # block is again put on a new line: "<blockquote>q</blockquote>a<pre>x</pre>"
+        # must give "> q", "a", "```x```" on three lines.
+        output = self.fs()
+        after_block = False
+        for msg, tag in await self.node_to_tagged_fstrings(node, ctx):
+            if tag in self.block_tags:
+                msg = msg.append("\n")
+                if not after_block:
+                    msg = msg.prepend("\n")
+                after_block = True
+            elif str(msg).strip():
+                # (a bare <br> between blocks is a blank line, not text)
+                after_block = False
+            output = output.append(msg)
+        return output.trim()
+
+    async def basic_format_to_fstring(self, node: HTMLNode, ctx: RecursionContext):
+        entity = _INLINE_ENTITIES.get(node.tag)
+        if entity is None or any(child.tag in self.block_tags for child in node):
+            return await super().basic_format_to_fstring(node, ctx)
+        # Unlike mautrix, keep the spaces at the edges ("<b>word </b>next"):
+        # _wrap_each_line moves them outside the markers.
+        msg = self.fs.join(await self.node_to_fstrings(node, ctx), "")
+        if self.exclude_plaintext_attrib in node.attrib:
+            return msg
+        return msg.format(entity)
 
     async def user_pill_to_fstring(self, msg: MarkupString, user_id: UserID) -> MarkupString:
         mention = await _resolve(self._resolve, user_id)

@@ -141,11 +141,10 @@ def parse_markup(text: str) -> list[Block]:
     position = 0
     for fence in _FENCE.finditer(text):
         before = text[position : fence.start()]
-        # A fence is a block: the newline that sets it apart is not a line of its own.
-        if before.endswith("\n"):
-            before = before[:-1]
         if before:
-            blocks.extend(_lines_to_blocks(before))
+            # A fence is a block: the newline that sets it apart is not a
+            # line of its own, but a blank line before it is.
+            blocks.extend(_lines_to_blocks(before.removesuffix("\n")))
         blocks.append(CodeBlock(fence.group(1)))
         position = fence.end()
         if text.startswith("\n", position):

@@ -50,7 +50,9 @@ class _Placeholders:
             while chr(code) in used:
                 code += 1
             char = chr(code)
-            pattern = re.compile(re.escape("@" + mention.username) + r"(?![\w.-]*\w)")
+            # Not followed by more name characters ending in a letter or digit:
+            # "@bob." and "_@bob_" mention bob, "@bob_smith" does not.
+            pattern = re.compile(re.escape("@" + mention.username) + r"(?![\w.-]*[^\W_])")
             text, count = pattern.subn(char, text)
             if count:
                 self.by_char[char] = mention
@@ -86,10 +88,14 @@ def _inline_html(nodes: Sequence[Inline], placeholders: _Placeholders) -> str:
 
 def _blocks_html(blocks: list[Block], placeholders: _Placeholders) -> str:
     out: list[str] = []
-    previous: Block | None = None
-    for block in blocks:
+    for index, block in enumerate(blocks):
+        previous = blocks[index - 1] if index else None
+        following = blocks[index + 1] if index + 1 < len(blocks) else None
         if isinstance(block, Line):
             if isinstance(previous, Line):
+                out.append("<br/>")
+            elif not block.children and following is not None and not isinstance(following, Line):
+                # A blank line between two blocks: nothing else would show it.
                 out.append("<br/>")
             out.append(_inline_html(block.children, placeholders))
         elif isinstance(block, Quote):
@@ -97,7 +103,6 @@ def _blocks_html(blocks: list[Block], placeholders: _Placeholders) -> str:
             out.append(f"<blockquote>{lines}</blockquote>")
         else:
             out.append(f"<pre><code>{_escape(placeholders.plain(block.text))}</code></pre>")
-        previous = block
     return "".join(out)
 
 
