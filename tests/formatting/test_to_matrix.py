@@ -52,6 +52,8 @@ def test_markup_to_html(text: str, expected: str) -> None:
         "*unclosed",
         "**",
         "a*b*c",
+        "a*b* c and snake_case_ here",  # an opener must not follow a letter or digit
+        "*a *b",  # a closer must not follow a space
         "multi\nline\n\nplain",
         "- list item\n- another\n1. numbered",  # lists are plain lines
         "*bold\nacross lines*",  # markup never spans lines
