@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerate content_pb2.py and content_pb2.pyi from content.proto.
-# Needs grpcio-tools (the project's `dev` extra): pip install -e '.[dev]'
+# Needs grpcio-tools (in the test extra): pip install -e '.[test]'
 # The proto path is the repository root so that the file registers in the
 # process-wide descriptor pool as "bridge/content/content.proto" and cannot
 # collide with another schema's "content.proto".

@@ -14,7 +14,7 @@ GENERATED = ("content_pb2.py", "content_pb2.pyi")
 
 
 def test_generated_module_matches_the_schema(tmp_path: Path) -> None:
-    pytest.importorskip("grpc_tools", reason="grpcio-tools (the dev extra) is not installed")
+    pytest.importorskip("grpc_tools", reason="grpcio-tools (test extra) is not installed")
     (tmp_path / "bridge" / "content").mkdir(parents=True)
     shutil.copy(ROOT / "bridge/content/content.proto", tmp_path / "bridge/content/content.proto")
     subprocess.run(
