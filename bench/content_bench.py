@@ -10,11 +10,23 @@ import os
 import time
 
 from bridge.content import (
-    ChatId, Image, InternalId, MediaKind, MediaRef, MessageKey, Reaction, StanzaId, Text,
-    decode_content, encode_content,
+    ChatId,
+    Image,
+    InternalId,
+    MediaKind,
+    MediaRef,
+    MessageKey,
+    Reaction,
+    StanzaId,
+    Text,
+    decode_content,
+    encode_content,
 )
 from bridge.formatting import (
-    MatrixMention, RemoteMention, matrix_to_remote, remote_to_matrix,
+    MatrixMention,
+    RemoteMention,
+    matrix_to_remote,
+    remote_to_matrix,
 )
 from bridge.formatting.markup import parse_markup
 from bridge.media import decrypt_media, encrypt_media
@@ -49,20 +61,21 @@ def main() -> None:
     reaction = Reaction(target=MessageKey(chat_id=ChatId("1-2@interop"), id=StanzaId("3EB0")),
                         text="👍", timestamp_ms=1_700_000_000_000)
     print("== content codec")
-    for label, model in (("text", text), ("image (2 kB thumbnail)", image), ("reaction", reaction)):
+    models = (("text", text), ("image (2 kB thumbnail)", image), ("reaction", reaction))
+    for label, model in models:
         encoded = encode_content(model)
-        per_call(f"encode {label}", lambda: encode_content(model), 20000)
-        per_call(f"decode {label}", lambda: decode_content(encoded), 20000)
+        per_call(f"encode {label}", lambda m=model: encode_content(m), 20000)
+        per_call(f"decode {label}", lambda e=encoded: decode_content(e), 20000)
 
     print("== media crypto")
     for size in (64 * 1024, 4 * 2**20, 16 * 2**20):
         data = os.urandom(size)
         enc = encrypt_media(MediaKind.VIDEO, data)
         repeat = max(3, (64 * 2**20) // size)
-        throughput(f"encrypt {size // 1024} KiB", lambda: encrypt_media(MediaKind.VIDEO, data),
-                   size, repeat)
-        throughput(f"decrypt+verify {size // 1024} KiB", lambda: decrypt_media(
-            MediaKind.VIDEO, enc.blob, enc.media_key, enc.sha256_enc, enc.sha256_plain),
+        throughput(f"encrypt {size // 1024} KiB",
+                   lambda d=data: encrypt_media(MediaKind.VIDEO, d), size, repeat)
+        throughput(f"decrypt+verify {size // 1024} KiB", lambda e=enc: decrypt_media(
+            MediaKind.VIDEO, e.blob, e.media_key, e.sha256_enc, e.sha256_plain),
             size, repeat)
 
     print("== formatting")
@@ -86,10 +99,10 @@ def main() -> None:
     for size in (10_000, 60_000):
         hostile = "*a _b ~c `d " * (size // 12)
         per_call(f"markup parse, {size} chars of unclosed markers",
-                 lambda: parse_markup(hostile), 5)
+                 lambda h=hostile: parse_markup(h), 5)
         nested = "*_~" * (size // 6) + "x" + "~_*" * (size // 6)
         per_call(f"markup parse, {size} chars of nested markers",
-                 lambda: parse_markup(nested), 5)
+                 lambda n=nested: parse_markup(n), 5)
 
 
 if __name__ == "__main__":

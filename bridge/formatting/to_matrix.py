@@ -16,7 +16,7 @@ from mautrix.types import MatrixURI
 
 from bridge.content.models import InternalId
 
-from .markup import Block, Code, CodeBlock, Inline, Line, Quote, Style, Styled, parse_markup
+from .markup import Block, Code, Inline, Line, Quote, Style, parse_markup
 from .types import MatrixMention, MatrixText, RemoteToMatrixResolver
 
 _TAGS = {Style.BOLD: "strong", Style.ITALIC: "em", Style.STRIKE: "del"}

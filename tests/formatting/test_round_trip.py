@@ -34,7 +34,9 @@ def _styled(depth: int) -> st.SearchStrategy[str]:
 code = _phrase(st.text(alphabet="abc*_~<>&", min_size=1, max_size=5)).map(lambda t: f"`{t}`")
 pieces = words | mentions | _styled(2) | code
 lines = st.lists(pieces, min_size=1, max_size=5).map(" ".join)
-quotes = st.lists(lines, min_size=1, max_size=3).map(lambda ls: "\n".join(f"> {l}" for l in ls))
+quotes = st.lists(lines, min_size=1, max_size=3).map(
+    lambda quoted: "\n".join(f"> {line}" for line in quoted)
+)
 code_blocks = st.lists(
     st.text(alphabet="ab *_<>&\n", min_size=1, max_size=12).filter(
         lambda t: t.strip() and not t.endswith("\n")

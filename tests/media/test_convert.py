@@ -10,8 +10,8 @@ import wave
 import pytest
 
 from bridge.media.convert import (
-    ConversionError,
     VOICE_NOTE_MIME,
+    ConversionError,
     ffmpeg_path,
     measure_audio,
     to_voice_note,
@@ -26,9 +26,8 @@ needs_ffmpeg = pytest.mark.skipif(
 def tone_then_silence(rate: int = 44100, tone_seconds: float = 1.0, silence_seconds: float = 1.0
                       ) -> bytes:
     """A WAV file: a 440 Hz tone, then silence."""
-    samples = array.array("h", (
-        int(12000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(int(rate * tone_seconds))
-    ))
+    tone = range(int(rate * tone_seconds))
+    samples = array.array("h", (int(12000 * math.sin(2 * math.pi * 440 * n / rate)) for n in tone))
     samples.extend([0] * int(rate * silence_seconds))
     out = io.BytesIO()
     with wave.open(out, "wb") as file:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.content import MediaKind
-from bridge.media.limits import MiB, MediaLimits, MediaTooLarge, format_size
+from bridge.media.limits import MediaLimits, MediaTooLarge, MiB, format_size
 
 
 def test_documented_defaults() -> None:
