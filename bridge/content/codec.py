@@ -189,11 +189,17 @@ def decode_payload(plaintext: bytes) -> Payload:
                 group_id=ChatId(skdm.group_id), distribution_message=skdm.distribution_message
             )
     body = from_protobuf(message)
-    if body is None and sender_key is None:
-        if message.HasField("sender_key_distribution"):
-            body = Unsupported(reason="sender key distribution without group id or key")
-        else:
-            body = _unknown_body(message)
+    if body is None:
+        unknown = _unknown_body(message)
+        if unknown is not None:
+            # Even beside a sender key: the sender meant a body to be shown.
+            body = unknown
+        elif sender_key is None:
+            body = Unsupported(
+                reason="sender key distribution without group id or key"
+                if message.HasField("sender_key_distribution")
+                else "empty content"
+            )
     return Payload(content=body, sender_key_distribution=sender_key)
 
 
@@ -221,11 +227,12 @@ def from_protobuf(message: pb.Content, depth: int = 0) -> ContentModel | None:
         return Unsupported(reason=str(exc))
 
 
-def _unknown_body(message: pb.Content) -> Unsupported:
+def _unknown_body(message: pb.Content) -> Unsupported | None:
+    """Unsupported naming the unknown top-level fields, if there are any."""
     numbers = sorted({field.field_number for field in UnknownFieldSet(message)})
     if numbers:
         return Unsupported(reason=f"unknown content type (field {', '.join(map(str, numbers))})")
-    return Unsupported(reason="empty content")
+    return None
 
 
 def _reply_to(message: pb.Content) -> ReplyTo | None:

@@ -90,6 +90,17 @@ def test_unknown_body_field_decodes_to_unsupported() -> None:
     assert decoded == Unsupported(reason="unknown content type (field 12)")
 
 
+def test_unknown_body_beside_a_sender_key_is_not_dropped() -> None:
+    message = pb.Content()
+    message.sender_key_distribution.group_id = "g@group"
+    message.sender_key_distribution.distribution_message = b"\x33key"
+    payload = decode_payload(_padded(message.SerializeToString() + b"\x62\x00"))
+    assert payload.content == Unsupported(reason="unknown content type (field 12)")
+    assert payload.sender_key_distribution == SenderKeyDistribution(
+        group_id=ChatId("g@group"), distribution_message=b"\x33key"
+    )
+
+
 def test_empty_content_decodes_to_unsupported() -> None:
     assert decode_content(_padded(b"")) == Unsupported(reason="empty content")
 
