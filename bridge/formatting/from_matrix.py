@@ -13,7 +13,7 @@ import inspect
 import re
 from collections.abc import Sequence
 
-from mautrix.types import MatrixURI, UserID
+from mautrix.types import Format, MatrixURI, UserID
 from mautrix.util.formatter import (
     EntityType,
     FormattedString,
@@ -215,7 +215,7 @@ async def matrix_to_remote(
     formatted_body: str | None = None,
     resolve: MatrixToRemoteResolver = lambda user_id: None,
     *,
-    format: str | None = HTML_FORMAT,
+    format: str | Format | None = HTML_FORMAT,
 ) -> RemoteText:
     """Convert a Matrix message body for the gateway.
 
@@ -224,7 +224,9 @@ async def matrix_to_remote(
     "@username" with the internal id in `mentions`; pills that resolve to
     nobody keep their text.
     """
-    if formatted_body is None or format != HTML_FORMAT:
+    # mautrix's Format enum does not compare equal to its string value.
+    format_name = getattr(format, "value", format)
+    if formatted_body is None or format_name != HTML_FORMAT:
         return RemoteText(text=strip_reply_fallback(body))
     parser = _Parser(resolve)
     parsed = await parser.parse(formatted_body)

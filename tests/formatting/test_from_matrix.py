@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mautrix.types import Format, MessageType, TextMessageEventContent
 
 from bridge.formatting import RemoteText, matrix_to_remote, pill_targets, strip_reply_fallback
 
@@ -83,6 +84,17 @@ async def test_plain_body_is_sent_as_is() -> None:
     assert await matrix_to_remote("body", "<b>x</b>", to_remote, format="other") == (
         RemoteText(text="body")
     )
+
+
+async def test_mautrix_event_content_fields_work_as_they_are() -> None:
+    content = TextMessageEventContent(
+        msgtype=MessageType.TEXT, body="**x**", format=Format.HTML,
+        formatted_body="<strong>x</strong>",
+    )
+    converted = await matrix_to_remote(
+        content.body, content.formatted_body, to_remote, format=content.format
+    )
+    assert converted == RemoteText(text="*x*")
 
 
 def test_strip_reply_fallback() -> None:
