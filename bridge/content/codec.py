@@ -24,6 +24,7 @@ from .to_protobuf import to_protobuf
 
 __all__ = ["decode_content", "decode_payload", "encode_content", "from_protobuf", "to_protobuf"]
 
+
 def encode_content(
     model: ContentModel,
     *,
@@ -36,6 +37,7 @@ def encode_content(
     """
     message = to_protobuf(model, sender_key_distribution=sender_key_distribution)
     return pad(message.SerializeToString(), pad_length)
+
 
 def decode_payload(plaintext: bytes) -> Payload:
     """Unpad and parse a decrypted plaintext into its body and sender key.
@@ -69,6 +71,7 @@ def decode_payload(plaintext: bytes) -> Payload:
             )
     return Payload(content=body, sender_key_distribution=sender_key)
 
+
 def decode_content(plaintext: bytes) -> ContentModel:
     """Decode the body of a plaintext; a lone sender key decodes to itself.
 
@@ -81,10 +84,10 @@ def decode_content(plaintext: bytes) -> ContentModel:
     assert payload.sender_key_distribution is not None
     return payload.sender_key_distribution
 
+
 def _unknown_body(message: pb.Content) -> Unsupported | None:
     """Unsupported naming the unknown top-level fields, if there are any."""
     numbers = sorted({field.field_number for field in UnknownFieldSet(message)})
     if numbers:
         return Unsupported(reason=f"unknown content type (field {', '.join(map(str, numbers))})")
     return None
-

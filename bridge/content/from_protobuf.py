@@ -51,7 +51,6 @@ def from_protobuf(message: pb.Content, depth: int = 0) -> ContentModel | None:
         return Unsupported(reason=str(exc))
 
 
-
 def _reply_to(message: pb.Content) -> ReplyTo | None:
     if not message.HasField("context") or not message.context.stanza_id:
         return None
@@ -182,9 +181,7 @@ def _decode_sticker(body: pb.StickerMessage, message: pb.Content, depth: int) ->
 
 
 def _decode_reaction(body: pb.ReactionMessage, message: pb.Content, depth: int) -> Reaction:
-    return Reaction(
-        target=_key(body, "reaction"), text=body.text, timestamp_ms=body.timestamp_ms
-    )
+    return Reaction(target=_key(body, "reaction"), text=body.text, timestamp_ms=body.timestamp_ms)
 
 
 def _decode_edit(body: pb.EditMessage, message: pb.Content, depth: int) -> Edit:

@@ -119,4 +119,3 @@ def _fill_body(out: pb.Content, model: ContentModel) -> None:
         out.context.stanza_id = reply_to.stanza_id
         out.context.participant = reply_to.participant or ""
         out.context.quoted_preview = reply_to.quoted_preview
-
