@@ -64,6 +64,12 @@ class _Placeholders:
             text = text.replace(char, mention.displayname)
         return text
 
+    def literal(self, text: str) -> str:
+        """The text as the sender wrote it, for code, where nothing is a pill."""
+        for char, mention in self.by_char.items():
+            text = text.replace(char, "@" + mention.username)
+        return text
+
     def html(self, text: str) -> str:
         if not self.by_char:
             return _escape(text)
@@ -79,7 +85,7 @@ def _inline_html(nodes: Sequence[Inline], placeholders: _Placeholders) -> str:
         if isinstance(node, str):
             out.append(placeholders.html(node))
         elif isinstance(node, Code):
-            out.append(f"<code>{_escape(placeholders.plain(node.text))}</code>")
+            out.append(f"<code>{_escape(placeholders.literal(node.text))}</code>")
         else:
             tag = _TAGS[node.style]
             out.append(f"<{tag}>{_inline_html(node.children, placeholders)}</{tag}>")
@@ -102,7 +108,7 @@ def _blocks_html(blocks: list[Block], placeholders: _Placeholders) -> str:
             lines = "<br/>".join(_inline_html(line.children, placeholders) for line in block.lines)
             out.append(f"<blockquote>{lines}</blockquote>")
         else:
-            out.append(f"<pre><code>{_escape(placeholders.plain(block.text))}</code></pre>")
+            out.append(f"<pre><code>{_escape(placeholders.literal(block.text))}</code></pre>")
     return "".join(out)
 
 

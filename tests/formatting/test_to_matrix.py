@@ -115,3 +115,8 @@ def test_private_use_characters_in_text_are_not_mistaken_for_mentions() -> None:
     converted = remote_to_matrix(text, [ALICE], to_matrix)
     assert converted.body == "\ue000 Alice Liddell \ue001"
     assert converted.formatted_body == f"\ue000 {PILL_ALICE} \ue001"
+
+
+def test_mentions_inside_code_stay_literal() -> None:
+    converted = remote_to_matrix("`@alice` ```x @alice```", [ALICE], to_matrix)
+    assert converted.formatted_body == "<code>@alice</code> <pre><code>x @alice</code></pre>"
