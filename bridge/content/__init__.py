@@ -6,6 +6,7 @@ Matrix events map onto it.
 
 from .codec import decode_content, decode_payload, encode_content
 from .errors import BadPadding, ContentError, MalformedContent
+from .preview import preview
 from .models import (
     Audio,
     ChatId,
@@ -62,4 +63,5 @@ __all__ = [
     "decode_content",
     "decode_payload",
     "encode_content",
+    "preview",
 ]
