@@ -6,7 +6,6 @@ Matrix events map onto it.
 
 from .codec import decode_content, decode_payload, encode_content
 from .errors import BadPadding, ContentError, MalformedContent
-from .preview import preview
 from .models import (
     Audio,
     ChatId,
@@ -32,6 +31,7 @@ from .models import (
     Unsupported,
     Video,
 )
+from .preview import preview
 
 __all__ = [
     "Audio",
