@@ -1,5 +1,8 @@
 """Typed models of message content, independent of the protobuf classes.
 
+What people wrote (texts, captions, names, places, vCards) is left out of
+every model's repr, so that logging a model never logs message content.
+
 The bridge core maps Matrix events to these models and back; `codec` turns
 them into padded protobuf bytes and back. Every model is immutable. A body
 that a human sees (text, media, location, contact, sticker) may carry a
@@ -68,7 +71,7 @@ class ReplyTo:
     stanza_id: StanzaId
     participant: InternalId | None = None
     # Plain text shown when the receiver no longer has the quoted message.
-    quoted_preview: str = ""
+    quoted_preview: str = attrs.field(default="", repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +89,7 @@ class MediaRef:
 
 @attrs.frozen(kw_only=True)
 class Text:
-    text: str
+    text: str = attrs.field(repr=False)
     mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
     reply_to: ReplyTo | None = None
 
@@ -94,7 +97,7 @@ class Text:
 @attrs.frozen(kw_only=True)
 class Image:
     media: MediaRef
-    caption: str = ""
+    caption: str = attrs.field(default="", repr=False)
     mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
     width: int = 0
     height: int = 0
@@ -106,7 +109,7 @@ class Image:
 @attrs.frozen(kw_only=True)
 class Video:
     media: MediaRef
-    caption: str = ""
+    caption: str = attrs.field(default="", repr=False)
     mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
     width: int = 0
     height: int = 0
@@ -128,7 +131,7 @@ class Audio:
     duration_seconds: int = 0
     # Push-to-talk: shown as a voice note, expected to be Ogg/Opus.
     voice_note: bool = False
-    waveform: bytes = attrs.field(default=b"", validator=_waveform)
+    waveform: bytes = attrs.field(default=b"", validator=_waveform, repr=False)
     reply_to: ReplyTo | None = None
 
     kind = MediaKind.AUDIO
@@ -137,9 +140,9 @@ class Audio:
 @attrs.frozen(kw_only=True)
 class Document:
     media: MediaRef
-    file_name: str = ""
+    file_name: str = attrs.field(default="", repr=False)
     page_count: int = 0
-    caption: str = ""
+    caption: str = attrs.field(default="", repr=False)
     mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
     reply_to: ReplyTo | None = None
 
@@ -153,10 +156,10 @@ def _finite(instance: object, attribute: attrs.Attribute, value: float) -> None:
 
 @attrs.frozen(kw_only=True)
 class Location:
-    latitude: float = attrs.field(validator=_finite)
-    longitude: float = attrs.field(validator=_finite)
-    name: str = ""
-    address: str = ""
+    latitude: float = attrs.field(validator=_finite, repr=False)
+    longitude: float = attrs.field(validator=_finite, repr=False)
+    name: str = attrs.field(default="", repr=False)
+    address: str = attrs.field(default="", repr=False)
     reply_to: ReplyTo | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -166,8 +169,8 @@ class Location:
 
 @attrs.frozen(kw_only=True)
 class Contact:
-    display_name: str
-    vcard: str
+    display_name: str = attrs.field(repr=False)
+    vcard: str = attrs.field(repr=False)
     reply_to: ReplyTo | None = None
 
 
@@ -187,7 +190,7 @@ class Sticker:
 class Reaction:
     target: MessageKey
     # One emoji; the empty string revokes the sender's earlier reaction.
-    text: str
+    text: str = attrs.field(repr=False)
     timestamp_ms: int = 0
 
     @property
