@@ -52,8 +52,9 @@ It may be a coroutine function: the Matrix → gateway conversion awaits it.
 class MatrixText:
     """A Matrix text body: plain `body`, optional HTML, and who it mentions."""
 
-    body: str
-    formatted_body: str | None = None
+    # Message content: kept out of repr so that logging the value logs no content.
+    body: str = attrs.field(repr=False)
+    formatted_body: str | None = attrs.field(default=None, repr=False)
     mentioned_user_ids: tuple[UserID, ...] = ()
 
     def to_content(self, msgtype: str = "m.text") -> dict[str, Any]:
@@ -72,5 +73,5 @@ class MatrixText:
 class RemoteText:
     """Gateway-side text: WhatsApp-style markup plus the mentioned internal ids."""
 
-    text: str
+    text: str = attrs.field(repr=False)
     mentions: tuple[InternalId, ...] = ()
