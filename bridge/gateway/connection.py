@@ -226,6 +226,10 @@ class GatewayConnection:
     async def _one_connection(self) -> _Result:
         try:
             token = await self._token_provider()
+        except Exception:
+            self._log.exception("identity token unavailable")
+            return _Result("failed", None, opened=False)
+        try:
             ws = await self._http.ws_connect(
                 self.settings.chat_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 autoping=True, max_msg_size=1 << 20,
@@ -242,7 +246,7 @@ class GatewayConnection:
             codec=self._codec,
         )
         current = ChannelSession(ws, channel, self._handlers, self.settings, self._clock,
-                                 self._log)
+                                 self._log, self._outbox)
         opened = False
         try:
             await ws.send_bytes(channel.start())
@@ -262,6 +266,10 @@ class GatewayConnection:
             outcome = await current.serve()
         except (WireError, SessionEnded, asyncio.TimeoutError, aiohttp.ClientError) as exc:
             self._log.info("channel ended: %s", type(exc).__name__)
+            outcome = current.outcome or ("failed", None)
+        except Exception:
+            # Whatever went wrong, the run loop must survive it and reconnect with backoff.
+            self._log.exception("unexpected failure on the channel")
             outcome = current.outcome or ("failed", None)
         finally:
             self._opened.clear()

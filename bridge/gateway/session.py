@@ -27,7 +27,10 @@ from .stanzas import (
 )
 
 if TYPE_CHECKING:
-    from .connection import ConnectionSettings, Handlers
+    from .connection import ConnectionSettings, Handlers, Outbox
+
+#: Resend delay after a 429/503 ack that did not say how long to wait.
+DEFAULT_RESEND_DELAY = 5.0
 
 Outcome = tuple[str, ErrorInfo | None]
 
@@ -45,8 +48,10 @@ class ChannelSession:
         settings: ConnectionSettings,
         clock: Callable[[], float],
         logger: logging.Logger,
+        outbox: Outbox,
     ) -> None:
         self._ws = ws
+        self._outbox = outbox
         self._channel = channel
         self._handlers = handlers
         self._settings = settings
@@ -181,10 +186,30 @@ class ChannelSession:
             await self.send(ack_for(node))
         elif node.tag == "ack":
             ack = parse_server_ack(node)
-            self._in_flight.discard(server_ack_key(ack))
+            key = server_ack_key(ack)
+            if ack.error is not None and ack.error.transient:
+                # Not stored by the gateway: keep it in flight and resend it later ourselves.
+                delay = ack.error.retry_after or DEFAULT_RESEND_DELAY
+                self._tasks.append(asyncio.create_task(self._resend_later(key, delay)))
+                return
+            self._in_flight.discard(key)
             await handlers.on_server_ack(ack)
         elif handlers.on_info is not None:
-            await handlers.on_info(node)
+            try:
+                await handlers.on_info(node)
+            except Exception:  # best effort: never worth a reconnect
+                self._log.exception("info handler failed for a %s", node.tag)
+
+    async def _resend_later(self, key: tuple[str, str, str | None], delay: float) -> None:
+        await asyncio.sleep(delay)
+        for node in await self._outbox.unacknowledged():
+            if outbox_key(node) == key:
+                try:
+                    await self.send(node)
+                except SessionEnded:
+                    pass  # the next connection resends the whole outbox anyway
+                return
+        self._in_flight.discard(key)  # the caller dropped it meanwhile
 
     def _busy(self) -> bool:
         return bool(self._in_flight or self._pending_requests or self._handling

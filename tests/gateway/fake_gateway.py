@@ -49,6 +49,7 @@ class FakeGateway:
         self.answer_pings = True
         self.pings = 0
         self.refusal: ErrorInfo | None = None  # refuse every hello with this, if set
+        self.throttle: dict[str, int] = {}  # stanza id -> how many sends to refuse with 429
         self.connections = 0
         self.refusals: list[ErrorInfo] = []
         self.live: dict[InternalId, tuple[web.WebSocketResponse, ServerChannel]] = {}
@@ -151,6 +152,11 @@ class FakeGateway:
             wanted = (node.attrs.get("class"), node.attrs.get("id"), node.attrs.get("to", ""),
                       node.attrs.get("type", ""))
             box.entries = [e for e in box.entries if box.key(e) != wanted]
+        elif node.tag in ("message", "receipt") and self.throttle.get(node.attrs["id"], 0) > 0:
+            self.throttle[node.attrs["id"]] -= 1
+            await ws.send_bytes(channel.send_stanza(Node(
+                "ack", {"class": node.tag, "id": node.attrs["id"]},
+                [Node("error", {"code": "429", "text": "slow down", "retry-after": "0.2"})])))
         elif node.tag in ("message", "receipt"):
             key = (login, node.tag, node.attrs.get("id", ""), node.attrs.get("type", ""))
             if key not in self.seen:  # dedupe, but always ack again

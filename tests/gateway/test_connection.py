@@ -141,3 +141,15 @@ async def test_wrong_gateway_key_never_opens(gateway, http) -> None:
     assert connection.state is not ConnectionState.OPEN
     assert gateway.live == {}
     await connection.close()
+
+
+async def test_rate_limited_send_is_resent_after_retry_after(gateway, http) -> None:
+    connection, outbox, recorder = make_connection(gateway, http)
+    gateway.throttle["SLOW"] = 2
+    slow = message(StanzaId("SLOW"), CONTACT, "msg", b"\x33x")
+    outbox.nodes.append(slow)
+    connection.wake()
+    await wait_for(lambda: recorder.acks != [])
+    assert [(a.stanza_id, a.error) for a in recorder.acks] == [("SLOW", None)]
+    assert gateway.throttle["SLOW"] == 0 and gateway.connections == 1
+    await connection.close()
