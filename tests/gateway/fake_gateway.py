@@ -49,6 +49,7 @@ class FakeGateway:
         self.answer_pings = True
         self.pings = 0
         self.refusal: ErrorInfo | None = None  # refuse every hello with this, if set
+        self.usernames: dict[str, str] = {}  # username -> address, for lookup iqs
         self.throttle: dict[str, int] = {}  # stanza id -> how many sends to refuse with 429
         self.connections = 0
         self.refusals: list[ErrorInfo] = []
@@ -171,6 +172,18 @@ class FakeGateway:
             if self.answer_pings:
                 await ws.send_bytes(channel.send_stanza(
                     Node("iq", {"id": node.attrs["id"], "type": "result"})))
+        elif node.tag == "iq" and node.attrs.get("xmlns") == "lookup":
+            user = node.child("user")
+            name = user.attrs.get("username", "") if user is not None else ""
+            if name in self.usernames:
+                answer = Node("iq", {"id": node.attrs["id"], "type": "result"}, [Node(
+                    "user", {"username": name, "jid": self.usernames[name], "opted-in": "true"})])
+            else:
+                answer = Node("iq", {"id": node.attrs["id"], "type": "error"},
+                              [Node("error", {"code": "404", "text": "unknown user"})])
+            await ws.send_bytes(channel.send_stanza(answer))
+        elif node.tag == "chatstate":
+            self.received.append((login, node))
         elif node.tag == "iq":
             self.received.append((login, node))
             await ws.send_bytes(channel.send_stanza(
