@@ -196,6 +196,12 @@ class GatewayConnection:
                 self.state = ConnectionState.IDLE
                 return
             error = result.error
+            if result.outcome == "ended" and error is not None and (
+                    error.code == ErrorCode.NOT_AUTHORIZED or error.code in _FATAL):
+                # Ended by the server after admission (deleted, un-enlisted, replaced): a fresh
+                # token cannot help.
+                await self._stop(error)
+                return
             if result.outcome == "refused" and error is not None:
                 if error.code == ErrorCode.NOT_AUTHORIZED and not token_refreshed:
                     token_refreshed = True  # a fresh token on the next attempt, at once
@@ -281,7 +287,7 @@ class GatewayConnection:
 
 @dataclass(frozen=True, slots=True)
 class _Result:
-    outcome: str  # "idle" | "failed" | "refused" (incl. stream errors)
+    outcome: str  # "idle" | "failed" | "refused" (failure to hello) | "ended" (stream-error)
     error: ErrorInfo | None
     opened: bool
 

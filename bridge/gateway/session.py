@@ -139,7 +139,7 @@ class ChannelSession:
 
     def _dispatch(self, event: ChannelEvent) -> None:
         if isinstance(event, StreamClosed):
-            self.outcome = ("refused", event.error)
+            self.outcome = ("ended", event.error)
             return
         if not isinstance(event, StanzaReceived):
             return

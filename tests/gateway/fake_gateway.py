@@ -84,6 +84,11 @@ class FakeGateway:
             ws, channel = self.live[login]
             await ws.send_bytes(channel.send_stanza(node))
 
+    async def end_stream(self, login: InternalId, error: ErrorInfo) -> None:
+        ws, channel = self.live[login]
+        await ws.send_bytes(channel.stream_error(error))
+        await ws.close()
+
     async def kick(self, login: InternalId) -> None:
         if login in self.live:
             await self.live[login][0].close()

@@ -153,3 +153,22 @@ async def test_rate_limited_send_is_resent_after_retry_after(gateway, http) -> N
     assert [(a.stanza_id, a.error) for a in recorder.acks] == [("SLOW", None)]
     assert gateway.throttle["SLOW"] == 0 and gateway.connections == 1
     await connection.close()
+
+
+@pytest.mark.parametrize("code,stops", [(ErrorCode.CONNECTION_REPLACED, True),
+                                        (ErrorCode.NOT_AUTHORIZED, True),
+                                        (ErrorCode.UNAVAILABLE, False)])
+async def test_stream_errors(gateway, http, code, stops) -> None:
+    connection, _, recorder = make_connection(gateway, http)
+    connection.wake()
+    await connection.wait_open(3)
+    await gateway.end_stream(LOGIN, ErrorInfo(code, "bye", retry_after=0.1))
+    if stops:
+        await wait_for(lambda: connection.state is ConnectionState.STOPPED)
+        assert [e.code for e in recorder.stopped] == [code] and gateway.connections == 1
+        connection.wake()  # a push or the user: try again
+        await connection.wait_open(3)
+    else:
+        await wait_for(lambda: gateway.connections == 2)
+        assert connection.backoff_history[0] >= 0.1 and recorder.stopped == []
+    await connection.close()
