@@ -165,7 +165,7 @@ class GatewayConnection:
         self.wake()
         try:
             await asyncio.wait_for(self._opened.wait(), timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise ConnectionUnavailable("no open channel to the gateway") from exc
         current = self._channel_session
         if current is None:
@@ -218,7 +218,7 @@ class GatewayConnection:
                            f"{int(error.code)} {error.text}" if error else result.outcome)
             try:
                 await asyncio.wait_for(self._closing.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self.state = ConnectionState.IDLE
 
@@ -240,7 +240,7 @@ class GatewayConnection:
                 self.settings.chat_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 autoping=True, max_msg_size=1 << 20,
             )
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._log.info("cannot connect: %s", exc)
             return _Result("failed", None, opened=False)
         self.connect_count += 1
@@ -270,7 +270,7 @@ class GatewayConnection:
             for node in await self._outbox.unacknowledged():
                 await current.send_tracked(node)
             outcome = await current.serve()
-        except (WireError, SessionEnded, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, WireError, SessionEnded, aiohttp.ClientError) as exc:
             self._log.info("channel ended: %s", type(exc).__name__)
             outcome = current.outcome or ("failed", None)
         except Exception:

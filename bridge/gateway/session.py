@@ -13,8 +13,14 @@ import aiohttp
 
 from .codec import Node
 from .errors import ErrorInfo, GatewayError
-from .noise_channel import ChannelEvent, ChannelOpened, ChannelRefused, ClientChannel
-from .noise_channel import StanzaReceived, StreamClosed
+from .noise_channel import (
+    ChannelEvent,
+    ChannelOpened,
+    ChannelRefused,
+    ClientChannel,
+    StanzaReceived,
+    StreamClosed,
+)
 from .stanzas import (
     ACKED_CLASSES,
     ack_for,
@@ -128,7 +134,7 @@ class ChannelSession:
     async def serve(self) -> Outcome:
         self._tasks = [asyncio.create_task(self._handle_inbound()),
                        asyncio.create_task(self._watch_idle_and_keepalive())]
-        events = self._early_events
+        events: list[ChannelEvent] | None = self._early_events
         while events is not None and self.outcome is None:
             for event in events:
                 self._dispatch(event)
@@ -230,7 +236,7 @@ class ChannelSession:
                 try:
                     await self.request(ping(new_stanza_id()), settings.ping_timeout,
                                        activity=False)
-                except (asyncio.TimeoutError, SessionEnded):
+                except (TimeoutError, SessionEnded):
                     self._log.info("keep-alive ping unanswered, reconnecting")
                     self.outcome = self.outcome or ("failed", None)
                     await self._abort()

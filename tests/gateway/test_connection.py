@@ -12,7 +12,7 @@ from bridge.gateway.ids import StanzaId
 from bridge.gateway.noise_channel import generate_static_private, static_public_from_private
 from bridge.gateway.stanzas import message
 
-from .fake_gateway import FakeGateway, wait_for
+from .fake_gateway import wait_for
 from .support import CONTACT, LOGIN, incoming, make_connection
 
 
