@@ -1,0 +1,202 @@
+"""The sandbox gateway process: one aiohttp server carrying every gatekeeper endpoint.
+
+:class:`SandboxGateway` is the composition root. It owns the state database, the clock, the
+signing keys, the partner-facing HTTP client, and the chat server; the HTTP route modules and the
+chat connections reach everything through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .admin_api import add_admin_routes, make_auth_middleware
+from .clock import AdjustableClock, Clock, SystemClock, millis
+from .config import SandboxConfig
+from .enlister import Enlister
+from .http_public import add_public_routes
+from .push import PushNotifier
+from .storage import Database, create_sandbox_database
+from .storage.directory import DirectoryStore
+from .storage.mailbox import MailboxStore, SendLedger
+from .storage.media import MediaStore
+from .storage.partners import PartnerStore
+from .storage.state import StateStore
+from .tokens import GatekeeperSigningKey, PartnerKeySource
+
+log = logging.getLogger("bridge.sandbox")
+
+SIGNING_KEY_STATE = "gatekeeper_signing_key"
+CLOCK_OFFSET_STATE = "test_clock_offset"
+
+
+class SandboxGateway:
+    def __init__(self, config: SandboxConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        if clock is None:
+            clock = AdjustableClock() if config.test_clock else SystemClock()
+        self.clock = clock
+        self._clock_injected = clock is not None
+        self.db: Database | None = None
+        self.runner: web.AppRunner | None = None
+        self._sweeper: asyncio.Task | None = None
+        self._connections: dict[str, Any] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        self.db = create_sandbox_database(config.database_url, log=log.getChild("db"))
+        await self.db.start()
+        self.state = StateStore(self.db)
+        self.partners = PartnerStore(self.db)
+        self.mailbox = MailboxStore(self.db)
+        self.sends = SendLedger(self.db)
+        self.directory = DirectoryStore(self.db)
+        self.media = MediaStore(self.db)
+        await self._load_clock()
+        self.signing_key = await self._load_signing_key()
+        self.http = aiohttp.ClientSession()
+        self.partner_keys = PartnerKeySource(config.partner_jwks_url, self.http)
+        self.enlister = Enlister(
+            integrator_id=config.integrator_id, partner_issuer=config.partner_base_url,
+            audience=config.audience, partners=self.partners, state=self.state,
+            keys=self.partner_keys, clock=self.clock,
+        )
+        self.push = PushNotifier(config.partner_push_url or None, self.http, self.signing_key,
+                                 issuer=config.base_url, audience=config.partner_base_url,
+                                 clock=self.clock)
+        await self._start_chat()
+        app = web.Application(middlewares=[make_auth_middleware(config.admin_secret)],
+                              client_max_size=config.max_media_bytes + 1024)
+        add_public_routes(app, self)
+        add_admin_routes(app, self)
+        self._add_chat_routes(app)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, config.host, config.port)
+        await site.start()
+        if config.port == 0:
+            config.port = self.runner.addresses[0][1]
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="sandbox-housekeeping")
+        log.info("Sandbox gateway listening on %s (integrator %s)", config.base_url,
+                 config.integrator_id)
+
+    async def stop(self) -> None:
+        """Stop everything; safe to call twice (tests stop a sandbox to restart it)."""
+        if self._sweeper:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        if self.db is None:
+            return
+        await self._stop_chat()
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+        await self.push.close()
+        await self.http.close()
+        db, self.db = self.db, None
+        await db.stop()
+
+    async def __aenter__(self) -> SandboxGateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def _load_signing_key(self) -> GatekeeperSigningKey:
+        stored = await self.state.get(SIGNING_KEY_STATE)
+        if stored:
+            return GatekeeperSigningKey.deserialize(stored)
+        key = GatekeeperSigningKey.generate()
+        await self.state.put(SIGNING_KEY_STATE, key.serialize())
+        return key
+
+    async def _load_clock(self) -> None:
+        if isinstance(self.clock, AdjustableClock) and self.config.test_clock:
+            stored = await self.state.get(CLOCK_OFFSET_STATE)
+            if stored:
+                self.clock.offset_seconds = max(self.clock.offset_seconds, float(stored))
+
+    async def save_clock(self) -> None:
+        if isinstance(self.clock, AdjustableClock):
+            await self.state.put(CLOCK_OFFSET_STATE, repr(self.clock.offset_seconds))
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    def retention_cutoff_ms(self) -> int:
+        return millis(self.clock) - self.config.retention_ms
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.housekeeping()
+            except Exception:
+                log.exception("Housekeeping failed")
+            await asyncio.sleep(self.config.sweep_interval)
+
+    async def housekeeping(self) -> dict[str, Any]:
+        """Drop expired mailbox entries and media, un-enlist users idle for too long."""
+        now = millis(self.clock)
+        cutoff = self.retention_cutoff_ms()
+        expired = await self.mailbox.expire(cutoff)
+        await self.sends.forget_before(cutoff)
+        await self.media.expire(cutoff)
+        unenlisted = []
+        for user in await self.partners.idle_since(now - self.config.idle_ms):
+            if self.is_connected(user.internal_id):
+                continue
+            await self.remove_partner_user(user.internal_id, "idle")
+            unenlisted.append(user.internal_id)
+        if expired or unenlisted:
+            log.info("Housekeeping: %d expired mailbox entries, %d un-enlisted", expired,
+                     len(unenlisted))
+        return {"expired_mailbox_entries": expired, "unenlisted": unenlisted}
+
+    async def stats(self) -> dict[str, Any]:
+        return {
+            "partners": len(await self.partners.list()),
+            "connected": len(self._connections),
+            "pushes_sent": self.push.sent,
+            "pushes_failed": self.push.failed,
+            "now": self.clock.now(),
+        }
+
+    # --- hooks the chat server fills in -------------------------------------------------------
+
+    def is_connected(self, internal_id: str) -> bool:
+        return internal_id in self._connections
+
+    def gatekeeper_address(self, username: str) -> str:
+        return username
+
+    def describe_stored_stanza(self, stored: str) -> Any:
+        return json.loads(stored)
+
+    async def set_block(self, owner: str, blocked: str, block: bool) -> None:
+        if block:
+            await self.directory.block(owner, blocked, millis(self.clock))
+        else:
+            await self.directory.unblock(owner, blocked)
+
+    async def remove_partner_user(self, internal_id: str, reason: str) -> None:
+        await self.partners.remove(internal_id, reason, millis(self.clock))
+
+    def extend_admin_routes(self, app: web.Application, prefix: str) -> None:
+        pass
+
+    async def _start_chat(self) -> None:
+        pass
+
+    async def _stop_chat(self) -> None:
+        pass
+
+    def _add_chat_routes(self, app: web.Application) -> None:
+        pass
