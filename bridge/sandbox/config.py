@@ -19,8 +19,9 @@ class SandboxConfig:
     partner_base_url: str = ""
     partner_jwks_url: str = ""
     partner_push_url: str = ""
-    # The ``aud`` the partner's identity JWTs must carry.
-    audience: str = "interop-sandbox"
+    # The gateway's name in tokens (``aud`` of identity JWTs, ``iss`` of its own JWTs).
+    # Empty means the base URL, e.g. ``http://127.0.0.1:29400`` (protocol §1).
+    gateway_id: str = ""
     # Shared secret of the admin API; an empty secret disables the admin API (every call is 401).
     admin_secret: str = ""
     retention_days: float = 30
@@ -46,6 +47,10 @@ class SandboxConfig:
     @property
     def base_url(self) -> str:
         return self.public_base_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_gateway_id(self) -> str:
+        return self.gateway_id or self.base_url
 
     @property
     def retention_ms(self) -> int:

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping
 
 from .clock import Clock, millis
-from .enlistment import (EnlistmentRefused, Reason, check_integrator_and_version, parse_keys,
-                         token_field)
+from .enlistment import EnlistmentRefused, Reason, parse_keys, token_field
 from .ids import IntegratorId, InternalId, VisibleId, make_internal_id
 from .storage.partners import PartnerStore, PartnerUser, SignedPrekey
 from .storage.state import StateStore
-from .tokens import PartnerKeySource, token_kid, verify_identity_token
+from .tokens import PartnerKeySource, unverified_issuer, verify_identity_token
 
 log = logging.getLogger("bridge.sandbox.enlistment")
 
@@ -49,19 +48,20 @@ class Enlister:
         self._lock = asyncio.Lock()
 
     async def enlist(self, form: Mapping[str, str]) -> Enlisted:
-        check_integrator_and_version(form, self.integrator_id)
-        keys = parse_keys(form)
         token = token_field(form)
-        verification_key = await self.keys.key_for(token_kid(token))
-        claims = verify_identity_token(token, verification_key, issuer=self.partner_issuer,
-                                       audience=self.audience, now=self.clock.now())
+        # The sandbox serves one integrator: its partner is recognised by the token's issuer.
+        if unverified_issuer(token) != self.partner_issuer:
+            raise EnlistmentRefused(Reason.BAD_INTEGRATOR, "token issuer is not a known partner")
+        keys = parse_keys(form)
+        claims = await verify_identity_token(token, self.keys, issuer=self.partner_issuer,
+                                             audience=self.audience, now=self.clock.now())
         visible_id = VisibleId(claims.subject)
         now = millis(self.clock)
         async with self._lock:
             existing = await self.partners.get_by_visible_id(visible_id)
             for other in await self.partners.list():
                 if other.noise_key == keys.noise_key and other.visible_id != visible_id:
-                    raise EnlistmentRefused(Reason.KEY_IN_USE, "authkey belongs to another user")
+                    raise EnlistmentRefused(Reason.BAD_KEYS, "authkey belongs to another user")
             if existing is not None:
                 internal_id = existing.internal_id
             else:

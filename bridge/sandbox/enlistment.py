@@ -14,8 +14,7 @@ from typing import Mapping
 
 import xeddsa
 
-# Form fields (names from the public framework; ``integrator``/``version`` are the sandbox's
-# inference of where the integrator id and protocol version travel).
+# Form fields (docs/gateway-protocol.md §4).
 FIELD_AUTHKEY = "authkey"
 FIELD_KEYTYPE = "e_keytype"
 FIELD_REGID = "e_regid"
@@ -24,26 +23,24 @@ FIELD_SPK_ID = "e_skey_id"
 FIELD_SPK = "e_skey_val"
 FIELD_SPK_SIG = "e_skey_sig"
 FIELD_TOKEN = "token"
-FIELD_INTEGRATOR = "integrator"
-FIELD_VERSION = "version"
 
 KEYTYPE_CURVE25519 = 0x05
 MAX_TOKEN_BYTES = 4096
-SUPPORTED_VERSIONS = frozenset({"1"})
 
 
 class Reason:
-    """Documented refusal reasons of the enlistment endpoint."""
+    """Refusal reasons of the enlistment endpoint and their HTTP status (protocol §4)."""
 
-    BAD_REQUEST = "bad_request"            # a field is missing or not base64url
-    BAD_INTEGRATOR = "bad_integrator"      # integrator id is not the one this gateway serves
-    BAD_VERSION = "bad_version"            # protocol version not supported
-    BAD_KEY_TYPE = "bad_key_type"          # e_keytype is not 0x05
-    BAD_KEY = "bad_key"                    # a key, id or signature has the wrong length
-    BAD_SIGNATURE = "bad_signature"        # signed prekey signature does not verify
-    BAD_TOKEN = "bad_token"                # JWT malformed, wrong signature/issuer/audience/claims
-    TOKEN_EXPIRED = "token_expired"        # JWT exp in the past (or iat in the future)
-    KEY_IN_USE = "authkey_in_use"          # the Noise key already belongs to another user
+    BAD_INTEGRATOR = "bad_integrator"  # the token's iss is not a configured partner
+    BAD_TOKEN = "bad_token"            # signature, aud, exp/iat or claims invalid
+    BAD_KEYS = "bad_keys"              # missing field, wrong length/key type, bad signature
+    BAD_REQUEST = "bad_request"        # not a form, bad base64url
+    VERSION = "version"                # reserved
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+
+    HTTP_STATUS = {BAD_INTEGRATOR: 403, BAD_TOKEN: 401, BAD_KEYS: 400, BAD_REQUEST: 400,
+                   VERSION: 406, RATE_LIMITED: 429, UNAVAILABLE: 503}
 
 
 class EnlistmentRefused(Exception):
@@ -51,6 +48,10 @@ class EnlistmentRefused(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+    @property
+    def http_status(self) -> int:
+        return Reason.HTTP_STATUS.get(self.reason, 400)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def b64url_encode(value: bytes) -> str:
 def _field(form: Mapping[str, str], name: str) -> str:
     value = form.get(name)
     if not value:
-        raise EnlistmentRefused(Reason.BAD_REQUEST, f"missing {name}")
+        raise EnlistmentRefused(Reason.BAD_KEYS, f"missing {name}")
     return value
 
 
@@ -91,25 +92,15 @@ def _bytes_field(form: Mapping[str, str], name: str, length: int) -> bytes:
     except ValueError:
         raise EnlistmentRefused(Reason.BAD_REQUEST, f"{name} is not base64url") from None
     if len(raw) != length:
-        raise EnlistmentRefused(Reason.BAD_KEY, f"{name} must be {length} bytes, got {len(raw)}")
+        raise EnlistmentRefused(Reason.BAD_KEYS, f"{name} must be {length} bytes, got {len(raw)}")
     return raw
-
-
-def check_integrator_and_version(form: Mapping[str, str], integrator_id: str) -> None:
-    integrator = form.get(FIELD_INTEGRATOR)
-    # Constant-time is not needed for a public id; plain comparison keeps the intent obvious.
-    if integrator is not None and integrator != integrator_id:
-        raise EnlistmentRefused(Reason.BAD_INTEGRATOR, "unknown integrator")
-    version = form.get(FIELD_VERSION)
-    if version is not None and version not in SUPPORTED_VERSIONS:
-        raise EnlistmentRefused(Reason.BAD_VERSION, f"supported: {sorted(SUPPORTED_VERSIONS)}")
 
 
 def parse_keys(form: Mapping[str, str]) -> EnlistmentKeys:
     """Decode and check every key field; verifies the signed prekey's XEdDSA signature."""
     keytype = _bytes_field(form, FIELD_KEYTYPE, 1)
     if keytype[0] != KEYTYPE_CURVE25519:
-        raise EnlistmentRefused(Reason.BAD_KEY_TYPE, "e_keytype must be 0x05 (curve25519)")
+        raise EnlistmentRefused(Reason.BAD_KEYS, "e_keytype must be 0x05 (curve25519)")
     keys = EnlistmentKeys(
         noise_key=_bytes_field(form, FIELD_AUTHKEY, 32),
         registration_id=int.from_bytes(_bytes_field(form, FIELD_REGID, 4), "big"),
@@ -120,7 +111,7 @@ def parse_keys(form: Mapping[str, str]) -> EnlistmentKeys:
     )
     if not verify_signed_prekey(keys.identity_key, keys.signed_prekey,
                                 keys.signed_prekey_signature):
-        raise EnlistmentRefused(Reason.BAD_SIGNATURE, "signed prekey signature does not verify")
+        raise EnlistmentRefused(Reason.BAD_KEYS, "signed prekey signature does not verify")
     return keys
 
 

@@ -43,11 +43,12 @@ class PublicRoutes:
             enlisted = await self.gateway.enlister.enlist(form)
         except EnlistmentRefused as e:
             log.info("Enlistment refused: %s", e.reason)
-            return web.json_response({"status": "fail", "reason": e.reason}, status=400)
+            return web.json_response({"status": "fail", "reason": e.reason},
+                                     status=e.http_status)
         return web.json_response({"status": "ok", "login": enlisted.internal_id})
 
     async def jwks(self, request: web.Request) -> web.Response:
-        return web.json_response(self.gateway.signing_key.jwks(),
+        return web.json_response(self.gateway.jwks(),
                                  headers={"Cache-Control": "max-age=300"})
 
     async def download(self, request: web.Request) -> web.Response:

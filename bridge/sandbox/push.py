@@ -13,14 +13,16 @@ import logging
 import aiohttp
 
 from .clock import Clock
-from .tokens import GatekeeperSigningKey
+from bridge.gateway.tokens import SigningKey
+
+from .tokens import push_token
 
 log = logging.getLogger("bridge.sandbox.push")
 
 
 class PushNotifier:
     def __init__(self, url: str | None, session: aiohttp.ClientSession,
-                 signing_key: GatekeeperSigningKey, *, issuer: str, audience: str, clock: Clock,
+                 signing_key: SigningKey, *, issuer: str, audience: str, clock: Clock,
                  attempts: int = 4, first_backoff: float = 0.5) -> None:
         self.url = url
         self.session = session
@@ -45,8 +47,8 @@ class PushNotifier:
         assert self.url
         backoff = self.first_backoff
         for attempt in range(1, self.attempts + 1):
-            token = self.signing_key.push_token(issuer=self.issuer, audience=self.audience,
-                                                recipient=visible_id, clock=self.clock)
+            token = push_token(self.signing_key, issuer=self.issuer, audience=self.audience,
+                               recipient=visible_id, clock=self.clock)
             try:
                 async with self.session.post(
                     self.url, json={"to": visible_id},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from typing import Any
 
 import aiohttp
@@ -27,7 +28,9 @@ from .storage.mailbox import MailboxStore, SendLedger
 from .storage.media import MediaStore
 from .storage.partners import PartnerStore
 from .storage.state import StateStore
-from .tokens import GatekeeperSigningKey, PartnerKeySource
+from bridge.gateway.tokens import SigningKey, jwks_document
+
+from .tokens import PartnerKeySource
 
 log = logging.getLogger("bridge.sandbox")
 
@@ -51,6 +54,10 @@ class SandboxGateway:
 
     async def start(self) -> None:
         config = self.config
+        # Bind first, so that a free port chosen by the OS (port 0) is known to everything that
+        # derives URLs from it (gateway id, media URLs) before any request can arrive.
+        listen_socket = socket.create_server((config.host, config.port))
+        config.port = listen_socket.getsockname()[1]
         self.db = create_sandbox_database(config.database_url, log=log.getChild("db"))
         await self.db.start()
         self.state = StateStore(self.db)
@@ -65,11 +72,11 @@ class SandboxGateway:
         self.partner_keys = PartnerKeySource(config.partner_jwks_url, self.http)
         self.enlister = Enlister(
             integrator_id=config.integrator_id, partner_issuer=config.partner_base_url,
-            audience=config.audience, partners=self.partners, state=self.state,
+            audience=config.effective_gateway_id, partners=self.partners, state=self.state,
             keys=self.partner_keys, clock=self.clock,
         )
         self.push = PushNotifier(config.partner_push_url or None, self.http, self.signing_key,
-                                 issuer=config.base_url, audience=config.partner_base_url,
+                                 issuer=config.effective_gateway_id, audience=config.partner_base_url,
                                  clock=self.clock)
         await self._start_chat()
         app = web.Application(middlewares=[make_auth_middleware(config.admin_secret)],
@@ -79,10 +86,7 @@ class SandboxGateway:
         self._add_chat_routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, config.host, config.port)
-        await site.start()
-        if config.port == 0:
-            config.port = self.runner.addresses[0][1]
+        await web.SockSite(self.runner, listen_socket).start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="sandbox-housekeeping")
         log.info("Sandbox gateway listening on %s (integrator %s)", config.base_url,
                  config.integrator_id)
@@ -111,13 +115,16 @@ class SandboxGateway:
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def _load_signing_key(self) -> GatekeeperSigningKey:
+    async def _load_signing_key(self) -> SigningKey:
         stored = await self.state.get(SIGNING_KEY_STATE)
         if stored:
-            return GatekeeperSigningKey.deserialize(stored)
-        key = GatekeeperSigningKey.generate()
-        await self.state.put(SIGNING_KEY_STATE, key.serialize())
+            return SigningKey.from_pem(stored.encode())
+        key = SigningKey.generate("ES256")
+        await self.state.put(SIGNING_KEY_STATE, key.to_pem().decode())
         return key
+
+    def jwks(self) -> dict:
+        return jwks_document([self.signing_key])
 
     async def _load_clock(self) -> None:
         if isinstance(self.clock, AdjustableClock) and self.config.test_clock:

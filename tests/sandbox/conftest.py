@@ -8,7 +8,7 @@ from bridge.sandbox.clock import AdjustableClock
 from bridge.sandbox.config import SandboxConfig
 from bridge.sandbox.server import SandboxGateway
 
-from .helpers import PartnerServer
+from .helpers import GATEWAY_ID, PartnerServer
 
 ADMIN_SECRET = "s3cret-admin-token"
 
@@ -33,7 +33,7 @@ async def sandbox_factory(tmp_path, partner):
         config = SandboxConfig(
             integrator_id="7", host="127.0.0.1", port=0,
             database_url=f"sqlite:{tmp_path / db_name}",
-            partner_base_url=partner.base_url, admin_secret=ADMIN_SECRET,
+            partner_base_url=partner.base_url, admin_secret=ADMIN_SECRET, gateway_id=GATEWAY_ID,
             test_clock=True, sweep_interval=3600, **overrides,
         )
         gateway = SandboxGateway(config, clock=clock or AdjustableClock())

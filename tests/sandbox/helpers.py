@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from bridge.sandbox.enlistment import b64url_encode
 
-AUDIENCE = "interop-sandbox"
+GATEWAY_ID = "interop-sandbox-test"
 JWKS_PATH = "/.well-known/oauth/openid/jwks"
 
 
@@ -68,7 +68,7 @@ class PartnerServer:
         return web.Response(body=body, content_type="application/octet-stream")
 
     def identity_token(self, sub: str, *, now: float | None = None, lifetime: int = 3600,
-                       audience: str = AUDIENCE, issuer: str | None = None,
+                       audience: str = GATEWAY_ID, issuer: str | None = None,
                        key=None, kid: str | None = None) -> str:
         now = time.time() if now is None else now
         claims = {"iss": issuer or self.base_url, "sub": sub, "aud": audience,
