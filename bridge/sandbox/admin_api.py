@@ -80,6 +80,11 @@ def add_admin_routes(app: web.Application, gateway: SandboxGateway) -> None:
     gateway.extend_admin_routes(app, PREFIX)
 
 
+def _gatekeeper_json(user) -> dict[str, Any]:
+    return {"username": user.username, "address": user.address, "opted_in": user.opted_in,
+            "created_at": user.created_at}
+
+
 class AdminApi:
     def __init__(self, gateway: SandboxGateway) -> None:
         self.gateway = gateway
@@ -112,7 +117,8 @@ class AdminApi:
     async def inspect_mailbox(self, request: web.Request) -> web.Response:
         """What waits for an address: stanza headers only (content bytes are shown by size)."""
         gw = self.gateway
-        entries = await gw.mailbox.pending(request.match_info["address"], gw.retention_cutoff_ms())
+        entries = await gw.mailbox.pending(request.match_info["address"],
+                                           not_before_ms=gw.retention_cutoff_ms())
         return web.json_response({"entries": [
             {"seq": e.seq, "class": e.ack_class, "id": e.stanza_id, "peer": e.peer,
              "stored_at": e.stored_at, "stanza": gw.describe_stored_stanza(e.stanza)}
@@ -121,32 +127,29 @@ class AdminApi:
 
     async def list_gatekeeper_users(self, request: web.Request) -> web.Response:
         users = await self.gateway.directory.list_gatekeeper_users()
-        return web.json_response({"users": [
-            {"username": u.username, "address": self.gateway.gatekeeper_address(u.username),
-             "opted_in": u.opted_in, "created_at": u.created_at} for u in users
-        ]})
+        return web.json_response({"users": [_gatekeeper_json(u) for u in users]})
 
     async def create_gatekeeper_user(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         username = body.get("username")
         if not isinstance(username, str) or not username or "@" in username or "/" in username:
             return json_error(400, "bad_request", "username must be a non-empty string without @ or /")
-        opted_in = bool(body.get("opted_in", True))
+        opted_in = body.get("opted_in", True)
+        if not isinstance(opted_in, bool):
+            return json_error(400, "bad_request", "opted_in must be a boolean")
+        address = await self.gateway.new_gatekeeper_address()
         created = await self.gateway.directory.create_gatekeeper_user(
-            username, opted_in, millis(self.gateway.clock))
+            username, address, opted_in, millis(self.gateway.clock))
         if not created:
             return json_error(409, "exists", "a gatekeeper user with that username exists")
-        return web.json_response({"username": username,
-                                  "address": self.gateway.gatekeeper_address(username),
-                                  "opted_in": opted_in}, status=201)
+        user = await self.gateway.directory.get_gatekeeper_user(username)
+        return web.json_response(_gatekeeper_json(user), status=201)
 
     async def get_gatekeeper_user(self, request: web.Request) -> web.Response:
         user = await self.gateway.directory.get_gatekeeper_user(request.match_info["username"])
         if user is None:
             return json_error(404, "not_found", "no such gatekeeper user")
-        return web.json_response({"username": user.username, "opted_in": user.opted_in,
-                                  "address": self.gateway.gatekeeper_address(user.username),
-                                  "created_at": user.created_at})
+        return web.json_response(_gatekeeper_json(user))
 
     async def _set_opt_in(self, request: web.Request, opted_in: bool) -> web.Response:
         if not await self.gateway.directory.set_opted_in(request.match_info["username"], opted_in):

@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from .admin_api import add_admin_routes, make_auth_middleware
+from .admin_chat import add_admin_chat_routes
 from .clock import AdjustableClock, Clock, SystemClock, millis
 from .config import SandboxConfig
 from .enlister import Enlister
@@ -24,11 +25,22 @@ from .http_public import add_public_routes
 from .push import PushNotifier
 from .storage import Database, create_sandbox_database
 from .storage.directory import DirectoryStore
-from .storage.mailbox import MailboxStore, SendLedger
+from .storage.mailbox import ContactStore, MailboxStore, SendLedger
 from .storage.media import MediaStore
 from .storage.partners import PartnerStore
 from .storage.state import StateStore
+from bridge.gateway.codec import Node, default_codec
+from bridge.gateway.errors import ErrorCode, ErrorInfo
+from bridge.gateway.ids import SERVER_ADDRESS
+from bridge.gateway.noise_channel import (SUPPORTED_VERSIONS, generate_static_private,
+                                          static_public_from_private)
 from bridge.gateway.tokens import SigningKey, jwks_document
+
+from . import stored_stanza
+from .chat.connection import chat_endpoint
+from .chat.router import Router
+from .enlister import Enlisted
+from .enlistment import b64url_decode, b64url_encode
 
 from .tokens import PartnerKeySource
 
@@ -36,6 +48,9 @@ log = logging.getLogger("bridge.sandbox")
 
 SIGNING_KEY_STATE = "gatekeeper_signing_key"
 CLOCK_OFFSET_STATE = "test_clock_offset"
+NOISE_KEY_STATE = "noise_static_private"
+GATEKEEPER_NUMBER_STATE = "next_gatekeeper_number"
+GATEKEEPER_DOMAIN = "gk"
 
 
 class SandboxGateway:
@@ -48,7 +63,8 @@ class SandboxGateway:
         self.db: Database | None = None
         self.runner: web.AppRunner | None = None
         self._sweeper: asyncio.Task | None = None
-        self._connections: dict[str, Any] = {}
+        self._connection_tasks: set[asyncio.Task] = set()
+        self.codec = default_codec()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -66,8 +82,11 @@ class SandboxGateway:
         self.sends = SendLedger(self.db)
         self.directory = DirectoryStore(self.db)
         self.media = MediaStore(self.db)
+        self.contacts = ContactStore(self.db)
+        self.router = Router(self)
         await self._load_clock()
         self.signing_key = await self._load_signing_key()
+        self.noise_private = await self._load_noise_key()
         self.http = aiohttp.ClientSession()
         self.partner_keys = PartnerKeySource(config.partner_jwks_url, self.http)
         self.enlister = Enlister(
@@ -75,10 +94,10 @@ class SandboxGateway:
             audience=config.effective_gateway_id, partners=self.partners, state=self.state,
             keys=self.partner_keys, clock=self.clock,
         )
+        self.enlister.on_reenlisted = self._on_reenlisted
         self.push = PushNotifier(config.partner_push_url or None, self.http, self.signing_key,
                                  issuer=config.effective_gateway_id, audience=config.partner_base_url,
                                  clock=self.clock)
-        await self._start_chat()
         app = web.Application(middlewares=[make_auth_middleware(config.admin_secret)],
                               client_max_size=config.max_media_bytes + 1024)
         add_public_routes(app, self)
@@ -122,6 +141,24 @@ class SandboxGateway:
         key = SigningKey.generate("ES256")
         await self.state.put(SIGNING_KEY_STATE, key.to_pem().decode())
         return key
+
+    async def _load_noise_key(self) -> bytes:
+        stored = await self.state.get(NOISE_KEY_STATE)
+        if stored:
+            return b64url_decode(stored)
+        private = generate_static_private()
+        await self.state.put(NOISE_KEY_STATE, b64url_encode(private))
+        return private
+
+    @property
+    def noise_public(self) -> bytes:
+        return static_public_from_private(self.noise_private)
+
+    def server_info(self) -> dict:
+        return {"protocol": "interop-sandbox", "versions": sorted(SUPPORTED_VERSIONS),
+                "noise_static_public": b64url_encode(self.noise_public),
+                "gateway_id": self.config.effective_gateway_id,
+                "integrator_id": self.config.integrator_id}
 
     def jwks(self) -> dict:
         return jwks_document([self.signing_key])
@@ -170,40 +207,69 @@ class SandboxGateway:
     async def stats(self) -> dict[str, Any]:
         return {
             "partners": len(await self.partners.list()),
-            "connected": len(self._connections),
+            "connected": len(self.router.connections),
             "pushes_sent": self.push.sent,
             "pushes_failed": self.push.failed,
             "now": self.clock.now(),
         }
 
-    # --- hooks the chat server fills in -------------------------------------------------------
+    # --- chat server ---------------------------------------------------------------------------
 
     def is_connected(self, internal_id: str) -> bool:
-        return internal_id in self._connections
-
-    def gatekeeper_address(self, username: str) -> str:
-        return username
+        return internal_id in self.router.connections
 
     def describe_stored_stanza(self, stored: str) -> Any:
-        return json.loads(stored)
+        return stored_stanza.describe(stored_stanza.loads(stored))
 
-    async def set_block(self, owner: str, blocked: str, block: bool) -> None:
+    async def new_gatekeeper_address(self) -> str:
+        number = await self.state.next_counter(GATEKEEPER_NUMBER_STATE)
+        return f"49151{number:08d}@{GATEKEEPER_DOMAIN}"
+
+    async def set_block(self, owner: str, blocked: str, block: bool, *,
+                        notify_owner: bool = True) -> None:
+        """Change a blocklist; a connected partner owner hears of changes made elsewhere."""
         if block:
             await self.directory.block(owner, blocked, millis(self.clock))
         else:
             await self.directory.unblock(owner, blocked)
+        if notify_owner and await self.partners.get(owner) is not None:
+            item = Node("item", {"jid": blocked, "action": "block" if block else "unblock"})
+            await self.router.notify(owner, "blocklist", SERVER_ADDRESS, [item])
 
     async def remove_partner_user(self, internal_id: str, reason: str) -> None:
-        await self.partners.remove(internal_id, reason, millis(self.clock))
+        await self.router.retire(internal_id, reason)
+
+    async def _on_reenlisted(self, enlisted: Enlisted) -> None:
+        if enlisted.identity_changed:
+            user = await self.partners.get(enlisted.internal_id)
+            if user is not None:
+                await self.partners.clear_one_time_prekeys(user.internal_id)
+                await self.router.identity_changed(user.internal_id, user.identity_key)
+        conn = self.router.connections.get(enlisted.internal_id)
+        if conn is not None and enlisted.noise_key_changed:
+            await conn.end(ErrorInfo(ErrorCode.NOT_AUTHORIZED, "enlisted again"))
 
     def extend_admin_routes(self, app: web.Application, prefix: str) -> None:
-        pass
+        add_admin_chat_routes(app, self, prefix)
 
-    async def _start_chat(self) -> None:
-        pass
+    def track_connection_task(self, task: asyncio.Task | None) -> None:
+        if task is not None:
+            self._connection_tasks.add(task)
+            task.add_done_callback(self._connection_tasks.discard)
 
     async def _stop_chat(self) -> None:
-        pass
+        for conn in list(self.router.connections.values()):
+            await conn.end(ErrorInfo(ErrorCode.UNAVAILABLE, "gateway shutting down"))
+        for task in list(self._connection_tasks):
+            task.cancel()
+        await asyncio.gather(*self._connection_tasks, return_exceptions=True)
 
     def _add_chat_routes(self, app: web.Application) -> None:
-        pass
+        app.router.add_get("/chat", self._chat_handler)
+        app.router.add_get("/.well-known/interop/server-info", self._server_info_handler)
+
+    async def _chat_handler(self, request: web.Request) -> web.StreamResponse:
+        return await chat_endpoint(self, request)
+
+    async def _server_info_handler(self, request: web.Request) -> web.Response:
+        return web.json_response(self.server_info())

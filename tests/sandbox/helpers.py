@@ -121,3 +121,151 @@ class ClientKeys:
         for name, value in overrides.items():
             form[name] = b64url_encode(value) if isinstance(value, bytes) else value
         return form
+
+
+# --- a real chat client: the protocol's ClientChannel over an aiohttp WebSocket -------------------
+
+from bridge.gateway.codec import Node  # noqa: E402
+from bridge.gateway.noise_channel import (ChannelOpened, ChannelRefused, ClientChannel,  # noqa: E402
+                                          ClientHello, StanzaReceived, StreamClosed)
+
+
+class ChatClient:
+    """Connects, handshakes and exchanges stanzas; collects what arrives in ``inbox``."""
+
+    def __init__(self, sandbox, keys: ClientKeys, login: str, token: str) -> None:
+        self.sandbox = sandbox
+        self.keys = keys
+        self.login = login
+        self.token = token
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.opened: ChannelOpened | None = None
+        self.refused: ChannelRefused | None = None
+        self.closed_with: StreamClosed | None = None
+        self.session = None
+        self.ws = None
+        self._reader = None
+        self._ready = asyncio.Event()
+
+    async def connect(self, *, hello_version: int = 1) -> ChatClient:
+        import aiohttp
+
+        self.channel = ClientChannel(
+            static_private=self.keys.noise_private,
+            server_static_public=self.sandbox.noise_public,
+            hello=ClientHello(hello_version, self.login, self.token))
+        self.session = aiohttp.ClientSession()
+        self.ws = await self.session.ws_connect(f"{self.sandbox.config.base_url}/chat")
+        await self.ws.send_bytes(self.channel.start())
+        self._reader = asyncio.create_task(self._read())
+        await asyncio.wait_for(self._ready.wait(), 10)
+        return self
+
+    async def _read(self) -> None:
+        import aiohttp
+
+        try:
+            async for message in self.ws:
+                if message.type != aiohttp.WSMsgType.BINARY:
+                    break
+                outgoing, events = self.channel.receive(message.data)
+                if outgoing:
+                    await self.ws.send_bytes(outgoing)
+                for event in events:
+                    if isinstance(event, ChannelOpened):
+                        self.opened = event
+                        self._ready.set()
+                    elif isinstance(event, ChannelRefused):
+                        self.refused = event
+                        self._ready.set()
+                    elif isinstance(event, StreamClosed):
+                        self.closed_with = event
+                    elif isinstance(event, StanzaReceived):
+                        await self.inbox.put(event.node)
+        finally:
+            self._ready.set()
+            await self.inbox.put(None)  # marks the end of the connection
+
+    async def send(self, node: Node) -> None:
+        await self.ws.send_bytes(self.channel.send_stanza(node))
+
+    async def receive(self, timeout: float = 5) -> Node | None:
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    async def receive_until(self, predicate, timeout: float = 5) -> Node:
+        """Skip stanzas until one matches (``None`` = connection ended raises)."""
+        while True:
+            node = await self.receive(timeout)
+            if node is None:
+                raise ConnectionError("connection ended")
+            if predicate(node):
+                return node
+
+    async def request(self, node: Node, timeout: float = 5) -> Node:
+        await self.send(node)
+        return await self.receive_until(
+            lambda n: n.tag in ("iq", "ack") and n.attrs.get("id") == node.attrs.get("id"),
+            timeout)
+
+    async def wait_closed(self, timeout: float = 5) -> None:
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+
+
+async def enlist_user(sandbox, partner, visible_id: str, keys: ClientKeys | None = None
+                      ) -> tuple[ClientKeys, str]:
+    import aiohttp
+
+    keys = keys or ClientKeys()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sandbox.config.base_url}/3p/interop_reg",
+                             data=keys.enlistment_form(partner.identity_token(visible_id))) as resp:
+            body = await resp.json()
+    assert body["status"] == "ok", body
+    return keys, body["login"]
+
+
+async def connect_user(sandbox, partner, visible_id: str, keys: ClientKeys, login: str
+                       ) -> ChatClient:
+    return await ChatClient(sandbox, keys, login, partner.identity_token(visible_id)).connect()
+
+
+class Admin:
+    """The admin API over real HTTP."""
+
+    def __init__(self, sandbox, secret: str) -> None:
+        self.base = f"{sandbox.config.base_url}/_sandbox/admin/v1"
+        self.secret = secret
+
+    async def call(self, method: str, path: str, json_body=None, *, secret: str | None = None,
+                   data: bytes | None = None) -> tuple[int, dict]:
+        import aiohttp
+
+        headers = {"Authorization": f"Bearer {self.secret if secret is None else secret}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.request(method, self.base + path, json=json_body, data=data,
+                                    headers=headers) as resp:
+                return resp.status, await resp.json(content_type=None)
+
+
+async def eventually(condition, timeout: float = 5) -> None:
+    """Wait until ``condition()`` (sync or async) is true: server-side cleanup runs after the
+    client already saw the close."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

@@ -1,8 +1,8 @@
-"""The offline mailbox: every stanza for a recipient stays here until the recipient acks it.
+"""The offline mailbox, the send ledger (dedupe) and the contact graph.
 
-Entries are keyed by (recipient, ack class, stanza id, peer) — exactly what the recipient's ``ack``
-names — so a repeated store is a no-op and an ack removes precisely one entry. Stanzas are kept in a
-codec-neutral JSON form so that swapping the wire codec does not strand stored messages.
+Mailbox entries are keyed by (recipient, class, id, peer, type) — exactly what the recipient's
+``ack`` names (protocol §9) — and stay until that ack arrives or retention expires them. Stanzas
+are kept in a codec-neutral JSON form so that swapping the wire codec does not strand them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ class MailboxEntry:
     ack_class: str
     stanza_id: str
     peer: str
+    stanza_type: str
     stanza: str
     stored_at: int
 
@@ -27,52 +28,57 @@ class MailboxStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def put(self, recipient: str, ack_class: str, stanza_id: str, peer: str, stanza: str,
-                  now_ms: int) -> bool:
-        """Store; False if an entry with the same key is already waiting (not stored twice)."""
-        existing = await self.db.fetchval(
-            """SELECT seq FROM mailbox
-               WHERE recipient=$1 AND ack_class=$2 AND stanza_id=$3 AND peer=$4""",
-            recipient, ack_class, stanza_id, peer,
-        )
-        if existing is not None:
-            return False
-        await self.db.execute(
-            """INSERT INTO mailbox (recipient, ack_class, stanza_id, peer, stanza, stored_at)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
-            recipient, ack_class, stanza_id, peer, stanza, now_ms,
-        )
-        return True
+    async def put(self, recipient: str, ack_class: str, stanza_id: str, peer: str,
+                  stanza_type: str, stanza: str, now_ms: int) -> None:
+        """Store; an entry with the same key is replaced (a resend answering a retry receipt
+        carries the same id, and the newest ciphertext is the one worth delivering)."""
+        async with self.db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """DELETE FROM mailbox WHERE recipient=$1 AND ack_class=$2 AND stanza_id=$3
+                   AND peer=$4 AND stanza_type=$5""",
+                recipient, ack_class, stanza_id, peer, stanza_type,
+            )
+            await conn.execute(
+                """INSERT INTO mailbox (recipient, ack_class, stanza_id, peer, stanza_type, stanza,
+                       stored_at) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                recipient, ack_class, stanza_id, peer, stanza_type, stanza, now_ms,
+            )
 
-    async def pending(self, recipient: str, not_before_ms: int, limit: int = 1000
-                      ) -> list[MailboxEntry]:
+    async def has(self, recipient: str, ack_class: str, stanza_id: str, peer: str) -> bool:
+        return await self.db.fetchval(
+            """SELECT COUNT(*) FROM mailbox WHERE recipient=$1 AND ack_class=$2
+               AND stanza_id=$3 AND peer=$4""", recipient, ack_class, stanza_id, peer) > 0
+
+    async def pending(self, recipient: str, *, after_seq: int = 0, until_seq: int | None = None,
+                      not_before_ms: int = 0, limit: int = 500) -> list[MailboxEntry]:
         rows = await self.db.fetch(
-            """SELECT * FROM mailbox WHERE recipient=$1 AND stored_at >= $2
-               ORDER BY seq LIMIT $3""",
-            recipient, not_before_ms, limit,
+            """SELECT * FROM mailbox WHERE recipient=$1 AND seq > $2 AND seq <= $3
+               AND stored_at >= $4 ORDER BY seq LIMIT $5""",
+            recipient, after_seq, until_seq if until_seq is not None else 2**62, not_before_ms,
+            limit,
         )
         return [MailboxEntry(**dict(r)) for r in rows]
 
-    async def count(self, recipient: str, not_before_ms: int) -> int:
+    async def last_seq(self, recipient: str) -> int:
         return await self.db.fetchval(
-            "SELECT COUNT(*) FROM mailbox WHERE recipient=$1 AND stored_at >= $2",
-            recipient, not_before_ms,
+            "SELECT COALESCE(MAX(seq), 0) FROM mailbox WHERE recipient=$1", recipient)
+
+    async def count(self, recipient: str, not_before_ms: int = 0,
+                    until_seq: int | None = None) -> int:
+        return await self.db.fetchval(
+            """SELECT COUNT(*) FROM mailbox WHERE recipient=$1 AND stored_at >= $2
+               AND seq <= $3""",
+            recipient, not_before_ms, until_seq if until_seq is not None else 2**62,
         )
 
-    async def ack(self, recipient: str, ack_class: str, stanza_id: str, peer: str | None) -> int:
-        """Remove what the recipient acknowledged; ``peer=None`` matches any peer. Returns count."""
-        if peer is None:
-            rows = await self.db.fetch(
-                """DELETE FROM mailbox WHERE recipient=$1 AND ack_class=$2 AND stanza_id=$3
-                   RETURNING seq""",
-                recipient, ack_class, stanza_id,
-            )
-        else:
-            rows = await self.db.fetch(
-                """DELETE FROM mailbox WHERE recipient=$1 AND ack_class=$2 AND stanza_id=$3
-                   AND peer=$4 RETURNING seq""",
-                recipient, ack_class, stanza_id, peer,
-            )
+    async def ack(self, recipient: str, ack_class: str, stanza_id: str, peer: str,
+                  stanza_type: str) -> int:
+        """Remove what the recipient acknowledged. Returns how many entries went (0 or 1)."""
+        rows = await self.db.fetch(
+            """DELETE FROM mailbox WHERE recipient=$1 AND ack_class=$2 AND stanza_id=$3
+               AND peer=$4 AND stanza_type=$5 RETURNING seq""",
+            recipient, ack_class, stanza_id, peer, stanza_type,
+        )
         return len(rows)
 
     async def expire(self, cutoff_ms: int) -> int:
@@ -80,24 +86,45 @@ class MailboxStore:
                                    cutoff_ms)
         return len(rows)
 
-    async def drop_recipient(self, recipient: str) -> None:
-        await self.db.execute("DELETE FROM mailbox WHERE recipient=$1", recipient)
-
 
 class SendLedger:
-    """Client sends already accepted, for dedupe by (sender, message id)."""
+    """Client sends already accepted, with the ack they got, for dedupe (protocol §9 rule 4)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def first_time(self, sender: str, message_id: str, now_ms: int) -> bool:
-        """Record the send; False if this (sender, message id) was already accepted."""
-        rows = await self.db.fetch(
-            """INSERT INTO client_send (sender, message_id, received_at) VALUES ($1, $2, $3)
-               ON CONFLICT (sender, message_id) DO NOTHING RETURNING sender""",
-            sender, message_id, now_ms,
+    async def outcome(self, sender: str, dedupe_key: str) -> str | None:
+        return await self.db.fetchval(
+            "SELECT outcome FROM client_send WHERE sender=$1 AND dedupe_key=$2",
+            sender, dedupe_key,
         )
-        return bool(rows)
+
+    async def record(self, sender: str, dedupe_key: str, outcome: str, now_ms: int) -> None:
+        await self.db.execute(
+            """INSERT INTO client_send (sender, dedupe_key, outcome, received_at)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (sender, dedupe_key) DO NOTHING""",
+            sender, dedupe_key, outcome, now_ms,
+        )
 
     async def forget_before(self, cutoff_ms: int) -> None:
         await self.db.execute("DELETE FROM client_send WHERE received_at < $1", cutoff_ms)
+
+
+class ContactStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add_pair(self, a: str, b: str) -> None:
+        for owner, peer in ((a, b), (b, a)):
+            await self.db.execute(
+                "INSERT INTO contact (owner, peer) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                owner, peer,
+            )
+
+    async def contacts_of(self, address: str) -> list[str]:
+        rows = await self.db.fetch("SELECT peer FROM contact WHERE owner=$1 ORDER BY peer",
+                                   address)
+        return [r["peer"] for r in rows]
+
+    async def forget(self, address: str) -> None:
+        await self.db.execute("DELETE FROM contact WHERE owner=$1 OR peer=$1", address)

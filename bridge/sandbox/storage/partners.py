@@ -119,6 +119,7 @@ class PartnerStore:
                                internal_id)
             await conn.execute("DELETE FROM mailbox WHERE recipient=$1", internal_id)
             await conn.execute("DELETE FROM block WHERE owner=$1", internal_id)
+            await conn.execute("DELETE FROM contact WHERE owner=$1 OR peer=$1", internal_id)
             await conn.execute(
                 """INSERT INTO retired_login (internal_id, reason, retired_at) VALUES ($1, $2, $3)
                    ON CONFLICT (internal_id) DO UPDATE SET reason=excluded.reason,
@@ -142,8 +143,29 @@ class PartnerStore:
                     owner, prekey.key_id, prekey.public_key,
                 )
 
+    async def clear_one_time_prekeys(self, owner: str) -> None:
+        await self.db.execute("DELETE FROM one_time_prekey WHERE owner=$1", owner)
+
     async def count_one_time_prekeys(self, owner: str) -> int:
         return await self.db.fetchval("SELECT COUNT(*) FROM one_time_prekey WHERE owner=$1", owner)
+
+    async def _identity_of(self, conn, address: str) -> Bundle | None:
+        """Identity part of the bundle of a partner user or of a simulated gatekeeper user."""
+        row = await conn.fetchrow("SELECT * FROM partner_user WHERE internal_id=$1", address)
+        if row is None:
+            row = await conn.fetchrow(
+                "SELECT * FROM gatekeeper_user WHERE address=$1 AND identity_key IS NOT NULL",
+                address)
+        if row is None:
+            return None
+        return Bundle(row["registration_id"], bytes(row["identity_key"]),
+                      SignedPrekey(row["signed_prekey_id"], bytes(row["signed_prekey"]),
+                                   bytes(row["signed_prekey_sig"])), None)
+
+    async def identity_key(self, address: str) -> bytes | None:
+        async with self.db.acquire() as conn:
+            bundle = await self._identity_of(conn, address)
+        return bundle.identity_key if bundle else None
 
     async def take_bundle(self, fetcher: str, target: str, now_ms: int) -> Bundle | None:
         """The target's bundle with one one-time prekey consumed (none if the pool is empty).
@@ -152,10 +174,9 @@ class PartnerStore:
         later notifies it.
         """
         async with self.db.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT * FROM partner_user WHERE internal_id=$1", target)
-            if row is None:
+            bundle = await self._identity_of(conn, target)
+            if bundle is None:
                 return None
-            user = PartnerUser.from_row(row)
             prekey_row = await conn.fetchrow(
                 """DELETE FROM one_time_prekey WHERE owner=$1 AND prekey_id=(
                        SELECT MIN(prekey_id) FROM one_time_prekey WHERE owner=$1)
@@ -167,18 +188,32 @@ class PartnerStore:
                    VALUES ($1, $2, $3, $4)
                    ON CONFLICT (fetcher, target) DO UPDATE SET identity_key=excluded.identity_key,
                    fetched_at=excluded.fetched_at""",
-                fetcher, target, user.identity_key, now_ms,
+                fetcher, target, bundle.identity_key, now_ms,
             )
         one_time = (OneTimePrekey(prekey_row["prekey_id"], bytes(prekey_row["public_key"]))
                     if prekey_row else None)
-        return Bundle(user.registration_id, user.identity_key, user.signed_prekey, one_time)
+        return Bundle(bundle.registration_id, bundle.identity_key, bundle.signed_prekey, one_time)
+
+    async def set_gatekeeper_keys(self, address: str, registration_id: int, identity_key: bytes,
+                                  spk: SignedPrekey) -> None:
+        await self.db.execute(
+            """UPDATE gatekeeper_user SET registration_id=$2, identity_key=$3,
+                   signed_prekey_id=$4, signed_prekey=$5, signed_prekey_sig=$6 WHERE address=$1""",
+            address, registration_id, identity_key, spk.key_id, spk.public_key, spk.signature,
+        )
 
     async def fetchers_of_other_identity(self, target: str, identity_key: bytes) -> list[str]:
-        """Who fetched ``target``'s bundle when it had a different identity key than now."""
+        """Who fetched ``target``'s bundle when it had a different identity key than now.
+
+        Their records are updated to the new key: each peer hears of one change once.
+        """
         rows = await self.db.fetch(
             "SELECT fetcher, identity_key FROM bundle_fetch WHERE target=$1", target
         )
-        return [r["fetcher"] for r in rows if bytes(r["identity_key"]) != identity_key]
+        stale = [r["fetcher"] for r in rows if bytes(r["identity_key"]) != identity_key]
+        await self.db.execute("UPDATE bundle_fetch SET identity_key=$2 WHERE target=$1",
+                              target, identity_key)
+        return stale
 
     async def fetchers_of(self, target: str) -> list[str]:
         rows = await self.db.fetch("SELECT fetcher FROM bundle_fetch WHERE target=$1", target)

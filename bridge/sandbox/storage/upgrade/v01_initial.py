@@ -66,27 +66,54 @@ async def create_v01(conn: Connection, scheme: Scheme) -> None:
             ack_class  TEXT NOT NULL,
             stanza_id  TEXT NOT NULL,
             peer       TEXT NOT NULL,
+            stanza_type TEXT NOT NULL,
             stanza     TEXT NOT NULL,
             stored_at  BIGINT NOT NULL
         )"""
     )
     await conn.execute(
-        "CREATE UNIQUE INDEX mailbox_entry_idx ON mailbox (recipient, ack_class, stanza_id, peer)"
+        """CREATE UNIQUE INDEX mailbox_entry_idx
+           ON mailbox (recipient, ack_class, stanza_id, peer, stanza_type)"""
     )
     await conn.execute("CREATE INDEX mailbox_stored_at_idx ON mailbox (stored_at)")
     await conn.execute(
         """CREATE TABLE client_send (
             sender      TEXT NOT NULL,
-            message_id  TEXT NOT NULL,
+            dedupe_key  TEXT NOT NULL,
+            outcome     TEXT NOT NULL,
             received_at BIGINT NOT NULL,
-            PRIMARY KEY (sender, message_id)
+            PRIMARY KEY (sender, dedupe_key)
         )"""
     )
     await conn.execute(
-        """CREATE TABLE gatekeeper_user (
+        f"""CREATE TABLE gatekeeper_user (
             username   TEXT PRIMARY KEY,
+            address    TEXT NOT NULL UNIQUE,
             opted_in   BOOLEAN NOT NULL,
-            created_at BIGINT NOT NULL
+            created_at BIGINT NOT NULL,
+            -- Signal keys of a simulated gatekeeper user (absent until some client uploads them)
+            registration_id   BIGINT,
+            identity_key      {blob(scheme)},
+            signed_prekey_id  INTEGER,
+            signed_prekey     {blob(scheme)},
+            signed_prekey_sig {blob(scheme)}
+        )"""
+    )
+    # Who has talked to whom (messages or bundle fetches): they hear about opt-outs.
+    await conn.execute(
+        """CREATE TABLE contact (
+            owner TEXT NOT NULL,
+            peer  TEXT NOT NULL,
+            PRIMARY KEY (owner, peer)
+        )"""
+    )
+    await conn.execute("CREATE INDEX contact_peer_idx ON contact (peer)")
+    await conn.execute(
+        """CREATE TABLE reachability_ping (
+            sender    TEXT NOT NULL,
+            target    TEXT NOT NULL,
+            pinged_at BIGINT NOT NULL,
+            PRIMARY KEY (sender, target)
         )"""
     )
     await conn.execute(
