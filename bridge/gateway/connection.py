@@ -1,0 +1,285 @@
+"""One partner client's connection to the gateway (async shell around :class:`ClientChannel`).
+
+Lifecycle (docs/gateway-protocol.md §9, §13): opened when there is work (``send``, ``request``)
+or the user is active/pushed (``wake``); closed after ``idle_timeout`` without traffic; reconnects
+with backoff after transient failures; stops on errors that need the user (401 twice, 406, 440).
+
+Nothing is lost: a delivered message/receipt/notification is acked only after its handler
+returned (the handler stores durably); if the handler raises, the connection is dropped unacked
+and the gateway redelivers on the next one. Outgoing stanzas come from the caller's outbox and
+are resent after every (re)connect until the gateway acks them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from .backoff import Backoff
+from .codec import Node, StanzaCodec, WireError
+from .errors import ErrorCode, ErrorInfo, GatewayError
+from .ids import InternalId
+from .noise_channel import (
+    PROTOCOL_VERSION,
+    ChannelOpened,
+    ChannelRefused,
+    ClientChannel,
+    ClientHello,
+    StanzaReceived,
+    StreamClosed,
+)
+from .session import ChannelSession, SessionEnded
+from .stanzas import ServerAck
+
+log = logging.getLogger("bridge.gateway.connection")
+
+
+class Outbox(Protocol):
+    """The caller's durable outbox: stanzas stored before sending, not yet acked by the gateway,
+    in the order they were stored."""
+
+    async def unacknowledged(self) -> Sequence[Node]: ...
+
+
+@dataclass(frozen=True)
+class Handlers:
+    #: Stores a delivered ``message`` durably (decrypts first). Raising means "not stored".
+    on_message: Callable[[Node], Awaitable[None]]
+    #: Reports the gateway's ack (or final error) for something from the outbox.
+    on_server_ack: Callable[[ServerAck], Awaitable[None]]
+    on_receipt: Callable[[Node], Awaitable[None]] | None = None
+    on_notification: Callable[[Node], Awaitable[None]] | None = None
+    #: ``ib``, ``chatstate`` and unknown stanzas; best effort, never acked.
+    on_info: Callable[[Node], Awaitable[None]] | None = None
+    #: The connection stopped for a reason only the user or operator can fix.
+    on_stopped: Callable[[ErrorInfo], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    chat_url: str  # ws://127.0.0.1:29400/chat
+    gateway_static_public: bytes  # pinned Noise static key of the gateway
+    idle_timeout: float = 300.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 20.0
+    connect_timeout: float = 30.0
+    request_timeout: float = 30.0
+    client_ip: str | None = None
+    protocol_version: int = PROTOCOL_VERSION
+
+
+class ConnectionState(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    OPEN = "open"
+    BACKING_OFF = "backing-off"
+    STOPPED = "stopped"
+
+
+class ConnectionUnavailable(Exception):
+    """A request could not be sent or answered because no channel was open."""
+
+
+#: Refusals after which retrying cannot help until something changes.
+_FATAL = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.VERSION_UNSUPPORTED,
+                    ErrorCode.CONNECTION_REPLACED, ErrorCode.NOT_OPTED_IN})
+
+
+class GatewayConnection:
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        settings: ConnectionSettings,
+        login: InternalId,
+        noise_static_private: bytes,
+        token_provider: Callable[[], Awaitable[str]],
+        outbox: Outbox,
+        handlers: Handlers,
+        backoff: Backoff | None = None,
+        codec: StanzaCodec | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = session
+        self.settings = settings
+        self.login = login
+        self._static_private = noise_static_private
+        self._token_provider = token_provider
+        self._outbox = outbox
+        self._handlers = handlers
+        self.backoff = backoff or Backoff()
+        self._codec = codec
+        self._clock = clock
+        self._log = log.getChild(login)
+        self.state = ConnectionState.IDLE
+        self.stop_error: ErrorInfo | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._channel_session: ChannelSession | None = None
+        self._opened = asyncio.Event()
+        self._closing = asyncio.Event()
+        self.connect_count = 0
+        #: Delays actually waited between attempts (for observability and tests).
+        self.backoff_history: list[float] = []
+
+    # -- public API -----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """There is work or the user is active (or a push came): be connected."""
+        if self._channel_session is not None:
+            self._channel_session.touch()
+        if self._task is None or self._task.done():
+            self._closing.clear()
+            self.stop_error = None
+            self._task = asyncio.create_task(self._run(), name=f"gateway:{self.login}")
+
+    async def send(self, node: Node) -> None:
+        """Send a stanza the caller has already stored in its outbox (sent later if offline)."""
+        current = self._channel_session
+        if current is not None and self.state is ConnectionState.OPEN:
+            try:
+                await current.send_tracked(node)
+                return
+            except SessionEnded:
+                pass  # the resend after reconnecting covers it
+        self.wake()
+
+    async def send_untracked(self, node: Node) -> None:
+        """Best-effort stanzas (chat states): sent only if a channel is open now."""
+        current = self._channel_session
+        if current is not None and self.state is ConnectionState.OPEN:
+            try:
+                await current.send(node)
+            except SessionEnded:
+                pass
+
+    async def request(self, node: Node, timeout: float | None = None) -> Node:
+        """Send an ``iq`` and return its result; :class:`GatewayError` for an error answer."""
+        timeout = self.settings.request_timeout if timeout is None else timeout
+        self.wake()
+        try:
+            await asyncio.wait_for(self._opened.wait(), timeout)
+        except asyncio.TimeoutError as exc:
+            raise ConnectionUnavailable("no open channel to the gateway") from exc
+        current = self._channel_session
+        if current is None:
+            raise ConnectionUnavailable("channel closed")
+        return await current.request(node, timeout)
+
+    async def wait_open(self, timeout: float) -> None:
+        await asyncio.wait_for(self._opened.wait(), timeout)
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._channel_session is not None:
+            await self._channel_session.close()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.state = ConnectionState.IDLE
+
+    # -- run loop -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        token_refreshed = False
+        while not self._closing.is_set():
+            self.state = ConnectionState.CONNECTING
+            started = self._clock()
+            result = await self._one_connection()
+            self.backoff.connection_lasted(self._clock() - started if result.opened else 0.0)
+            if result.outcome == "idle" or self._closing.is_set():
+                self.state = ConnectionState.IDLE
+                return
+            error = result.error
+            if result.outcome == "refused" and error is not None:
+                if error.code == ErrorCode.NOT_AUTHORIZED and not token_refreshed:
+                    token_refreshed = True  # a fresh token on the next attempt, at once
+                    continue
+                if error.code in _FATAL or error.code == ErrorCode.NOT_AUTHORIZED:
+                    await self._stop(error)
+                    return
+            if result.opened:
+                token_refreshed = False
+            delay = self.backoff.next_delay(error.retry_after if error else None)
+            self.backoff_history.append(delay)
+            self.state = ConnectionState.BACKING_OFF
+            self._log.info("reconnecting in %.1fs (%s)", delay,
+                           f"{int(error.code)} {error.text}" if error else result.outcome)
+            try:
+                await asyncio.wait_for(self._closing.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+        self.state = ConnectionState.IDLE
+
+    async def _stop(self, error: ErrorInfo) -> None:
+        self.state = ConnectionState.STOPPED
+        self.stop_error = error
+        self._log.warning("stopped: %d %s", int(error.code), error.text)
+        if self._handlers.on_stopped is not None:
+            await self._handlers.on_stopped(error)
+
+    async def _one_connection(self) -> _Result:
+        try:
+            token = await self._token_provider()
+            ws = await self._http.ws_connect(
+                self.settings.chat_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                autoping=True, max_msg_size=1 << 20,
+            )
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            self._log.info("cannot connect: %s", exc)
+            return _Result("failed", None, opened=False)
+        self.connect_count += 1
+        channel = ClientChannel(
+            static_private=self._static_private,
+            server_static_public=self.settings.gateway_static_public,
+            hello=ClientHello(self.settings.protocol_version, self.login, token,
+                              self.settings.client_ip),
+            codec=self._codec,
+        )
+        current = ChannelSession(ws, channel, self._handlers, self.settings, self._clock,
+                                 self._log)
+        opened = False
+        try:
+            await ws.send_bytes(channel.start())
+            async with asyncio.timeout(self.settings.connect_timeout):
+                event = await current.handshake()
+            if isinstance(event, ChannelRefused):
+                return _Result("refused", event.error, opened=False)
+            assert isinstance(event, ChannelOpened)
+            opened = True
+            self._channel_session = current
+            self.state = ConnectionState.OPEN
+            self._opened.set()
+            # OPEN before reading the outbox: anything stored from now on is sent by send()
+            # directly, anything stored before is in this listing (duplicates are harmless).
+            for node in await self._outbox.unacknowledged():
+                await current.send_tracked(node)
+            outcome = await current.serve()
+        except (WireError, SessionEnded, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            self._log.info("channel ended: %s", type(exc).__name__)
+            outcome = current.outcome or ("failed", None)
+        finally:
+            self._opened.clear()
+            self._channel_session = None
+            await current.close()
+        kind, error = outcome
+        return _Result(kind, error, opened)
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    outcome: str  # "idle" | "failed" | "refused" (incl. stream errors)
+    error: ErrorInfo | None
+    opened: bool
+
+
+__all__ = [
+    "ChannelOpened", "ChannelRefused", "ConnectionSettings", "ConnectionState",
+    "ConnectionUnavailable", "GatewayConnection", "GatewayError", "Handlers", "Outbox",
+    "StanzaReceived", "StreamClosed",
+]
