@@ -12,7 +12,9 @@ from .enlistment import EnlistmentRefused, Reason, parse_keys, token_field
 from .ids import IntegratorId, InternalId, VisibleId, make_internal_id
 from .storage.partners import PartnerStore, PartnerUser, SignedPrekey
 from .storage.state import StateStore
-from .tokens import PartnerKeySource, unverified_issuer, verify_identity_token
+from bridge.gateway.jwks_client import JwksCache
+
+from .tokens import unverified_issuer, verify_identity_token
 
 log = logging.getLogger("bridge.sandbox.enlistment")
 
@@ -34,7 +36,7 @@ ReenlistHook = Callable[[Enlisted], Awaitable[None]]
 
 class Enlister:
     def __init__(self, *, integrator_id: str, partner_issuer: str, audience: str,
-                 partners: PartnerStore, state: StateStore, keys: PartnerKeySource,
+                 partners: PartnerStore, state: StateStore, keys: JwksCache,
                  clock: Clock) -> None:
         self.integrator_id = IntegratorId(integrator_id)
         self.partner_issuer = partner_issuer

@@ -12,6 +12,7 @@ from aiohttp import web
 from .clock import millis
 from .enlistment import EnlistmentRefused
 from .storage.media import MediaBlob
+from .tokens import media_token
 
 if TYPE_CHECKING:
     from .server import SandboxGateway
@@ -58,7 +59,7 @@ class PublicRoutes:
         return web.Response(body=blob.body, content_type=blob.content_type)
 
     async def proxy_partner_media(self, request: web.Request) -> web.StreamResponse:
-        """The gatekeeper's media proxy: fetch ``{partner_base}/{storage_reference}`` and relay it."""
+        """The media proxy: fetch ``{partner_base}/media/{storage_reference}`` and relay it."""
         config = self.gateway.config
         if request.match_info["integrator"] != config.integrator_id:
             raise web.HTTPNotFound(text="unknown integrator")
@@ -67,9 +68,13 @@ class PublicRoutes:
             raise web.HTTPBadRequest(text="bad storage reference")
         if not config.partner_base_url:
             raise web.HTTPServiceUnavailable(text="no partner media host configured")
-        url = f"{config.partner_base_url}/{reference}"
+        url = f"{config.partner_base_url}/media/{reference}"
+        token = media_token(self.gateway.signing_key, issuer=config.effective_gateway_id,
+                            audience=config.partner_base_url, storage_reference=reference,
+                            clock=self.gateway.clock)
         try:
-            async with self.gateway.http.get(url, timeout=aiohttp.ClientTimeout(total=60)) as up:
+            async with self.gateway.http.get(url, headers={"Authorization": f"Bearer {token}"},
+                                             timeout=aiohttp.ClientTimeout(total=60)) as up:
                 if up.status == 404:
                     raise web.HTTPNotFound()
                 if up.status >= 300:

@@ -34,6 +34,7 @@ from bridge.gateway.errors import ErrorCode, ErrorInfo
 from bridge.gateway.ids import SERVER_ADDRESS
 from bridge.gateway.noise_channel import (SUPPORTED_VERSIONS, generate_static_private,
                                           static_public_from_private)
+from bridge.gateway.jwks_client import JwksCache
 from bridge.gateway.tokens import SigningKey, jwks_document
 
 from . import stored_stanza
@@ -42,7 +43,6 @@ from .chat.router import Router
 from .enlister import Enlisted
 from .enlistment import b64url_decode, b64url_encode
 
-from .tokens import PartnerKeySource
 
 log = logging.getLogger("bridge.sandbox")
 
@@ -88,7 +88,7 @@ class SandboxGateway:
         self.signing_key = await self._load_signing_key()
         self.noise_private = await self._load_noise_key()
         self.http = aiohttp.ClientSession()
-        self.partner_keys = PartnerKeySource(config.partner_jwks_url, self.http)
+        self.partner_keys = JwksCache(self.http, config.partner_jwks_url)
         self.enlister = Enlister(
             integrator_id=config.integrator_id, partner_issuer=config.partner_base_url,
             audience=config.effective_gateway_id, partners=self.partners, state=self.state,

@@ -1,23 +1,22 @@
 """Identity tokens in both directions, on top of the protocol's token module.
 
-* Partner → gatekeeper: the user identity JWT, checked against the partner's JWKS. The JWKS is
-  fetched over HTTP, cached, and refetched when a token names an unknown ``kid`` (so the partner can
-  rotate keys without restarting the sandbox), at most once per ``min_refetch_interval``.
+* Partner → gatekeeper: the user identity JWT, checked against the partner's JWKS (fetched and
+  cached by ``bridge.gateway.jwks_client.JwksCache``; refetched early for an unknown ``kid``) and
+  against the sandbox clock, so tests can move time.
 * Gatekeeper → partner: the sandbox's own signing key (``bridge.gateway.tokens.SigningKey``),
   published at ``/.well-known/jwks.json`` and used for the push calls' bearer JWT.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import jwt
 
-from bridge.gateway.tokens import SigningKey, TokenError, issue_token, verify_token
+from bridge.gateway.jwks_client import JwksCache
+from bridge.gateway.tokens import SigningKey, TokenError, find_key, issue_token, verify_token
 
 from .clock import Clock
 from .enlistment import EnlistmentRefused, Reason
@@ -25,6 +24,7 @@ from .enlistment import EnlistmentRefused, Reason
 log = logging.getLogger("bridge.sandbox.tokens")
 
 PUSH_TOKEN_PURPOSE = "push"
+MEDIA_TOKEN_PURPOSE = "media"
 PUSH_TOKEN_LIFETIME = 300
 
 
@@ -32,47 +32,6 @@ PUSH_TOKEN_LIFETIME = 300
 class IdentityClaims:
     issuer: str
     subject: str
-
-
-class PartnerKeysUnavailable(Exception):
-    pass
-
-
-class PartnerKeySource:
-    """The partner's JWKS document, fetched lazily and cached for ``max_age`` seconds."""
-
-    def __init__(self, url: str, session: aiohttp.ClientSession, *, max_age: float = 300,
-                 min_refetch_interval: float = 5) -> None:
-        self.url = url
-        self.session = session
-        self.max_age = max_age
-        self.min_refetch_interval = min_refetch_interval
-        self._jwks: dict[str, Any] | None = None
-        self._fetched_at = float("-inf")
-        self._lock = asyncio.Lock()
-
-    def _has_kid(self, kid: str | None) -> bool:
-        return bool(self._jwks) and any(
-            isinstance(k, dict) and k.get("kid") == kid for k in self._jwks.get("keys", []))
-
-    async def jwks(self, kid: str | None = None) -> dict[str, Any]:
-        loop_time = asyncio.get_running_loop().time()
-        async with self._lock:
-            age = loop_time - self._fetched_at
-            if age > self.max_age or (not self._has_kid(kid) and age > self.min_refetch_interval):
-                try:
-                    async with self.session.get(
-                            self.url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
-                        resp.raise_for_status()
-                        document = await resp.json(content_type=None)
-                    if not isinstance(document, dict):
-                        raise ValueError("JWKS is not a JSON object")
-                    self._jwks, self._fetched_at = document, loop_time
-                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
-                    log.warning("Could not fetch partner JWKS from %s: %s", self.url, e)
-                    if self._jwks is None:
-                        raise PartnerKeysUnavailable(str(e)) from e
-            return self._jwks or {"keys": []}
 
 
 def unverified_issuer(token: str) -> str | None:
@@ -84,18 +43,24 @@ def unverified_issuer(token: str) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
-async def verify_identity_token(token: str, keys: PartnerKeySource, *, issuer: str,
-                                audience: str, now: float) -> IdentityClaims:
-    """Check an enlistment token; refusals carry the documented enlistment reasons."""
+async def partner_jwks_for(token: str, keys: JwksCache) -> dict[str, Any]:
+    """The partner key set, refetched early when the token names a ``kid`` not in the cache."""
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError:
-        raise EnlistmentRefused(Reason.BAD_TOKEN, "not a JWT") from None
+        raise TokenError("malformed token") from None
+    jwks = await keys.get()
+    if find_key(jwks, kid) is None:
+        jwks = await keys.get(force=True)
+    return jwks
+
+
+async def verify_identity_token(token: str, keys: JwksCache, *, issuer: str,
+                                audience: str, now: float) -> IdentityClaims:
+    """Check an enlistment token against the sandbox clock; refusals carry enlistment reasons."""
     try:
-        claims = verify_token(token, await keys.jwks(kid), issuer=issuer, audience=audience,
-                              now=now)
-    except PartnerKeysUnavailable:
-        raise EnlistmentRefused(Reason.BAD_TOKEN, "partner keys unavailable") from None
+        claims = verify_token(token, await partner_jwks_for(token, keys), issuer=issuer,
+                              audience=audience, now=now)
     except TokenError as e:
         raise EnlistmentRefused(Reason.BAD_TOKEN, str(e)) from None
     subject = claims.get("sub")
@@ -110,3 +75,11 @@ def push_token(key: SigningKey, *, issuer: str, audience: str, recipient: str,
     return issue_token(key, issuer=issuer, subject=recipient, audience=audience,
                        lifetime_seconds=PUSH_TOKEN_LIFETIME, now=clock.now(),
                        extra_claims={"purpose": PUSH_TOKEN_PURPOSE})
+
+
+def media_token(key: SigningKey, *, issuer: str, audience: str, storage_reference: str,
+                clock: Clock) -> str:
+    """The bearer token of a media proxy fetch: ``sub`` is the storage reference (protocol §11)."""
+    return issue_token(key, issuer=issuer, subject=storage_reference, audience=audience,
+                       lifetime_seconds=PUSH_TOKEN_LIFETIME, now=clock.now(),
+                       extra_claims={"purpose": MEDIA_TOKEN_PURPOSE})

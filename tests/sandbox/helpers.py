@@ -31,6 +31,7 @@ class PartnerServer:
         self.pushes: list[tuple[dict, str]] = []
         self.push_event = asyncio.Event()
         self.media: dict[str, bytes] = {}
+        self.media_tokens: list[str] = []
         self.runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -38,7 +39,7 @@ class PartnerServer:
         app = web.Application()
         app.router.add_get(JWKS_PATH, self._jwks)
         app.router.add_post("/push", self._push)
-        app.router.add_get("/{ref}", self._media)
+        app.router.add_get("/media/{ref}", self._media)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -62,6 +63,7 @@ class PartnerServer:
         return web.Response(status=204)
 
     async def _media(self, request: web.Request) -> web.Response:
+        self.media_tokens.append(request.headers.get("Authorization", "").removeprefix("Bearer "))
         body = self.media.get(request.match_info["ref"])
         if body is None:
             raise web.HTTPNotFound()
@@ -226,7 +228,8 @@ async def enlist_user(sandbox, partner, visible_id: str, keys: ClientKeys | None
     keys = keys or ClientKeys()
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{sandbox.config.base_url}/3p/interop_reg",
-                             data=keys.enlistment_form(partner.identity_token(visible_id))) as resp:
+                             data=keys.enlistment_form(partner.identity_token(
+                                 visible_id, now=sandbox.clock.now()))) as resp:
             body = await resp.json()
     assert body["status"] == "ok", body
     return keys, body["login"]
@@ -234,7 +237,9 @@ async def enlist_user(sandbox, partner, visible_id: str, keys: ClientKeys | None
 
 async def connect_user(sandbox, partner, visible_id: str, keys: ClientKeys, login: str
                        ) -> ChatClient:
-    return await ChatClient(sandbox, keys, login, partner.identity_token(visible_id)).connect()
+    # Tokens are dated by the sandbox's clock, which tests move forward.
+    token = partner.identity_token(visible_id, now=sandbox.clock.now())
+    return await ChatClient(sandbox, keys, login, token).connect()
 
 
 class Admin:

@@ -22,6 +22,7 @@ from bridge.gateway.noise_channel import (ChannelState, HelloReceived, ServerCha
                                           StanzaReceived)
 
 from .. import stored_stanza
+from ..tokens import partner_jwks_for
 from ..clock import millis
 from .stanzas import ib
 
@@ -111,9 +112,10 @@ class ChatConnection:
                               UserVisibleId(user.visible_id), self.gw.config.partner_base_url)
 
     async def _fetch_partner_jwks(self, partner_base: str) -> dict:
-        return await self.gw.partner_keys.jwks()
+        return await partner_jwks_for(self._hello_token, self.gw.partner_keys)
 
     async def _admit(self, event: HelloReceived) -> None:
+        self._hello_token = event.hello.token
         try:
             enlisted = await authenticate_hello(
                 event, lookup_enlisted=self._lookup, fetch_partner_jwks=self._fetch_partner_jwks,
