@@ -148,6 +148,13 @@ async def test_duplicate_sends_are_stored_once_and_acked_again(sandbox, partner)
         assert first.attrs["class"] == "message" and not first.children and not second.children
         _, received = await admin.call("GET", "/gatekeeper-users/gina/received")
         assert [e["id"] for e in received["entries"]] == ["DUP1"]
+        # Once the recipient has acked it, a late duplicate must not be delivered again.
+        await admin.call("POST", "/gatekeeper-users/gina/ack",
+                         {"class": "message", "id": "DUP1", "from": alice})
+        third = await client.request(message)
+        assert third.tag == "ack" and not third.children
+        _, received = await admin.call("GET", "/gatekeeper-users/gina/received")
+        assert received["entries"] == []
         # A resend answering a retry receipt (enc count) is a new send.
         resend = Node("message", {"id": "DUP1", "to": gina, "type": "text"},
                       [Node("enc", {"v": "2", "type": "msg", "count": "1"}, b"\x33def")])
