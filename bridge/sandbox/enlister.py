@@ -61,9 +61,9 @@ class Enlister:
         now = millis(self.clock)
         async with self._lock:
             existing = await self.partners.get_by_visible_id(visible_id)
-            for other in await self.partners.list():
-                if other.noise_key == keys.noise_key and other.visible_id != visible_id:
-                    raise EnlistmentRefused(Reason.BAD_KEYS, "authkey belongs to another user")
+            owners = await self.partners.visible_ids_with_noise_key(keys.noise_key)
+            if any(owner != visible_id for owner in owners):
+                raise EnlistmentRefused(Reason.BAD_KEYS, "authkey belongs to another user")
             if existing is not None:
                 internal_id = existing.internal_id
             else:

@@ -110,6 +110,7 @@ class Router:
         contacts = set(await gw.contacts.contacts_of(login)) | set(
             await gw.partners.fetchers_of(login))
         await gw.partners.remove(login, reason, millis(gw.clock))
+        gw.contacts.forget_cached(login)
         for contact in sorted(contacts - {login}):
             if is_internal_id(contact) and await gw.partners.get(contact) is None:
                 continue

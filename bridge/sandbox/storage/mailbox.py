@@ -31,7 +31,16 @@ class MailboxStore:
     async def put(self, recipient: str, ack_class: str, stanza_id: str, peer: str,
                   stanza_type: str, stanza: str, now_ms: int) -> None:
         """Store; an entry with the same key is replaced (a resend answering a retry receipt
-        carries the same id, and the newest ciphertext is the one worth delivering)."""
+        carries the same id, and the newest ciphertext is the one worth delivering). The
+        replacement gets a new position, so a connected recipient is sent the new version."""
+        inserted = await self.db.fetch(
+            """INSERT INTO mailbox (recipient, ack_class, stanza_id, peer, stanza_type, stanza,
+                   stored_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT DO NOTHING RETURNING seq""",
+            recipient, ack_class, stanza_id, peer, stanza_type, stanza, now_ms,
+        )
+        if inserted:
+            return
         async with self.db.acquire() as conn, conn.transaction():
             await conn.execute(
                 """DELETE FROM mailbox WHERE recipient=$1 AND ack_class=$2 AND stanza_id=$3
@@ -113,8 +122,13 @@ class SendLedger:
 class ContactStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Pairs known to be stored: most messages go between people who already talked.
+        self._known: set[tuple[str, str]] = set()
 
     async def add_pair(self, a: str, b: str) -> None:
+        if (a, b) in self._known:
+            return
+        self._known.add((a, b))
         for owner, peer in ((a, b), (b, a)):
             await self.db.execute(
                 "INSERT INTO contact (owner, peer) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -127,4 +141,8 @@ class ContactStore:
         return [r["peer"] for r in rows]
 
     async def forget(self, address: str) -> None:
+        self.forget_cached(address)
         await self.db.execute("DELETE FROM contact WHERE owner=$1 OR peer=$1", address)
+
+    def forget_cached(self, address: str) -> None:
+        self._known = {pair for pair in self._known if address not in pair}

@@ -68,6 +68,11 @@ class PartnerStore:
         row = await self.db.fetchrow("SELECT * FROM partner_user WHERE visible_id=$1", visible_id)
         return PartnerUser.from_row(row) if row else None
 
+    async def visible_ids_with_noise_key(self, noise_key: bytes) -> list[str]:
+        rows = await self.db.fetch("SELECT visible_id FROM partner_user WHERE noise_key=$1",
+                                   noise_key)
+        return [r["visible_id"] for r in rows]
+
     async def list(self) -> list[PartnerUser]:
         rows = await self.db.fetch("SELECT * FROM partner_user ORDER BY enlisted_at, internal_id")
         return [PartnerUser.from_row(r) for r in rows]

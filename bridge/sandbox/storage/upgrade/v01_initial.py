@@ -32,6 +32,7 @@ async def create_v01(conn: Connection, scheme: Scheme) -> None:
             last_seen_at      BIGINT NOT NULL
         )"""
     )
+    await conn.execute("CREATE INDEX partner_user_noise_key_idx ON partner_user (noise_key)")
     # Why a login no longer exists (idle un-enlistment, opt-out), so a reconnect gets a clear error.
     await conn.execute(
         """CREATE TABLE retired_login (
