@@ -1,1 +1,12 @@
-"""The per-user trust boundary: every key and session record sealed under a per-user data key."""
+"""The per-user trust boundary: every key and session record sealed under a per-user data key.
+
+See ``docs/trust-boundary.md``.
+"""
+
+from .master_key import ENV_VAR, MasterKey, MasterKeyError
+from .rotation import rotate_master_key
+from .types import Purpose, UserId
+from .vault import UserBoundary, Vault, VaultError, WrongMasterKeyError
+
+__all__ = ["ENV_VAR", "MasterKey", "MasterKeyError", "Purpose", "UserBoundary", "UserId", "Vault",
+           "VaultError", "WrongMasterKeyError", "rotate_master_key"]

@@ -12,11 +12,12 @@ import logging
 
 from mautrix.util.async_db import UpgradeTable
 
-from . import v00_latest_revision, v01_initial
+from . import v00_latest_revision, v01_initial, v02_signal
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
 STEPS = [
     v01_initial.upgrade,
+    v02_signal.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

@@ -1,0 +1,205 @@
+"""Durable inbound and outbound Signal messages: nothing lost, nothing decrypted twice.
+
+Inbound: a redelivered gateway message id is recognised before any decrypt attempt; decrypting,
+the session update and the sealed plaintext commit in one transaction, and only then may the
+caller acknowledge the message to the gateway.
+
+Outbound: the plaintext is stored first; encrypting writes the session update and the ciphertext
+in one transaction before the ciphertext leaves, so after a crash the same ciphertext is sent again
+(never a second encryption of the same message, which the peer would see as a different message).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from ..storage import Database
+from ..trust import Vault
+from .errors import SignalError
+from .party import SignalParty
+from .types import PeerId, UserId
+
+log = logging.getLogger("bridge.signal.durable")
+
+P_INBOUND = "signal.inbound"
+P_OUTBOUND = "signal.outbound"
+
+
+class InboundState(str, Enum):
+    DECRYPTED = "decrypted"   # plaintext stored, not yet handed on
+    DELIVERED = "delivered"   # handed on (e.g. bridged to Matrix); plaintext may be dropped
+    FAILED = "failed"         # could not be decrypted; ciphertext kept for a retry receipt
+
+
+class OutboundState(str, Enum):
+    QUEUED = "queued"         # plaintext stored, not encrypted yet
+    ENCRYPTED = "encrypted"   # ciphertext committed; (re)send exactly this
+    SENT = "sent"             # the gateway acknowledged it
+
+
+@dataclass(frozen=True, slots=True)
+class InboundResult:
+    gateway_message_id: str
+    state: InboundState
+    plaintext: bytes | None
+    #: True when this id had been received before: nothing was decrypted this time
+    redelivered: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    local_id: str
+    recipient: PeerId
+    message_type: str
+    ciphertext: bytes
+    state: OutboundState
+
+
+class Inbox:
+    def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
+        self.db, self.vault, self.party = db, vault, party
+        self.user_id: UserId = party.user_id
+        self.log = log.getChild("inbox")
+
+    async def _checkpoint(self, step: str) -> None:
+        """A named point between steps; tests override it to simulate a crash there."""
+
+    async def receive(self, gateway_message_id: str, sender: PeerId, kind: str,
+                      body: bytes) -> InboundResult:
+        """Decrypt and store one message; safe to call again with the same id at any time."""
+        await self._checkpoint("before-lookup")
+        try:
+            async with self.db.acquire() as conn, conn.transaction():
+                known = await self._load(conn, gateway_message_id)
+                if known is not None:
+                    return known
+                await self._checkpoint("before-decrypt")
+                result = await self.party.decrypt(conn, sender, kind, body)
+                await self._checkpoint("after-decrypt")
+                boundary = await self.vault.boundary(conn, self.user_id)
+                await conn.execute(
+                    "INSERT INTO signal_inbound (user_id, gateway_message_id, sender, message_type,"
+                    " ciphertext, sealed_plaintext, state, received_at)"
+                    " VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
+                    self.user_id, gateway_message_id, sender, kind,
+                    boundary.seal(P_INBOUND, gateway_message_id, result.plaintext),
+                    InboundState.DECRYPTED.value, int(time.time()))
+                await self._checkpoint("before-commit")
+        except SignalError as e:
+            # The transaction rolled back, so the session is untouched. Record the failure on
+            # its own so the message is acknowledged once and can be answered by a retry receipt.
+            return await self._record_failure(gateway_message_id, sender, kind, body,
+                                              type(e).__name__)
+        await self._checkpoint("after-commit")
+        return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
+                             redelivered=False)
+
+    async def _record_failure(self, gateway_message_id: str, sender: PeerId, kind: str,
+                              body: bytes, error: str) -> InboundResult:
+        self.log.warning("Could not decrypt %s from %s for %s: %s", gateway_message_id, sender,
+                         self.user_id, error)
+        async with self.db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO signal_inbound (user_id, gateway_message_id, sender, message_type,"
+                " ciphertext, sealed_plaintext, state, error, received_at)"
+                " VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)"
+                " ON CONFLICT (user_id, gateway_message_id) DO NOTHING",
+                self.user_id, gateway_message_id, sender, kind, body,
+                InboundState.FAILED.value, error, int(time.time()))
+        return InboundResult(gateway_message_id, InboundState.FAILED, None, redelivered=False,
+                             error=error)
+
+    async def _load(self, conn, gateway_message_id: str) -> InboundResult | None:
+        row = await conn.fetchrow(
+            "SELECT state, sealed_plaintext, error FROM signal_inbound"
+            " WHERE user_id=$1 AND gateway_message_id=$2", self.user_id, gateway_message_id)
+        if row is None:
+            return None
+        plaintext = None
+        if row["sealed_plaintext"] is not None:
+            boundary = await self.vault.boundary(conn, self.user_id)
+            plaintext = boundary.open(P_INBOUND, gateway_message_id, row["sealed_plaintext"])
+        return InboundResult(gateway_message_id, InboundState(row["state"]), plaintext,
+                             redelivered=True, error=row["error"])
+
+    async def get(self, gateway_message_id: str) -> InboundResult | None:
+        async with self.db.acquire() as conn:
+            return await self._load(conn, gateway_message_id)
+
+    async def undelivered(self) -> list[str]:
+        """Ids decrypted but not yet handed on, oldest first (resume these after a restart)."""
+        rows = await self.db.fetch(
+            "SELECT gateway_message_id FROM signal_inbound WHERE user_id=$1 AND state=$2"
+            " ORDER BY received_at, gateway_message_id", self.user_id,
+            InboundState.DECRYPTED.value)
+        return [r["gateway_message_id"] for r in rows]
+
+    async def mark_delivered(self, gateway_message_id: str, *, drop_plaintext: bool = True) -> None:
+        await self.db.execute(
+            "UPDATE signal_inbound SET state=$3"
+            + (", sealed_plaintext=NULL" if drop_plaintext else "")
+            + " WHERE user_id=$1 AND gateway_message_id=$2",
+            self.user_id, gateway_message_id, InboundState.DELIVERED.value)
+
+
+class Outbox:
+    def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
+        self.db, self.vault, self.party = db, vault, party
+        self.user_id: UserId = party.user_id
+        self.log = log.getChild("outbox")
+
+    async def _checkpoint(self, step: str) -> None:
+        """A named point between steps; tests override it to simulate a crash there."""
+
+    async def submit(self, local_id: str, recipient: PeerId, plaintext: bytes) -> None:
+        """Store the plaintext durably (idempotent per ``local_id``)."""
+        async with self.db.acquire() as conn, conn.transaction():
+            boundary = await self.vault.boundary(conn, self.user_id)
+            await conn.execute(
+                "INSERT INTO signal_outbound (user_id, local_id, recipient, sealed_plaintext,"
+                " state, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (user_id, local_id) DO NOTHING",
+                self.user_id, local_id, recipient, boundary.seal(P_OUTBOUND, local_id, plaintext),
+                OutboundState.QUEUED.value, int(time.time()))
+
+    async def ciphertext(self, local_id: str) -> OutboundMessage:
+        """The ciphertext to send: encrypted and committed now, or the one committed earlier."""
+        async with self.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT recipient, sealed_plaintext, message_type, ciphertext, state"
+                " FROM signal_outbound WHERE user_id=$1 AND local_id=$2", self.user_id, local_id)
+            if row is None:
+                raise KeyError(local_id)
+            if row["ciphertext"] is not None:
+                return OutboundMessage(local_id, PeerId(row["recipient"]), row["message_type"],
+                                       row["ciphertext"], OutboundState(row["state"]))
+            boundary = await self.vault.boundary(conn, self.user_id)
+            plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
+            await self._checkpoint("before-encrypt")
+            kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
+            await self._checkpoint("after-encrypt")
+            await conn.execute(
+                "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
+                " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
+                OutboundState.ENCRYPTED.value)
+            await self._checkpoint("before-commit")
+        await self._checkpoint("after-commit")
+        return OutboundMessage(local_id, PeerId(row["recipient"]), kind, body,
+                               OutboundState.ENCRYPTED)
+
+    async def mark_sent(self, local_id: str) -> None:
+        await self.db.execute(
+            "UPDATE signal_outbound SET state=$3 WHERE user_id=$1 AND local_id=$2",
+            self.user_id, local_id, OutboundState.SENT.value)
+
+    async def unsent(self) -> list[str]:
+        """Local ids queued or encrypted but not acknowledged, oldest first."""
+        rows = await self.db.fetch(
+            "SELECT local_id FROM signal_outbound WHERE user_id=$1 AND state IN ($2, $3)"
+            " ORDER BY created_at, local_id", self.user_id, OutboundState.QUEUED.value,
+            OutboundState.ENCRYPTED.value)
+        return [r["local_id"] for r in rows]

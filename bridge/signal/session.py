@@ -1,0 +1,280 @@
+"""One Signal session with a peer, and a peer's record of sessions. Sans-I/O.
+
+A session is created either from the peer's bundle (we initiate: the ratchet itself starts with our
+first message, so until then the session holds the X3DH root key) or from a PreKeySignalMessage
+(the peer initiated). While we have not heard back from a session we initiated, every message we
+send is wrapped in a PreKeySignalMessage so that the peer can set the session up from any of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+
+from doubleratchet import (
+    AuthenticationFailedException,
+    DecryptionFailedException,
+    DoSProtectionException,
+    DuplicateMessageException,
+    EncryptedMessage,
+)
+from doubleratchet.models import (
+    DiffieHellmanRatchetModel,
+    DoubleRatchetModel,
+    KDFChainModel,
+    SkippedMessageKeyModel,
+    SymmetricKeyRatchetModel,
+)
+
+from .errors import DecryptionError, DuplicateMessageError, TamperedMessageError, TooFarAheadError
+from .keys import encode_public_key
+from .ratchet import RATCHET_CONFIG, LibsignalDoubleRatchet, header_from_wire
+from .wire import InvalidMessageError, PreKeySignalMessage, SignalMessage
+
+#: skipped message keys older than this are dropped (the gateway keeps mail for 30 days)
+SKIPPED_KEY_MAX_AGE_SECONDS = 30 * 24 * 3600
+#: how many superseded sessions per peer we keep for late messages
+MAX_ARCHIVED_SESSIONS = 5
+
+PKMSG = "pkmsg"
+MSG = "msg"
+
+
+@dataclass(slots=True)
+class PendingPreKey:
+    """What every outgoing message carries until the peer answers a session we initiated."""
+
+    pre_key_id: int | None
+    signed_pre_key_id: int
+    base_key: bytes
+
+
+@dataclass(slots=True)
+class Session:
+    our_identity: bytes
+    their_identity: bytes
+    our_registration_id: int
+    their_registration_id: int
+    #: identifies the session: our base key if we initiated, the peer's otherwise
+    base_key: bytes
+    ratchet: LibsignalDoubleRatchet | None = None
+    #: (root key, peer's signed prekey) of a session we initiated but have not yet sent on
+    pending_start: tuple[bytes, bytes] | None = None
+    pending_pre_key: PendingPreKey | None = None
+    #: when each skipped message key was first kept, for the age limit
+    skipped_since: dict[tuple[bytes, int], int] = field(default_factory=dict)
+
+    def _associated_data(self, sending: bool) -> bytes:
+        ours, theirs = encode_public_key(self.our_identity), encode_public_key(self.their_identity)
+        return ours + theirs if sending else theirs + ours
+
+    async def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        """Encrypt one message: (``"pkmsg"`` or ``"msg"``, wire bytes)."""
+        if self.ratchet is None:
+            assert self.pending_start is not None
+            root_key, their_signed_pre_key = self.pending_start
+            self.ratchet, encrypted = await LibsignalDoubleRatchet.encrypt_initial_message(
+                shared_secret=root_key, recipient_ratchet_pub=their_signed_pre_key,
+                message=plaintext, associated_data=self._associated_data(True), **RATCHET_CONFIG)
+            self.pending_start = None
+        else:
+            encrypted = await self.ratchet.encrypt_message(plaintext, self._associated_data(True))
+        if self.pending_pre_key is None:
+            return MSG, encrypted.ciphertext
+        pending = self.pending_pre_key
+        return PKMSG, PreKeySignalMessage(
+            registration_id=self.our_registration_id, pre_key_id=pending.pre_key_id,
+            signed_pre_key_id=pending.signed_pre_key_id, base_key=pending.base_key,
+            identity_key=self.our_identity, message=encrypted.ciphertext).serialize()
+
+    async def decrypt(self, data: bytes) -> bytes:
+        """Decrypt a SignalMessage; on any failure the session is left exactly as it was."""
+        if self.ratchet is None:
+            raise DuplicateMessageError("session has not started receiving")
+        message = SignalMessage.parse(data)
+        encrypted = EncryptedMessage(header=header_from_wire(message), ciphertext=data)
+        with translate_ratchet_errors():
+            plaintext = await self.ratchet.decrypt_message(encrypted, self._associated_data(False))
+        self.pending_pre_key = None  # the peer has the session: plain messages from now on
+        return plaintext
+
+    @classmethod
+    async def from_first_message(cls, *, our_identity: bytes, our_registration_id: int,
+                                 prekey_message: PreKeySignalMessage, root_key: bytes,
+                                 our_signed_pre_key_private: bytes) -> tuple[Session, bytes]:
+        """The responder's session, from the root key and the wrapped first message."""
+        session = cls(our_identity=our_identity, their_identity=prekey_message.identity_key,
+                      our_registration_id=our_registration_id,
+                      their_registration_id=prekey_message.registration_id,
+                      base_key=prekey_message.base_key)
+        inner = SignalMessage.parse(prekey_message.message)
+        encrypted = EncryptedMessage(header=header_from_wire(inner),
+                                     ciphertext=prekey_message.message)
+        with translate_ratchet_errors():
+            session.ratchet, plaintext = await LibsignalDoubleRatchet.decrypt_initial_message(
+                shared_secret=root_key, own_ratchet_priv=our_signed_pre_key_private,
+                message=encrypted, associated_data=session._associated_data(False),
+                **RATCHET_CONFIG)
+        return session, plaintext
+
+    # -- serialisation ----------------------------------------------------------------------------
+
+    def to_dict(self, now: int | None = None) -> dict:
+        now = int(time.time()) if now is None else now
+        ratchet = None
+        if self.ratchet is not None:
+            model = self.ratchet.model
+            kept, since = _prune_skipped(model.skipped_message_keys, self.skipped_since, now)
+            if len(kept) != len(model.skipped_message_keys):
+                model = model.model_copy(update={"skipped_message_keys": kept})
+                self.ratchet = LibsignalDoubleRatchet.from_model(model, **RATCHET_CONFIG)
+            self.skipped_since = since
+            ratchet = _ratchet_to_list(model, since)
+        return {
+            "oi": _b(self.our_identity), "ti": _b(self.their_identity),
+            "or": self.our_registration_id, "tr": self.their_registration_id,
+            "bk": _b(self.base_key), "r": ratchet,
+            "ps": None if self.pending_start is None else [_b(k) for k in self.pending_start],
+            "pp": None if self.pending_pre_key is None else [
+                self.pending_pre_key.pre_key_id, self.pending_pre_key.signed_pre_key_id,
+                _b(self.pending_pre_key.base_key)],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, now: int | None = None) -> Session:
+        now = int(time.time()) if now is None else now
+        session = cls(our_identity=_u(d["oi"]), their_identity=_u(d["ti"]),
+                      our_registration_id=d["or"], their_registration_id=d["tr"],
+                      base_key=_u(d["bk"]))
+        if d["r"] is not None:
+            model, since = _ratchet_from_list(d["r"])
+            kept, since = _prune_skipped(model.skipped_message_keys, since, now)
+            if len(kept) != len(model.skipped_message_keys):
+                model = model.model_copy(update={"skipped_message_keys": kept})
+            session.ratchet = LibsignalDoubleRatchet.from_model(model, **RATCHET_CONFIG)
+            session.skipped_since = since
+        if d["ps"] is not None:
+            session.pending_start = (_u(d["ps"][0]), _u(d["ps"][1]))
+        if d["pp"] is not None:
+            session.pending_pre_key = PendingPreKey(d["pp"][0], d["pp"][1], _u(d["pp"][2]))
+        return session
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """All sessions with one peer: the current one first, then superseded ones (newest first)."""
+
+    sessions: list[Session] = field(default_factory=list)
+
+    @property
+    def current(self) -> Session | None:
+        return self.sessions[0] if self.sessions else None
+
+    def find_by_base_key(self, base_key: bytes) -> Session | None:
+        return next((s for s in self.sessions if s.base_key == base_key), None)
+
+    def promote(self, session: Session) -> None:
+        """Make ``session`` current, archiving the previous current one."""
+        self.sessions = [session] + [s for s in self.sessions if s is not session]
+        del self.sessions[1 + MAX_ARCHIVED_SESSIONS:]
+
+    async def decrypt(self, data: bytes) -> bytes:
+        """Try the current session, then the archived ones (a late message of an older session)."""
+        first_error: Exception | None = None
+        for session in self.sessions:
+            try:
+                return await session.decrypt(data)
+            except DecryptionError as e:
+                first_error = first_error or e
+        if first_error is None:
+            raise DuplicateMessageError("no session to decrypt with")
+        raise first_error
+
+    def serialize(self, now: int | None = None) -> bytes:
+        return json.dumps([s.to_dict(now) for s in self.sessions],
+                          separators=(",", ":")).encode()
+
+    @classmethod
+    def deserialize(cls, data: bytes, now: int | None = None) -> SessionRecord:
+        return cls([Session.from_dict(d, now) for d in json.loads(data)])
+
+
+class translate_ratchet_errors:
+    """Map the ratchet library's exceptions onto this layer's."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, DuplicateMessageException):
+            raise DuplicateMessageError("message key already used") from None
+        if isinstance(exc, DoSProtectionException):
+            raise TooFarAheadError("too many skipped messages") from None
+        if isinstance(exc, (AuthenticationFailedException, DecryptionFailedException,
+                            InvalidMessageError)):
+            raise TamperedMessageError("message failed authentication") from None
+        return False
+
+
+def _b(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _u(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _prune_skipped(keys: list[SkippedMessageKeyModel], since: dict[tuple[bytes, int], int],
+                   now: int) -> tuple[list[SkippedMessageKeyModel], dict[tuple[bytes, int], int]]:
+    kept, new_since = [], {}
+    for key in keys:
+        ident = (key.ratchet_pub, key.index)
+        first_seen = since.get(ident, now)
+        if now - first_seen <= SKIPPED_KEY_MAX_AGE_SECONDS:
+            kept.append(key)
+            new_since[ident] = first_seen
+    return kept, new_since
+
+
+def _chain_to_list(chain: KDFChainModel | None) -> list | None:
+    return None if chain is None else [chain.length, _b(chain.key)]
+
+
+def _chain_from_list(data: list | None) -> KDFChainModel | None:
+    return None if data is None else KDFChainModel.model_construct(length=data[0], key=_u(data[1]))
+
+
+def _ratchet_to_list(model: DoubleRatchetModel, since: dict[tuple[bytes, int], int]) -> list:
+    dh = model.diffie_hellman_ratchet
+    sym = dh.symmetric_key_ratchet
+    return [
+        _b(dh.own_ratchet_priv), _b(dh.other_ratchet_pub), _chain_to_list(dh.root_chain),
+        _chain_to_list(sym.receiving_chain), _chain_to_list(sym.sending_chain),
+        sym.previous_sending_chain_length,
+        [[_b(k.ratchet_pub), k.index, _b(k.message_key), since[(k.ratchet_pub, k.index)]]
+         for k in model.skipped_message_keys],
+    ]
+
+
+def _ratchet_from_list(data: list) -> tuple[DoubleRatchetModel, dict[tuple[bytes, int], int]]:
+    # model_construct skips validation: the data came from our own sealed record
+    skipped, since = [], {}
+    for pub, index, key, first_seen in data[6]:
+        pub_bytes = _u(pub)
+        skipped.append(SkippedMessageKeyModel.model_construct(
+            ratchet_pub=pub_bytes, index=index, message_key=_u(key)))
+        since[(pub_bytes, index)] = first_seen
+    model = DoubleRatchetModel.model_construct(
+        version="1.0.0",
+        diffie_hellman_ratchet=DiffieHellmanRatchetModel.model_construct(
+            version="1.0.0", own_ratchet_priv=_u(data[0]), other_ratchet_pub=_u(data[1]),
+            root_chain=_chain_from_list(data[2]),
+            symmetric_key_ratchet=SymmetricKeyRatchetModel.model_construct(
+                version="1.0.0", receiving_chain=_chain_from_list(data[3]),
+                sending_chain=_chain_from_list(data[4]), previous_sending_chain_length=data[5])),
+        skipped_message_keys=skipped)
+    return model, since

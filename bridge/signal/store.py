@@ -1,0 +1,315 @@
+"""Where a user's Signal state lives: SQL through the user's trust boundary, or memory.
+
+Every method takes the caller's connection, so the caller decides the transaction: a decrypt, the
+session update and the stored plaintext can commit together. Records are sealed with purposes
+named below; the record name (peer, key id) is part of the associated data, so a sealed record
+moved to another row does not open.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..trust import UserBoundary, Vault
+from .keys import KeyPair
+from .prekeys import LocalIdentity, PreKey, SignedPreKey
+from .session import SessionRecord
+from .types import PeerId, PreKeyId, RegistrationId, SignedPreKeyId, UserId
+
+P_IDENTITY = "signal.identity"
+P_SIGNED_PRE_KEY = "signal.signed-pre-key"
+P_PRE_KEY = "signal.pre-key"
+P_SESSION = "signal.session"
+P_PEER_IDENTITY = "signal.peer-identity"
+P_SENDER_KEY = "signal.sender-key"
+
+
+@dataclass(slots=True)
+class KeyCounters:
+    """Plain (unsealed) bookkeeping beside the identity."""
+
+    current_signed_pre_key_id: int
+    next_signed_pre_key_id: int
+    next_pre_key_id: int
+
+
+class SignalStore(Protocol):
+    async def load_identity(self, conn: Any, user: UserId) -> tuple[LocalIdentity, KeyCounters] | None: ...
+    async def create_identity(self, conn: Any, user: UserId, identity: LocalIdentity,
+                              counters: KeyCounters) -> None: ...
+    async def save_counters(self, conn: Any, user: UserId, counters: KeyCounters) -> None: ...
+    async def load_signed_pre_keys(self, conn: Any, user: UserId) -> list[SignedPreKey]: ...
+    async def save_signed_pre_key(self, conn: Any, user: UserId, key: SignedPreKey) -> None: ...
+    async def delete_signed_pre_key(self, conn: Any, user: UserId, key_id: int) -> None: ...
+    async def load_pre_key(self, conn: Any, user: UserId, key_id: int) -> PreKey | None: ...
+    async def load_pre_keys(self, conn: Any, user: UserId) -> list[PreKey]: ...
+    async def save_pre_keys(self, conn: Any, user: UserId, keys: list[PreKey]) -> None: ...
+    async def delete_pre_key(self, conn: Any, user: UserId, key_id: int) -> None: ...
+    async def load_session(self, conn: Any, user: UserId, peer: PeerId) -> SessionRecord | None: ...
+    async def save_session(self, conn: Any, user: UserId, peer: PeerId,
+                           record: SessionRecord) -> None: ...
+    async def load_peer_identity(self, conn: Any, user: UserId, peer: PeerId) -> bytes | None: ...
+    async def save_peer_identity(self, conn: Any, user: UserId, peer: PeerId, key: bytes) -> None: ...
+    async def load_sender_key(self, conn: Any, user: UserId, group: str, sender: str) -> bytes | None: ...
+    async def save_sender_key(self, conn: Any, user: UserId, group: str, sender: str,
+                              record: bytes) -> None: ...
+
+
+_POSITIONAL = re.compile(r"\$(\d+)")
+
+
+async def fetch_value(conn: Any, query: str, *args: Any) -> Any:
+    """First column of the first row, or None.
+
+    On SQLite, mautrix's ``fetchval`` costs three hand-offs to aiosqlite's worker thread (execute,
+    fetchone, close); ``execute_fetchall`` costs one. The Signal hot path loads one session per
+    message, and the hand-offs, not the cryptography, dominate its time (see docs/signal.md).
+    """
+    fast = getattr(getattr(conn, "wrapped", None), "execute_fetchall", None)
+    if fast is None:
+        return await conn.fetchval(query, *args)
+    rows = await fast(_POSITIONAL.sub(r"?\1", query), args)
+    return rows[0][0] if rows else None
+
+
+def _b(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _u(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def encode_identity(identity: LocalIdentity) -> bytes:
+    return json.dumps({"priv": _b(identity.identity.private),
+                       "reg": identity.registration_id}).encode()
+
+
+def decode_identity(data: bytes) -> LocalIdentity:
+    d = json.loads(data)
+    return LocalIdentity(KeyPair.from_private(_u(d["priv"])), RegistrationId(d["reg"]))
+
+
+def encode_signed_pre_key(key: SignedPreKey) -> bytes:
+    return json.dumps({"priv": _b(key.key_pair.private), "pub": _b(key.key_pair.public),
+                       "sig": _b(key.signature)}).encode()
+
+
+def decode_signed_pre_key(key_id: int, created_at: int, data: bytes) -> SignedPreKey:
+    d = json.loads(data)
+    return SignedPreKey(SignedPreKeyId(key_id), KeyPair(_u(d["priv"]), _u(d["pub"])),
+                        _u(d["sig"]), created_at)
+
+
+def encode_pre_key(key: PreKey) -> bytes:
+    return key.key_pair.private + key.key_pair.public
+
+
+def decode_pre_key(key_id: int, data: bytes) -> PreKey:
+    return PreKey(PreKeyId(key_id), KeyPair(data[:32], data[32:64]))
+
+
+class SqlSignalStore:
+    """The durable store: the bridge database, every secret sealed by the user's boundary."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    async def _boundary(self, conn: Any, user: UserId) -> UserBoundary:
+        return await self.vault.boundary(conn, user)
+
+    async def load_identity(self, conn, user):
+        row = await conn.fetchrow(
+            "SELECT sealed, current_signed_pre_key_id, next_signed_pre_key_id, next_pre_key_id "
+            "FROM signal_identity WHERE user_id=$1", user)
+        if row is None:
+            return None
+        boundary = await self._boundary(conn, user)
+        identity = decode_identity(boundary.open(P_IDENTITY, "", row["sealed"]))
+        return identity, KeyCounters(row["current_signed_pre_key_id"],
+                                     row["next_signed_pre_key_id"], row["next_pre_key_id"])
+
+    async def create_identity(self, conn, user, identity, counters):
+        boundary = await self._boundary(conn, user)
+        await conn.execute(
+            "INSERT INTO signal_identity (user_id, sealed, current_signed_pre_key_id, "
+            "next_signed_pre_key_id, next_pre_key_id) VALUES ($1, $2, $3, $4, $5)",
+            user, boundary.seal(P_IDENTITY, "", encode_identity(identity)),
+            counters.current_signed_pre_key_id, counters.next_signed_pre_key_id,
+            counters.next_pre_key_id)
+
+    async def save_counters(self, conn, user, counters):
+        await conn.execute(
+            "UPDATE signal_identity SET current_signed_pre_key_id=$2, next_signed_pre_key_id=$3, "
+            "next_pre_key_id=$4 WHERE user_id=$1", user, counters.current_signed_pre_key_id,
+            counters.next_signed_pre_key_id, counters.next_pre_key_id)
+
+    async def load_signed_pre_keys(self, conn, user):
+        boundary = await self._boundary(conn, user)
+        rows = await conn.fetch("SELECT key_id, sealed, created_at FROM signal_signed_pre_key "
+                                "WHERE user_id=$1 ORDER BY key_id", user)
+        return [decode_signed_pre_key(r["key_id"], r["created_at"], boundary.open(
+            P_SIGNED_PRE_KEY, str(r["key_id"]), r["sealed"])) for r in rows]
+
+    async def save_signed_pre_key(self, conn, user, key):
+        boundary = await self._boundary(conn, user)
+        await conn.execute(
+            "INSERT INTO signal_signed_pre_key (user_id, key_id, sealed, created_at) "
+            "VALUES ($1, $2, $3, $4)", user, key.key_id,
+            boundary.seal(P_SIGNED_PRE_KEY, str(key.key_id), encode_signed_pre_key(key)),
+            key.created_at)
+
+    async def delete_signed_pre_key(self, conn, user, key_id):
+        await conn.execute("DELETE FROM signal_signed_pre_key WHERE user_id=$1 AND key_id=$2",
+                           user, key_id)
+
+    async def load_pre_key(self, conn, user, key_id):
+        sealed = await fetch_value(
+            conn, "SELECT sealed FROM signal_pre_key WHERE user_id=$1 AND key_id=$2", user, key_id)
+        if sealed is None:
+            return None
+        boundary = await self._boundary(conn, user)
+        return decode_pre_key(key_id, boundary.open(P_PRE_KEY, str(key_id), sealed))
+
+    async def load_pre_keys(self, conn, user):
+        boundary = await self._boundary(conn, user)
+        rows = await conn.fetch(
+            "SELECT key_id, sealed FROM signal_pre_key WHERE user_id=$1 ORDER BY key_id", user)
+        return [decode_pre_key(r["key_id"], boundary.open(P_PRE_KEY, str(r["key_id"]),
+                                                          r["sealed"])) for r in rows]
+
+    async def save_pre_keys(self, conn, user, keys):
+        boundary = await self._boundary(conn, user)
+        for key in keys:
+            # a wrapped-round id replaces a long-consumed key of the same id
+            await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
+                               user, key.key_id)
+            await conn.execute(
+                "INSERT INTO signal_pre_key (user_id, key_id, sealed) VALUES ($1, $2, $3)",
+                user, key.key_id, boundary.seal(P_PRE_KEY, str(key.key_id), encode_pre_key(key)))
+
+    async def delete_pre_key(self, conn, user, key_id):
+        await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
+                           user, key_id)
+
+    async def load_session(self, conn, user, peer):
+        sealed = await fetch_value(
+            conn, "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2", user, peer)
+        if sealed is None:
+            return None
+        boundary = await self._boundary(conn, user)
+        return SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
+
+    async def save_session(self, conn, user, peer, record):
+        boundary = await self._boundary(conn, user)
+        sealed = boundary.seal(P_SESSION, peer, record.serialize())
+        await conn.execute(
+            "INSERT INTO signal_session (user_id, peer, sealed, updated_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (user_id, peer) DO UPDATE SET sealed=excluded.sealed,"
+            " updated_at=excluded.updated_at", user, peer, sealed, int(time.time()))
+
+    async def load_peer_identity(self, conn, user, peer):
+        sealed = await fetch_value(
+            conn, "SELECT sealed FROM signal_peer_identity WHERE user_id=$1 AND peer=$2", user,
+            peer)
+        if sealed is None:
+            return None
+        return (await self._boundary(conn, user)).open(P_PEER_IDENTITY, peer, sealed)
+
+    async def save_peer_identity(self, conn, user, peer, key):
+        boundary = await self._boundary(conn, user)
+        await conn.execute(
+            "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET "
+            "sealed=excluded.sealed, updated_at=excluded.updated_at",
+            user, peer, boundary.seal(P_PEER_IDENTITY, peer, key), int(time.time()))
+
+    async def load_sender_key(self, conn, user, group, sender):
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM signal_sender_key WHERE user_id=$1 AND group_id=$2 AND sender=$3",
+            user, group, sender)
+        if sealed is None:
+            return None
+        return (await self._boundary(conn, user)).open(P_SENDER_KEY, f"{group}\n{sender}", sealed)
+
+    async def save_sender_key(self, conn, user, group, sender, record):
+        boundary = await self._boundary(conn, user)
+        await conn.execute(
+            "INSERT INTO signal_sender_key (user_id, group_id, sender, sealed, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, group_id, sender) DO UPDATE SET "
+            "sealed=excluded.sealed, updated_at=excluded.updated_at", user, group, sender,
+            boundary.seal(P_SENDER_KEY, f"{group}\n{sender}", record), int(time.time()))
+
+    async def delete_user(self, conn, user: UserId) -> None:
+        """Remove every Signal row of a user (the opt-out path, beside the vault's crypto-shred)."""
+        for table in ("signal_identity", "signal_signed_pre_key", "signal_pre_key",
+                      "signal_session", "signal_peer_identity", "signal_sender_key",
+                      "signal_inbound", "signal_outbound"):
+            await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
+
+
+class MemorySignalStore:
+    """Volatile state for tests and benchmarks without persistence; keeps live objects, so a
+    failed operation must not be retried against it after partial mutation."""
+
+    def __init__(self) -> None:
+        self.identities: dict = {}
+        self.signed: dict = {}
+        self.pre: dict = {}
+        self.sessions: dict = {}
+        self.peers: dict = {}
+        self.sender_keys: dict = {}
+
+    async def load_identity(self, conn, user):
+        return self.identities.get(user)
+
+    async def create_identity(self, conn, user, identity, counters):
+        self.identities[user] = (identity, counters)
+
+    async def save_counters(self, conn, user, counters):
+        self.identities[user] = (self.identities[user][0], counters)
+
+    async def load_signed_pre_keys(self, conn, user):
+        return sorted(self.signed.get(user, {}).values(), key=lambda k: k.key_id)
+
+    async def save_signed_pre_key(self, conn, user, key):
+        self.signed.setdefault(user, {})[key.key_id] = key
+
+    async def delete_signed_pre_key(self, conn, user, key_id):
+        self.signed.get(user, {}).pop(key_id, None)
+
+    async def load_pre_key(self, conn, user, key_id):
+        return self.pre.get(user, {}).get(key_id)
+
+    async def load_pre_keys(self, conn, user):
+        return sorted(self.pre.get(user, {}).values(), key=lambda k: k.key_id)
+
+    async def save_pre_keys(self, conn, user, keys):
+        for key in keys:
+            self.pre.setdefault(user, {})[key.key_id] = key
+
+    async def delete_pre_key(self, conn, user, key_id):
+        self.pre.get(user, {}).pop(key_id, None)
+
+    async def load_session(self, conn, user, peer):
+        return self.sessions.get((user, peer))
+
+    async def save_session(self, conn, user, peer, record):
+        self.sessions[(user, peer)] = record
+
+    async def load_peer_identity(self, conn, user, peer):
+        return self.peers.get((user, peer))
+
+    async def save_peer_identity(self, conn, user, peer, key):
+        self.peers[(user, peer)] = key
+
+    async def load_sender_key(self, conn, user, group, sender):
+        return self.sender_keys.get((user, group, sender))
+
+    async def save_sender_key(self, conn, user, group, sender, record):
+        self.sender_keys[(user, group, sender)] = record

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+
+from .peers import ensure_node_modules, node_peer, python_peer
+
+
+@pytest.fixture(scope="session")
+def node_modules():
+    """Runs ``npm ci`` in tests/signal/node once when node_modules is missing."""
+    ensure_node_modules()
+
+
+@pytest.fixture
+def make_peer(tmp_path, node_modules):
+    """``make_peer("python" | "node")`` starts a JSON-lines party; all are closed afterwards."""
+    started = []
+
+    def make(kind: str):
+        peer = (python_peer(tmp_path / f"py-{len(started)}.db") if kind == "python"
+                else node_peer())
+        started.append(peer)
+        return peer
+
+    yield make
+    for peer in started:
+        peer.close()

@@ -1,0 +1,166 @@
+"""Crash consistency of the inbound and outbound tables, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.signal.durable import Inbox, InboundState, Outbox, OutboundState
+from bridge.signal.party import SignalParty
+from bridge.signal.store import SqlSignalStore
+from bridge.storage import open_database
+from bridge.trust import MasterKey, Vault
+
+from .helpers import start_session
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+class CrashingInbox(Inbox):
+    crash_at: str | None = None
+
+    async def _checkpoint(self, step: str) -> None:
+        if step == self.crash_at:
+            self.crash_at = None
+            raise SimulatedCrash(step)
+
+
+class CrashingOutbox(Outbox):
+    crash_at: str | None = None
+
+    async def _checkpoint(self, step: str) -> None:
+        if step == self.crash_at:
+            self.crash_at = None
+            raise SimulatedCrash(step)
+
+
+class CountingParty(SignalParty):
+    decrypt_calls = 0
+
+    async def decrypt(self, conn, peer, kind, body):
+        type(self).decrypt_calls += 1
+        return await super().decrypt(conn, peer, kind, body)
+
+
+class World:
+    """The database plus freshly built objects, as a restarted process would build them."""
+
+    def __init__(self, db, master: MasterKey) -> None:
+        self.db, self.master = db, master
+        self.restart()
+
+    def restart(self) -> None:
+        self.vault = Vault(self.master)
+        store = SqlSignalStore(self.vault)
+        self.alice = SignalParty(store, "@alice:example.org")
+        self.bob = CountingParty(store, "@bob:example.org")
+        self.bob_inbox = CrashingInbox(self.db, self.vault, self.bob)
+        self.alice_outbox = CrashingOutbox(self.db, self.vault, self.alice)
+        self.alice_inbox = Inbox(self.db, self.vault, self.alice)
+        self.bob_outbox = Outbox(self.db, self.vault, self.bob)
+
+
+@pytest.fixture
+async def world(db_url):
+    db = await open_database(db_url)
+    try:
+        w = World(db, MasterKey.generate())
+        await start_session(db, w.alice, w.bob, alice_name="alice", bob_name="bob")
+        yield w
+    finally:
+        await db.stop()
+
+
+INBOUND_STEPS = ["before-lookup", "before-decrypt", "after-decrypt", "before-commit",
+                 "after-commit"]
+
+
+async def _alice_encrypts(w: World, text: bytes) -> tuple[str, bytes]:
+    async with w.db.acquire() as conn, conn.transaction():
+        return await w.alice.encrypt(conn, "bob", text)
+
+
+async def test_inbound_survives_a_crash_at_every_step(world):
+    w = world
+    for number, step in enumerate(INBOUND_STEPS):
+        text = b"message %d" % number
+        kind, body = await _alice_encrypts(w, text)
+        gateway_id = f"gw-{number}"
+        w.bob_inbox.crash_at = step
+        with pytest.raises(SimulatedCrash):
+            await w.bob_inbox.receive(gateway_id, "alice", kind, body)
+        w.restart()
+        calls_before = CountingParty.decrypt_calls
+        result = await w.bob_inbox.receive(gateway_id, "alice", kind, body)  # redelivery
+        assert result.plaintext == text and result.state == InboundState.DECRYPTED
+        # committed before the crash: recognised by id, not decrypted again
+        assert result.redelivered == (step == "after-commit")
+        assert CountingParty.decrypt_calls == calls_before + (0 if result.redelivered else 1)
+        again = await w.bob_inbox.receive(gateway_id, "alice", kind, body)
+        assert again.redelivered and again.plaintext == text
+    rows = await w.db.fetch("SELECT gateway_message_id, state FROM signal_inbound ORDER BY 1")
+    assert [(r["gateway_message_id"], r["state"]) for r in rows] == [
+        (f"gw-{i}", "decrypted") for i in range(len(INBOUND_STEPS))]
+    # the session still works both ways
+    kind, body = await _alice_encrypts(w, b"after all that")
+    assert (await w.bob_inbox.receive("gw-last", "alice", kind, body)).plaintext == b"after all that"
+    await w.bob_outbox.submit("b-1", "alice", b"reply")
+    reply = await w.bob_outbox.ciphertext("b-1")
+    result = await w.alice_inbox.receive("gw-b-1", "bob", reply.message_type, reply.ciphertext)
+    assert result.plaintext == b"reply"
+
+
+async def test_undecryptable_message_is_recorded_once_and_leaves_the_session_alone(world):
+    w = world
+    kind, body = await _alice_encrypts(w, b"fine")
+    tampered = body[:-1] + bytes((body[-1] ^ 1,))
+    bad = await w.bob_inbox.receive("gw-bad", "alice", kind, tampered)
+    assert bad.state == InboundState.FAILED and bad.error
+    assert (await w.bob_inbox.receive("gw-bad", "alice", kind, tampered)).redelivered
+    good = await w.bob_inbox.receive("gw-good", "alice", kind, body)
+    assert good.plaintext == b"fine"
+    assert await w.bob_inbox.undelivered() == ["gw-good"]
+    await w.bob_inbox.mark_delivered("gw-good")
+    assert await w.bob_inbox.undelivered() == []
+
+
+OUTBOUND_STEPS = ["before-encrypt", "after-encrypt", "before-commit", "after-commit",
+                  "after-send"]
+
+
+async def test_outbound_survives_a_crash_at_every_step(world):
+    w = world
+    wire: list[tuple[str, str, bytes]] = []  # what reached the gateway, duplicates included
+    for number, step in enumerate(OUTBOUND_STEPS):
+        local_id = f"out-{number}"
+        await w.alice_outbox.submit(local_id, "bob", b"outgoing %d" % number)
+        w.alice_outbox.crash_at = step if step != "after-send" else None
+        try:
+            message = await w.alice_outbox.ciphertext(local_id)
+            wire.append((local_id, message.message_type, message.ciphertext))  # "send"
+            if step == "after-send":
+                raise SimulatedCrash(step)
+            await w.alice_outbox.mark_sent(local_id)
+        except SimulatedCrash:
+            committed = await w.db.fetchval(
+                "SELECT ciphertext FROM signal_outbound WHERE local_id=$1", local_id)
+            w.restart()
+            assert await w.alice_outbox.unsent() == [local_id]
+            resumed = await w.alice_outbox.ciphertext(local_id)
+            if committed is not None:  # committed before the crash: the very same bytes again
+                assert resumed.ciphertext == committed
+            wire.append((local_id, resumed.message_type, resumed.ciphertext))
+            await w.alice_outbox.mark_sent(local_id)
+    assert await w.alice_outbox.unsent() == []
+    states = await w.db.fetch("SELECT state FROM signal_outbound")
+    assert {r["state"] for r in states} == {OutboundState.SENT.value}
+
+    received = []
+    for local_id, kind, body in wire:  # the gateway delivers everything, duplicates included
+        result = await w.bob_inbox.receive(local_id, "alice", kind, body)
+        assert result.state == InboundState.DECRYPTED, result.error
+        if not result.redelivered:
+            received.append(result.plaintext)
+    assert received == [b"outgoing %d" % i for i in range(len(OUTBOUND_STEPS))]
+    assert len(wire) > len(OUTBOUND_STEPS)  # the after-commit/after-send crashes resent
