@@ -23,6 +23,7 @@ from .config import SandboxConfig
 from .enlister import Enlister
 from .http_public import add_public_routes
 from .push import PushNotifier
+from .simulated import SimulatedUsers
 from .storage import Database, create_sandbox_database
 from .storage.directory import DirectoryStore
 from .storage.mailbox import ContactStore, MailboxStore, SendLedger
@@ -84,6 +85,7 @@ class SandboxGateway:
         self.media = MediaStore(self.db)
         self.contacts = ContactStore(self.db)
         self.router = Router(self)
+        self.simulated = SimulatedUsers(self)
         await self._load_clock()
         self.signing_key = await self._load_signing_key()
         self.noise_private = await self._load_noise_key()
