@@ -169,7 +169,7 @@ class AdminChatApi:
         return user
 
     async def simulated_send(self, request: web.Request) -> web.Response:
-        """``{"to", "plaintext": base64, "type"?: text|media|reaction, "id"?}``."""
+        """``{"to", "plaintext": base64, "type"?: text|media|reaction, "id"?, "pad"?: bool}``."""
         user = await self._simulated(request)
         body = await _json_body(request)
         try:
@@ -182,7 +182,8 @@ class AdminChatApi:
         try:
             reply = await self.gw.simulated.send(user.address, to, plaintext,
                                                  message_type=str(body.get("type", "text")),
-                                                 stanza_id=body.get("id"))
+                                                 stanza_id=body.get("id"),
+                                                 add_padding=bool(body.get("pad", False)))
         except LookupError as e:
             return json_error(404, "no_keys", str(e))
         return web.json_response({"reply": node_to_json(reply) if reply is not None else None})

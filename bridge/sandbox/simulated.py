@@ -2,9 +2,11 @@
 
 Each one has its own identity, prekeys and sessions (the project's Signal layer,
 ``bridge.signal.SignalParty``), publishes its keys to the sandbox's key server and talks to
-partner users through the same router as everyone else. What it sends is the caller's plaintext
-(for example a content protobuf built with the project's content codec), padded and encrypted;
-what it receives is decrypted, unpadded, kept in an inbox, and acknowledged.
+partner users through the same router as everyone else. It is a pure Signal pipe: what it sends
+is the caller's plaintext exactly (for example ``bridge.content.encode_content(...)``, which is
+already padded; ``pad=True`` adds the framework's padding for callers with raw bytes), and what it
+receives is decrypted, kept in an inbox as the exact plaintext (feed it to
+``bridge.content.decode_content``), and acknowledged.
 
 Their Signal state is kept in memory (``MemorySignalStore``): a restarted sandbox forgets the
 sessions, and the simulated users start new ones (what a reinstalled phone would do).
@@ -40,13 +42,6 @@ def pad(plaintext: bytes) -> bytes:
     """Content padding of the framework: 1–15 bytes, each equal to the pad length."""
     length = secrets.randbelow(15) + 1
     return plaintext + bytes([length]) * length
-
-
-def unpad(padded: bytes) -> bytes:
-    length = padded[-1] if padded else 0
-    if not 1 <= length <= 15 or len(padded) < length or padded[-length:] != bytes([length]) * length:
-        raise ValueError("bad padding")
-    return padded[:-length]
 
 
 @dataclass
@@ -116,7 +111,8 @@ class SimulatedUsers:
             otk.key_id if otk else None, otk.public_key if otk else None))
 
     async def send(self, address: str, recipient: str, plaintext: bytes, *,
-                   message_type: str = "text", stanza_id: str | None = None) -> Node | None:
+                   message_type: str = "text", stanza_id: str | None = None,
+                   add_padding: bool = False) -> Node | None:
         """Encrypt and route a message; returns the gateway's ack (errors included)."""
         party = self.parties[address]
         stanza_id = stanza_id or secrets.token_hex(8).upper()
@@ -127,7 +123,8 @@ class SimulatedUsers:
             kind, body = "msg", b""
         else:
             await self._ensure_session(party, address, recipient)
-            kind, body = await party.encrypt(None, PeerId(recipient), pad(plaintext))
+            kind, body = await party.encrypt(None, PeerId(recipient),
+                                             pad(plaintext) if add_padding else plaintext)
         node = Node("message", {"id": stanza_id, "to": recipient, "type": message_type},
                     [Node("enc", {"v": "2", "type": kind}, body)])
         return await self.gw.router.handle(address, node)
@@ -148,8 +145,8 @@ class SimulatedUsers:
                 try:
                     decrypted = await party.decrypt(None, PeerId(entry.peer),
                                                     enc.attrs.get("type", ""), enc.data)
-                    item.plaintext = unpad(decrypted.plaintext)
-                except (SignalError, ValueError) as e:
+                    item.plaintext = decrypted.plaintext
+                except SignalError as e:
                     # Undecryptable: ask for a resend, as a real client would.
                     item.error = type(e).__name__
                     await self._send_retry(address, entry.peer, entry.stanza_id, node)

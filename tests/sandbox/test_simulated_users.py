@@ -8,7 +8,7 @@ import aiohttp
 
 from bridge.gateway.codec import Node
 from bridge.sandbox.enlistment import b64url_encode
-from bridge.sandbox.simulated import pad, unpad
+from bridge.sandbox.simulated import pad
 from bridge.signal.agreement import PeerBundle
 from bridge.signal.party import SignalParty
 from bridge.signal.store import MemorySignalStore
@@ -18,6 +18,12 @@ from .conftest import ADMIN_SECRET
 from .helpers import Admin, ChatClient, ClientKeys
 from .test_keys_and_receipts import bundle_request
 from .test_mailbox import drain, make_gatekeeper_user
+
+
+def unpad(padded: bytes) -> bytes:
+    length = padded[-1]
+    assert 1 <= length <= 15 and padded[-length:] == bytes([length]) * length
+    return padded[:-length]
 
 
 async def enlist_signal_party(sandbox, partner, visible_id: str):
@@ -62,7 +68,7 @@ async def test_simulated_user_and_partner_client_talk_both_ways(sandbox, partner
         # Gina → alice: a PreKeySignalMessage built from alice's bundle on the key server.
         status, body = await admin.call("POST", "/gatekeeper-users/gina/send", {
             "to": alice, "plaintext": base64.b64encode(b"content-protobuf-1").decode(),
-            "id": "G1"})
+            "id": "G1", "pad": True})
         assert status == 200 and "children" not in body["reply"], body
         message = await client.receive_until(lambda n: n.tag == "message")
         enc = message.child("enc")
@@ -82,7 +88,7 @@ async def test_simulated_user_and_partner_client_talk_both_ways(sandbox, partner
         entries = inbox["entries"]
         assert [(e["class"], e["id"], e["from"]) for e in entries] == [
             ("message", "A1", alice), ("receipt", "G1", alice)]
-        assert base64.b64decode(entries[0]["plaintext"]) == b"reply-2"
+        assert unpad(base64.b64decode(entries[0]["plaintext"])) == b"reply-2"
         # The inbox acknowledged them: the mailbox is empty, the inbox keeps the history.
         assert await sandbox.mailbox.count(gina) == 0
 
@@ -111,12 +117,12 @@ async def test_partner_starts_the_session_from_the_simulated_users_bundle(sandbo
             user.child("identity").data, int.from_bytes(skey.child("id").data, "big"),
             skey.child("value").data, skey.child("signature").data,
             int.from_bytes(otk.child("id").data, "big"), otk.child("value").data))
-        kind, ciphertext = await alice_party.encrypt(None, PeerId(gina), pad(b"hello gina"))
+        kind, ciphertext = await alice_party.encrypt(None, PeerId(gina), b"hello gina\x01")
         assert kind == "pkmsg"
         await client.request(Node("message", {"id": "A1", "to": gina, "type": "text"},
                                   [Node("enc", {"v": "2", "type": kind}, ciphertext)]))
         _, inbox = await admin.call("GET", "/gatekeeper-users/gina/inbox")
-        assert base64.b64decode(inbox["entries"][0]["plaintext"]) == b"hello gina"
+        assert base64.b64decode(inbox["entries"][0]["plaintext"]) == b"hello gina\x01"
     finally:
         await client.close()
 
@@ -142,5 +148,37 @@ async def test_simulated_user_refusals(sandbox, partner):
         status, _ = await admin.call("POST", "/gatekeeper-users/nobody/send", {
             "to": alice, "plaintext": "eA=="})
         assert status == 404
+    finally:
+        await client.close()
+
+
+async def test_admin_command_line_drives_a_simulated_user(sandbox, partner):
+    import asyncio
+    import json
+    import os
+    import sys
+
+    async def cli(*argv: str) -> tuple[int, object]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge.sandbox.admin_cli", "--url", sandbox.config.base_url,
+            *argv, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "SANDBOX_ADMIN_SECRET": ADMIN_SECRET})
+        out, _ = await process.communicate()
+        return process.returncode, json.loads(out)
+
+    code, created = await cli("create-user", "gina", "--simulate")
+    assert code == 0 and created["address"].endswith("@gk")
+    alice_party, alice, client = await enlist_signal_party(sandbox, partner, "alice")
+    try:
+        code, answer = await cli("send", "gina", alice, "--raw-text", "hi", "--id", "C1")
+        assert code == 0 and answer["reply"]["tag"] == "ack"
+        message = await client.receive_until(lambda n: n.tag == "message")
+        plaintext = (await alice_party.decrypt(None, PeerId(created["address"]), "pkmsg",
+                                               message.child("enc").data)).plaintext
+        assert unpad(plaintext) == b"hi"
+        code, partners = await cli("partners")
+        assert [p["internal_id"] for p in partners["partners"]] == [alice]
+        code, _ = await cli("--secret", "wrong", "partners")
+        assert code == 1
     finally:
         await client.close()
