@@ -1,0 +1,1 @@
+"""Signal layer benchmark: ``python -m bench.signal`` (see ``docs/signal.md``)."""

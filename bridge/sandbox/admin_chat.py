@@ -1,0 +1,212 @@
+"""Admin endpoints that act as (simulated) gatekeeper users on the chat side.
+
+A test, a demo, or a simulated user with its own Signal implementation drives a gatekeeper user
+through these: publish its keys, send stanzas as it (same routing, checks and dedupe as a
+partner client's), read and acknowledge what was delivered to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bridge.gateway.codec import Node
+
+from . import stored_stanza
+from .admin_api import _json_body, json_error
+from .enlistment import b64url_decode, verify_signed_prekey
+from .storage.partners import OneTimePrekey, SignedPrekey
+
+if TYPE_CHECKING:
+    from .server import SandboxGateway
+
+
+def add_admin_chat_routes(app: web.Application, gateway: SandboxGateway, prefix: str) -> None:
+    api = AdminChatApi(gateway)
+    r = app.router
+    r.add_put(f"{prefix}/gatekeeper-users/{{username}}/keys", api.put_keys)
+    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/stanzas", api.send_stanza)
+    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/messages", api.send_message)
+    r.add_get(f"{prefix}/gatekeeper-users/{{username}}/received", api.received)
+    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/ack", api.ack)
+    r.add_post(f"{prefix}/partners/{{internal_id}}/unenlist", api.unenlist)
+    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/simulate", api.simulate)
+    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/send", api.simulated_send)
+    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/typing", api.simulated_typing)
+    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/read", api.simulated_read)
+    r.add_get(f"{prefix}/gatekeeper-users/{{username}}/inbox", api.simulated_inbox)
+
+
+def node_from_json(obj: Any) -> Node:
+    """The admin API's JSON stanza form: ``{"tag", "attrs", "children"|"bytes"(base64)}``."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("tag"), str) or not obj["tag"]:
+        raise ValueError("a node needs a tag")
+    attrs = obj.get("attrs", {})
+    if not isinstance(attrs, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in attrs.items()):
+        raise ValueError("attrs must map strings to strings")
+    content: list[Node] | bytes | None = None
+    if "bytes" in obj:
+        content = base64.b64decode(obj["bytes"], validate=True)
+    elif "children" in obj:
+        content = [node_from_json(child) for child in obj["children"]]
+    return Node(obj["tag"], dict(attrs), content)
+
+
+def node_to_json(node: Node) -> dict[str, Any]:
+    return stored_stanza._to_obj(node)
+
+
+class AdminChatApi:
+    def __init__(self, gateway: SandboxGateway) -> None:
+        self.gw = gateway
+
+    async def _user(self, request: web.Request):
+        user = await self.gw.directory.get_gatekeeper_user(request.match_info["username"])
+        if user is None:
+            raise web.HTTPNotFound(text='{"error":"not_found","message":"no such gatekeeper user"}',
+                                   content_type="application/json")
+        return user
+
+    async def put_keys(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        body = await _json_body(request)
+        try:
+            identity = b64url_decode(body["identity_key"])
+            spk_body = body["signed_prekey"]
+            spk = SignedPrekey(int(spk_body["id"]), b64url_decode(spk_body["public_key"]),
+                               b64url_decode(spk_body["signature"]))
+            prekeys = [OneTimePrekey(int(k["id"]), b64url_decode(k["public_key"]))
+                       for k in body.get("one_time_prekeys", [])]
+            registration_id = int(body["registration_id"])
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            return json_error(400, "bad_request", "identity_key, registration_id and "
+                              "signed_prekey {id, public_key, signature} are required (base64url)")
+        if any(len(k.public_key) != 32 for k in prekeys) or len(identity) != 32:
+            return json_error(400, "bad_request", "keys must be 32 bytes")
+        if not verify_signed_prekey(identity, spk.public_key, spk.signature):
+            return json_error(400, "bad_signature", "signed prekey signature does not verify")
+        previous = await self.gw.partners.identity_key(user.address)
+        await self.gw.partners.set_gatekeeper_keys(user.address, registration_id, identity, spk)
+        if previous is not None and previous != identity:
+            await self.gw.partners.clear_one_time_prekeys(user.address)
+            await self.gw.router.identity_changed(user.address, identity)
+        await self.gw.partners.add_one_time_prekeys(user.address, prekeys)
+        return web.json_response({
+            "address": user.address,
+            "one_time_prekeys": await self.gw.partners.count_one_time_prekeys(user.address)})
+
+    async def _send(self, user, node: Node) -> web.Response:
+        if not user.opted_in:
+            return json_error(403, "not_opted_in", "this gatekeeper user has not opted in")
+        reply = await self.gw.router.handle(user.address, node)
+        return web.json_response({"reply": node_to_json(reply) if reply is not None else None})
+
+    async def send_stanza(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        try:
+            node = node_from_json((await _json_body(request)).get("stanza"))
+        except (ValueError, binascii.Error) as e:
+            return json_error(400, "bad_request", f"bad stanza: {e}")
+        return await self._send(user, node)
+
+    async def send_message(self, request: web.Request) -> web.Response:
+        """Shortcut: ``{"to", "id", "type"?, "enc_type"?, "ciphertext": base64}``."""
+        user = await self._user(request)
+        body = await _json_body(request)
+        try:
+            ciphertext = base64.b64decode(body["ciphertext"], validate=True)
+            attrs = {"id": str(body["id"]), "to": str(body["to"]),
+                     "type": str(body.get("type", "text"))}
+        except (KeyError, ValueError, binascii.Error):
+            return json_error(400, "bad_request", "to, id and ciphertext (base64) are required")
+        enc_attrs = {"v": "2", "type": str(body.get("enc_type", "msg"))}
+        return await self._send(user, Node("message", attrs,
+                                           [Node("enc", enc_attrs, ciphertext)]))
+
+    async def received(self, request: web.Request) -> web.Response:
+        """Everything delivered to this gatekeeper user and not yet acked, in order."""
+        user = await self._user(request)
+        entries = await self.gw.mailbox.pending(user.address,
+                                                not_before_ms=self.gw.retention_cutoff_ms())
+        return web.json_response({"entries": [
+            {"seq": e.seq, "class": e.ack_class, "id": e.stanza_id, "from": e.peer,
+             "type": e.stanza_type, "stored_at": e.stored_at,
+             "stanza": node_to_json(stored_stanza.loads(e.stanza))}
+            for e in entries
+        ]})
+
+    async def ack(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        body = await _json_body(request)
+        removed = await self.gw.mailbox.ack(user.address, str(body.get("class", "message")),
+                                            str(body.get("id", "")), str(body.get("from", "")),
+                                            str(body.get("type", "")))
+        return web.json_response({"removed": removed})
+
+    async def unenlist(self, request: web.Request) -> web.Response:
+        internal_id = request.match_info["internal_id"]
+        if await self.gw.partners.get(internal_id) is None:
+            return json_error(404, "not_found", "not enlisted")
+        await self.gw.remove_partner_user(internal_id, "admin")
+        return web.json_response({"internal_id": internal_id, "removed": True})
+
+    # --- simulated users (real Signal clients inside the sandbox) ---------------------------
+
+    async def simulate(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        return web.json_response(await self.gw.simulated.enable(user.address))
+
+    async def _simulated(self, request: web.Request):
+        user = await self._user(request)
+        if self.gw.simulated.party(user.address) is None:
+            raise web.HTTPConflict(
+                text='{"error":"not_simulated","message":"POST …/simulate first"}',
+                content_type="application/json")
+        return user
+
+    async def simulated_send(self, request: web.Request) -> web.Response:
+        """``{"to", "plaintext": base64, "type"?: text|media|reaction, "id"?, "pad"?: bool}``."""
+        user = await self._simulated(request)
+        body = await _json_body(request)
+        try:
+            plaintext = base64.b64decode(body["plaintext"], validate=True)
+            to = str(body["to"])
+        except (KeyError, ValueError, binascii.Error):
+            return json_error(400, "bad_request", "to and plaintext (base64) are required")
+        if not user.opted_in:
+            return json_error(403, "not_opted_in", "this gatekeeper user has not opted in")
+        try:
+            reply = await self.gw.simulated.send(user.address, to, plaintext,
+                                                 message_type=str(body.get("type", "text")),
+                                                 stanza_id=body.get("id"),
+                                                 add_padding=bool(body.get("pad", False)))
+        except LookupError as e:
+            return json_error(404, "no_keys", str(e))
+        return web.json_response({"reply": node_to_json(reply) if reply is not None else None})
+
+    async def simulated_typing(self, request: web.Request) -> web.Response:
+        user = await self._simulated(request)
+        body = await _json_body(request)
+        state = body.get("state", "composing")
+        if state not in ("composing", "paused"):
+            return json_error(400, "bad_request", "state is composing or paused")
+        await self.gw.router.handle(user.address, Node("chatstate", {"to": str(body.get("to"))},
+                                                       [Node(state)]))
+        return web.json_response({"sent": True})
+
+    async def simulated_read(self, request: web.Request) -> web.Response:
+        user = await self._simulated(request)
+        body = await _json_body(request)
+        receipt = Node("receipt", {"id": str(body.get("id", "")), "to": str(body.get("to", "")),
+                                   "type": "read"})
+        reply = await self.gw.router.handle(user.address, receipt)
+        return web.json_response({"reply": node_to_json(reply) if reply is not None else None})
+
+    async def simulated_inbox(self, request: web.Request) -> web.Response:
+        user = await self._simulated(request)
+        inbox = await self.gw.simulated.sync_inbox(user.address)
+        return web.json_response({"entries": [entry.to_json() for entry in inbox]})

@@ -1,0 +1,126 @@
+"""``python -m bridge.sandbox.admin_cli``: drive a running sandbox through its admin API.
+
+    SANDBOX_ADMIN_SECRET=… python -m bridge.sandbox.admin_cli [--url URL] COMMAND …
+
+Prints the JSON answer; exits 1 when the sandbox answered with an error status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+
+import aiohttp
+
+PREFIX = "/_sandbox/admin/v1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bridge.sandbox.admin_cli")
+    parser.add_argument("--url", default=os.environ.get("SANDBOX_URL", "http://127.0.0.1:29400"))
+    parser.add_argument("--secret", default=None, help="default: env SANDBOX_ADMIN_SECRET")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("partners", help="list enlisted partner users")
+    sub.add_parser("users", help="list gatekeeper users")
+    create = sub.add_parser("create-user", help="create a gatekeeper user")
+    create.add_argument("username")
+    create.add_argument("--not-opted-in", action="store_true")
+    create.add_argument("--simulate", action="store_true",
+                        help="also give it a Signal identity and publish its keys")
+    for name in ("opt-in", "opt-out", "simulate", "inbox"):
+        sub.add_parser(name).add_argument("username")
+    for name in ("block", "unblock"):
+        command = sub.add_parser(name, help=f"{name} an address in OWNER's blocklist")
+        command.add_argument("owner")
+        command.add_argument("address")
+    send = sub.add_parser("send", help="a simulated user sends a message")
+    send.add_argument("username")
+    send.add_argument("to")
+    source = send.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="plaintext bytes (e.g. encoded content)")
+    source.add_argument("--raw-text", help="UTF-8 bytes as the plaintext (padded for you)")
+    send.add_argument("--type", default="text", choices=["text", "media", "reaction"])
+    send.add_argument("--id")
+    typing = sub.add_parser("typing", help="a simulated user starts or stops typing")
+    typing.add_argument("username")
+    typing.add_argument("to")
+    typing.add_argument("--paused", action="store_true")
+    read = sub.add_parser("read", help="a simulated user sends a read receipt")
+    read.add_argument("username")
+    read.add_argument("to")
+    read.add_argument("message_id")
+    mailbox = sub.add_parser("mailbox", help="what waits in an address's mailbox")
+    mailbox.add_argument("address")
+    advance = sub.add_parser("advance-clock", help="move the test clock (needs --test-clock)")
+    advance.add_argument("--days", type=float, default=0)
+    advance.add_argument("--seconds", type=float, default=0)
+    return parser
+
+
+def request_for(args: argparse.Namespace) -> tuple[str, str, object | None]:
+    c = args.command
+    if c == "partners":
+        return "GET", "/partners", None
+    if c == "users":
+        return "GET", "/gatekeeper-users", None
+    if c == "create-user":
+        return "POST", "/gatekeeper-users", {"username": args.username,
+                                             "opted_in": not args.not_opted_in}
+    if c in ("opt-in", "opt-out", "simulate"):
+        return "POST", f"/gatekeeper-users/{args.username}/{c}", None
+    if c == "inbox":
+        return "GET", f"/gatekeeper-users/{args.username}/inbox", None
+    if c == "block":
+        return "POST", f"/blocks/{args.owner}", {"address": args.address}
+    if c == "unblock":
+        return "DELETE", f"/blocks/{args.owner}/{args.address}", None
+    if c == "send":
+        plaintext = args.file.read_bytes() if args.file else args.raw_text.encode()
+        body = {"to": args.to, "plaintext": base64.b64encode(plaintext).decode(),
+                "type": args.type, "pad": args.raw_text is not None}
+        if args.id:
+            body["id"] = args.id
+        return "POST", f"/gatekeeper-users/{args.username}/send", body
+    if c == "typing":
+        return "POST", f"/gatekeeper-users/{args.username}/typing", {
+            "to": args.to, "state": "paused" if args.paused else "composing"}
+    if c == "read":
+        return "POST", f"/gatekeeper-users/{args.username}/read", {"to": args.to,
+                                                                   "id": args.message_id}
+    if c == "mailbox":
+        return "GET", f"/mailbox/{args.address}", None
+    if c == "advance-clock":
+        return "POST", "/clock/advance", {"days": args.days, "seconds": args.seconds}
+    raise SystemExit(f"unknown command {c}")
+
+
+async def call(url: str, secret: str, method: str, path: str, body: object | None
+               ) -> tuple[int, object]:
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, url.rstrip("/") + PREFIX + path, json=body,
+                                headers={"Authorization": f"Bearer {secret}"}) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+async def run(args: argparse.Namespace) -> int:
+    secret = args.secret if args.secret is not None else os.environ.get("SANDBOX_ADMIN_SECRET", "")
+    method, path, body = request_for(args)
+    status, answer = await call(args.url, secret, method, path, body)
+    if args.command == "create-user" and args.simulate and status < 300:
+        status, _ = await call(args.url, secret, "POST",
+                               f"/gatekeeper-users/{args.username}/simulate", None)
+    print(json.dumps(answer, indent=2))
+    return 0 if status < 300 else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(asyncio.run(run(build_parser().parse_args(argv))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Simulated gatekeeper users: real Signal-protocol clients living inside the sandbox.
+
+Each one has its own identity, prekeys and sessions (the project's Signal layer,
+``bridge.signal.SignalParty``), publishes its keys to the sandbox's key server and talks to
+partner users through the same router as everyone else. It is a pure Signal pipe: what it sends
+is the caller's plaintext exactly (for example ``bridge.content.encode_content(...)``, which is
+already padded; ``pad=True`` adds the framework's padding for callers with raw bytes), and what it
+receives is decrypted, kept in an inbox as the exact plaintext (feed it to
+``bridge.content.decode_content``), and acknowledged.
+
+Their Signal state is kept in memory (``MemorySignalStore``): a restarted sandbox forgets the
+sessions, and the simulated users start new ones (what a reinstalled phone would do).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bridge.gateway.codec import Node
+from bridge.signal.agreement import PeerBundle
+from bridge.signal.errors import SignalError
+from bridge.signal.party import SignalParty
+from bridge.signal.store import MemorySignalStore
+from bridge.signal.types import PeerId, UserId
+
+from . import stored_stanza
+from .chat.stanzas import StanzaRejected
+from .clock import millis
+from .storage.partners import OneTimePrekey, SignedPrekey
+
+if TYPE_CHECKING:
+    from .server import SandboxGateway
+
+log = logging.getLogger("bridge.sandbox.simulated")
+
+
+def pad(plaintext: bytes) -> bytes:
+    """Content padding of the framework: 1–15 bytes, each equal to the pad length."""
+    length = secrets.randbelow(15) + 1
+    return plaintext + bytes([length]) * length
+
+
+@dataclass
+class InboxEntry:
+    stanza_class: str
+    stanza_id: str
+    sender: str
+    stanza_type: str
+    t: str
+    plaintext: bytes | None = None
+    error: str | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"class": self.stanza_class, "id": self.stanza_id,
+                               "from": self.sender, "type": self.stanza_type, "t": self.t,
+                               "attrs": self.attrs}
+        if self.plaintext is not None:
+            out["plaintext"] = base64.b64encode(self.plaintext).decode()
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+class SimulatedUsers:
+    def __init__(self, gateway: SandboxGateway) -> None:
+        self.gw = gateway
+        self.store = MemorySignalStore()
+        self.parties: dict[str, SignalParty] = {}
+        self.inboxes: dict[str, list[InboxEntry]] = {}
+
+    def party(self, address: str) -> SignalParty | None:
+        return self.parties.get(address)
+
+    async def enable(self, address: str) -> dict[str, Any]:
+        """Give the gatekeeper user at ``address`` a Signal identity and publish its keys."""
+        party = self.parties.get(address)
+        if party is None:
+            party = SignalParty(self.store, UserId(address), accept_identity_changes=True)
+            await party.ensure_identity(None)
+            self.parties[address] = party
+            self.inboxes[address] = []
+        bundle = await party.bundle(None)
+        partners = self.gw.partners
+        previous = await partners.identity_key(address)
+        await partners.set_gatekeeper_keys(
+            address, bundle.registration_id, bundle.identity_key,
+            SignedPrekey(bundle.signed_pre_key_id, bundle.signed_pre_key,
+                         bundle.signed_pre_key_signature))
+        if previous is not None and previous != bundle.identity_key:
+            await partners.clear_one_time_prekeys(address)
+            await self.gw.router.identity_changed(address, bundle.identity_key)
+        await partners.add_one_time_prekeys(address, [OneTimePrekey(i, k)
+                                                      for i, k in bundle.pre_keys])
+        return {"address": address, "one_time_prekeys": len(bundle.pre_keys)}
+
+    async def _ensure_session(self, party: SignalParty, sender: str, recipient: str) -> None:
+        if await party.has_session(None, PeerId(recipient)):
+            return
+        bundle = await self.gw.partners.take_bundle(sender, recipient, millis(self.gw.clock))
+        if bundle is None:
+            raise LookupError("recipient has no keys")
+        otk = bundle.one_time_prekey
+        await party.process_bundle(None, PeerId(recipient), PeerBundle(
+            bundle.registration_id, 1, bundle.identity_key, bundle.signed_prekey.key_id,
+            bundle.signed_prekey.public_key, bundle.signed_prekey.signature,
+            otk.key_id if otk else None, otk.public_key if otk else None))
+
+    async def send(self, address: str, recipient: str, plaintext: bytes, *,
+                   message_type: str = "text", stanza_id: str | None = None,
+                   add_padding: bool = False) -> Node | None:
+        """Encrypt and route a message; returns the gateway's ack (errors included)."""
+        party = self.parties[address]
+        stanza_id = stanza_id or secrets.token_hex(8).upper()
+        try:
+            await self.gw.router.check_reachable(address, recipient)
+        except StanzaRejected:
+            # Nothing to encrypt for: let the router refuse it, so the answer is its ack.
+            kind, body = "msg", b""
+        else:
+            await self._ensure_session(party, address, recipient)
+            kind, body = await party.encrypt(None, PeerId(recipient),
+                                             pad(plaintext) if add_padding else plaintext)
+        node = Node("message", {"id": stanza_id, "to": recipient, "type": message_type},
+                    [Node("enc", {"v": "2", "type": kind}, body)])
+        return await self.gw.router.handle(address, node)
+
+    async def sync_inbox(self, address: str) -> list[InboxEntry]:
+        """Decrypt and acknowledge everything waiting for this user; return the whole inbox."""
+        party = self.parties[address]
+        inbox = self.inboxes[address]
+        mailbox = self.gw.mailbox
+        for entry in await mailbox.pending(address, not_before_ms=self.gw.retention_cutoff_ms()):
+            node = stored_stanza.loads(entry.stanza)
+            item = InboxEntry(entry.ack_class, entry.stanza_id, entry.peer, entry.stanza_type,
+                              node.attrs.get("t", ""),
+                              attrs={k: v for k, v in node.attrs.items()
+                                     if k not in ("id", "from", "t")})
+            enc = node.child("enc") if node.tag == "message" else None
+            if enc is not None and enc.data is not None:
+                try:
+                    decrypted = await party.decrypt(None, PeerId(entry.peer),
+                                                    enc.attrs.get("type", ""), enc.data)
+                    item.plaintext = decrypted.plaintext
+                except SignalError as e:
+                    # Undecryptable: ask for a resend, as a real client would.
+                    item.error = type(e).__name__
+                    await self._send_retry(address, entry.peer, entry.stanza_id, node)
+            inbox.append(item)
+            await mailbox.ack(address, entry.ack_class, entry.stanza_id, entry.peer,
+                              entry.stanza_type)
+        return inbox
+
+    async def _send_retry(self, address: str, peer: str, stanza_id: str, node: Node) -> None:
+        bundle = await self.parties[address].bundle(None)
+        retry = Node("receipt", {"id": stanza_id, "to": peer, "type": "retry"}, [
+            Node("retry", {"count": "1", "id": stanza_id, "t": node.attrs.get("t", ""),
+                           "v": "1"}),
+            Node("registration", {}, bundle.registration_id.to_bytes(4, "big"))])
+        await self.gw.router.handle(address, retry)
