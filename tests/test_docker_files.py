@@ -63,6 +63,8 @@ def test_entrypoint_commands_exist():
                                capture_output=True, text=True, check=True).stdout
     for option in (arg for arg in sandbox[1:] if arg.startswith("--")):
         assert option in help_text, option
+    for variable in compose["services"]["sandbox"].get("environment", {}):
+        assert variable in " ".join(help_text.split()), variable
     assert shutil.which("sh")
     subprocess.run(["sh", "-n", str(DOCKER / "entrypoint.sh")], check=True)
 
