@@ -10,18 +10,25 @@ import logging
 import logging.config
 import signal
 
+import aiohttp
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.util.async_db import Database
 
 from . import __version__
 from .config import Config
+from .gateway.identity import IdentityTokenIssuer
+from .gateway.jwks_client import JwksCache
+from .gateway.partner_routes import PartnerEndpoints, register_routes
+from .gateway.tokens import SigningKey, jwks_document
 from .matrix.appservice import BridgeAppService
-from .matrix.homeserver import check_registration, wait_for_homeserver
 from .matrix.commands import build_registry
 from .matrix.encryption import BotEncryption
+from .matrix.homeserver import check_registration, wait_for_homeserver
 from .matrix.inbox import MatrixInbox
 from .matrix.router import MatrixEventRouter
 from .matrix.users import MatrixUsers
+from .partner.client import IncomingMessage, PartnerClient, SendResult
+from .partner.service import PartnerService
 from .storage import open_database
 from .trust import MasterKey, Vault
 
@@ -43,6 +50,8 @@ class Bridge:
         self.router: MatrixEventRouter | None = None
         self.master_key: MasterKey | None = None
         self.vault: Vault | None = None
+        self.partners: PartnerService | None = None
+        self.gateway_http: aiohttp.ClientSession | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -75,6 +84,9 @@ class Bridge:
             bridge_name="interop",
             default_ua=f"interop-bridge/{__version__}",
         )
+        self.gateway_http = aiohttp.ClientSession(
+            headers={"User-Agent": f"interop-bridge/{__version__}"})
+        self._mount_partner_server()
         host, port = config["appservice.hostname"], config["appservice.port"]
         await self.appservice.start(host, port)
         self.log.info("Listening for the homeserver on %s:%d", host, port)
@@ -93,9 +105,50 @@ class Bridge:
             encryption=self.encryption, is_ghost=self._is_ghost, services=self,
             log=self.log.getChild("router"),
         )
+        await self.partners.start(config["gateway.server_static_key"])
         await self.inbox.start()
         self.appservice.ready = True
         self.log.info("Bridge bot %s is registered; the bridge is ready", bot.mxid)
+
+    def _gateway_id(self) -> str:
+        return self.config["gateway.gateway_id"] or self.config["gateway.base_url"]
+
+    def _mount_partner_server(self) -> None:
+        """The endpoints the gatekeeper calls, on the appservice listener, plus the service that
+        owns every opted-in user's partner client."""
+        config = self.config
+        signing_key = SigningKey.load_or_create(
+            config.resolve_path("partner_server.signing_key_file"))
+        tokens = IdentityTokenIssuer(
+            signing_key, partner_base=config["partner_server.public_url"],
+            gateway_audience=self._gateway_id(),
+            lifetime_seconds=config["partner_server.identity_token_lifetime"],
+        )
+        self.partners = PartnerService(
+            db=self.db, vault=self.vault, http=self.gateway_http, tokens=tokens,
+            gateway_base=config["gateway.base_url"],
+            settings={"idle_timeout": config["gateway.idle_timeout"],
+                      "keepalive_interval": config["gateway.keepalive_interval"]},
+            user_visible_id_template=config["bridge.user_visible_id_template"],
+            allow_custom_username=config["bridge.allow_custom_username"],
+            deliver=self._deliver_incoming, report=self._report_send_result,
+        )
+        register_routes(self.appservice.app, PartnerEndpoints(
+            partner_base=config["partner_server.public_url"], gateway_id=self._gateway_id(),
+            gatekeeper_tokens=JwksCache(self.gateway_http, config["gateway.jwks_url"]),
+            own_jwks=lambda: jwks_document([signing_key]),
+            on_push=self.partners.on_push,
+        ), prefix=config["partner_server.path_prefix"])
+
+    async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> None:
+        """A decrypted message from a contact: the bridging core maps it into the portal."""
+        self.log.info("Message %s from %s for %s stored", message.stanza_id, message.sender,
+                      client.mxid)
+
+    async def _report_send_result(self, client: PartnerClient, result: SendResult) -> None:
+        if result.error is not None:
+            self.log.warning("Gateway refused %s from %s: %s", result.stanza_id, client.mxid,
+                             result.error)
 
     async def _start_encryption(self, state_store: PgASStateStore) -> None:
         prefix, suffix = self._ghost_affixes()
@@ -133,6 +186,10 @@ class Bridge:
         if self.inbox:
             # Workers may still talk to the homeserver, so the HTTP session outlives them.
             await self.inbox.stop()
+        if self.partners:
+            await self.partners.stop()
+        if self.gateway_http:
+            await self.gateway_http.close()
         if self.appservice:
             await self.appservice.stop()
         if self.encryption:

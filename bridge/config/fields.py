@@ -183,6 +183,7 @@ FIELDS: tuple[Field, ...] = (
     Field("appservice.hs_token", token),
     Field("gateway.base_url", http_url, required=True),
     Field("gateway.integrator_id", string(), required=True),
+    Field("gateway.gateway_id", string(allow_empty=True)),
     Field("gateway.jwks_url", http_url),
     Field("gateway.server_static_key", string(allow_empty=True)),
     Field("gateway.protocol_version", integer(1, 255)),

@@ -138,6 +138,11 @@ class Inbox:
             InboundState.DECRYPTED.value)
         return [r["gateway_message_id"] for r in rows]
 
+    async def sender_of(self, gateway_message_id: str) -> PeerId | None:
+        return await self.db.fetchval(
+            "SELECT sender FROM signal_inbound WHERE user_id=$1 AND gateway_message_id=$2",
+            self.user_id, gateway_message_id)
+
     async def mark_delivered(self, gateway_message_id: str, *, drop_plaintext: bool = True) -> None:
         await self.db.execute(
             "UPDATE signal_inbound SET state=$3"
@@ -203,3 +208,12 @@ class Outbox:
             " ORDER BY created_at, local_id", self.user_id, OutboundState.QUEUED.value,
             OutboundState.ENCRYPTED.value)
         return [r["local_id"] for r in rows]
+
+    async def committed(self) -> list[OutboundMessage]:
+        """Ciphertexts committed but not acknowledged, oldest first: exactly what to resend."""
+        rows = await self.db.fetch(
+            "SELECT local_id, recipient, message_type, ciphertext FROM signal_outbound"
+            " WHERE user_id=$1 AND state=$2 ORDER BY created_at, local_id", self.user_id,
+            OutboundState.ENCRYPTED.value)
+        return [OutboundMessage(r["local_id"], PeerId(r["recipient"]), r["message_type"],
+                                r["ciphertext"], OutboundState.ENCRYPTED) for r in rows]

@@ -20,7 +20,8 @@ def notice_containing(text: str):
 
 
 async def test_encrypted_management_room_answers_commands(db_url, tmp_path):
-    async with running_stack(db_url, tmp_path) as (synapse, bridge):
+    async with running_stack(db_url, tmp_path) as stack:
+        synapse = stack.synapse
         alice = await PersonClient.create(synapse, "alice", tmp_path / "alice")
         try:
             room_id = await alice.create_dm(BOT, encrypted=True)
@@ -44,7 +45,8 @@ async def test_encrypted_management_room_answers_commands(db_url, tmp_path):
 
 
 async def test_commands_elsewhere_need_the_prefix(db_url, tmp_path):
-    async with running_stack(db_url, tmp_path) as (synapse, bridge):
+    async with running_stack(db_url, tmp_path) as stack:
+        synapse = stack.synapse
         alice = await PersonClient.create(synapse, "alice", tmp_path / "alice")
         bob = await PersonClient.create(synapse, "bob", tmp_path / "bob")
         try:

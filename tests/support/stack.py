@@ -1,34 +1,83 @@
-"""Synapse on loopback plus the bridge running inside the test's event loop."""
+"""Synapse on loopback, the sandbox gateway, and the bridge running inside the test's event loop."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from bridge.app import Bridge
 from bridge.config import load_config
 from bridge.devstack.bridge_config import write_bridge_config
 from bridge.devstack.ports import free_port
 from bridge.devstack.synapse import LocalSynapse
+from bridge.sandbox.config import SandboxConfig
+from bridge.sandbox.server import SandboxGateway
+
+ADMIN_SECRET = "sandbox-admin-secret-for-tests"
+
+
+class SandboxAdmin:
+    """The sandbox's admin API, as tests and operators use it."""
+
+    def __init__(self, base_url: str, secret: str = ADMIN_SECRET) -> None:
+        self.base = f"{base_url}/_sandbox/admin/v1"
+        self.secret = secret
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {self.secret}"}) as http:
+            async with http.request(method, self.base + path, json=body) as resp:
+                return resp.status, await resp.json(content_type=None)
+
+
+@dataclass
+class Stack:
+    synapse: LocalSynapse
+    sandbox: SandboxGateway
+    admin: SandboxAdmin
+    bridge: Bridge
+    config_path: Path
+
+    async def restart_bridge(self) -> None:
+        await self.bridge.stop()
+        self.bridge = Bridge(load_config(self.config_path, environ={}))
+        await self.bridge.start()
 
 
 @asynccontextmanager
 async def running_stack(db_url: str, directory: Path, *,
-                        overrides: Mapping[str, Any] = ()) -> AsyncIterator[tuple[LocalSynapse, Bridge]]:
-    synapse_port = free_port()
+                        overrides: Mapping[str, Any] = ()) -> AsyncIterator[Stack]:
+    synapse_port, bridge_port, sandbox_port = free_port(), free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     config_path, registration_path = write_bridge_config(
         directory / "bridge", homeserver=f"http://127.0.0.1:{synapse_port}", domain="localhost",
-        port=free_port(), database=db_url, overrides=overrides,
+        port=bridge_port, database=db_url, overrides={
+            "gateway.base_url": sandbox_url,
+            "gateway.jwks_url": f"{sandbox_url}/.well-known/jwks.json",
+            **dict(overrides),
+        },
     )
     synapse = LocalSynapse(directory / "synapse", port=synapse_port,
                            registrations=[registration_path])
+    sandbox = SandboxGateway(SandboxConfig(
+        host="127.0.0.1", port=sandbox_port,
+        database_url=f"sqlite:{directory / 'sandbox.db'}",
+        partner_base_url=f"http://127.0.0.1:{bridge_port}/_interop",
+        admin_secret=ADMIN_SECRET, test_clock=True,
+    ))
+    await sandbox.start()
     await synapse.start()
-    bridge = Bridge(load_config(config_path, environ={}))
+    stack = Stack(synapse, sandbox, SandboxAdmin(sandbox_url), Bridge(
+        load_config(config_path, environ={})), config_path)
     try:
-        await bridge.start()
-        yield synapse, bridge
+        await stack.bridge.start()
+        yield stack
     finally:
-        await bridge.stop()
+        await stack.bridge.stop()
         synapse.stop()
+        await sandbox.stop()

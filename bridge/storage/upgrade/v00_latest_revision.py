@@ -142,3 +142,18 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
             created_at      BIGINT NOT NULL
         )"""
     )
+
+    # --- partner accounts (v05) ---
+    await conn.execute(
+        f"""CREATE TABLE partner_account (
+            mxid                TEXT PRIMARY KEY,
+            state               TEXT NOT NULL,
+            user_visible_id     TEXT UNIQUE,
+            internal_id         TEXT UNIQUE,
+            sealed_noise_key    {blob(scheme)},
+            disclosure_shown_at BIGINT,
+            opted_in_at         BIGINT,
+            opted_out_at        BIGINT,
+            last_error          TEXT
+        )"""
+    )

@@ -1,0 +1,250 @@
+"""Opting in and out, and keeping one partner client per opted-in user.
+
+Opt-in creates the user's partner identity inside their trust boundary (Signal identity and
+prekeys, a Noise static key, all sealed), has the partner server sign an identity token for their
+user-visible id, enlists with the gateway, uploads prekeys and connects. Opt-out asks the gateway
+to delete the user, then crypto-shreds the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+import base64
+import logging
+
+import aiohttp
+from mautrix.types import UserID
+from mautrix.util.async_db import Database
+
+from ..gateway.connection import ConnectionSettings, GatewayConnection
+from ..gateway.enlistment import EnlistmentError, EnlistmentKeys, enlist
+from ..gateway.errors import GatewayError
+from ..gateway.identity import IdentityTokenIssuer
+from ..gateway.ids import InternalId, UserVisibleId
+from ..gateway.noise_channel import generate_static_private, static_public_from_private
+from ..gateway.requests import SignedPreKey
+from ..signal.durable import Inbox, Outbox
+from ..signal.party import SignalParty
+from ..signal.store import SqlSignalStore
+from ..signal.types import UserId
+from ..trust import Purpose, Vault
+from .accounts import AccountState, PartnerAccount, PartnerAccounts
+from .client import Deliver, PartnerClient, SendReport
+
+NOISE_KEY = Purpose("gateway.noise-static")
+_PINNED_GATEWAY_KEY = "gateway.noise_static_public"
+
+log = logging.getLogger("bridge.partner")
+
+
+class GatewayUnreachable(Exception):
+    pass
+
+
+class OptInError(Exception):
+    """Opt-in could not finish; the message is for the person who asked."""
+
+
+class PartnerService:
+    def __init__(self, *, db: Database, vault: Vault, http: aiohttp.ClientSession,
+                 tokens: IdentityTokenIssuer, gateway_base: str, settings: dict,
+                 user_visible_id_template: str, allow_custom_username: bool,
+                 deliver: Deliver, report: SendReport,
+                 on_state_change: Callable[[UserID, str], Awaitable[None]] | None = None) -> None:
+        self.db = db
+        self.vault = vault
+        self.http = http
+        self.tokens = tokens
+        self.gateway_base = gateway_base.rstrip("/")
+        self.settings = settings
+        self.user_visible_id_template = user_visible_id_template
+        self.allow_custom_username = allow_custom_username
+        self.deliver = deliver
+        self.report = report
+        self.on_state_change = on_state_change
+        self.accounts = PartnerAccounts(db)
+        self.store = SqlSignalStore(vault)
+        self.clients: dict[UserID, PartnerClient] = {}
+        self.gateway_static_public: bytes | None = None
+        self._configured_static_key = ""
+
+    # --- start and stop ----------------------------------------------------------------------
+
+    async def start(self, configured_static_key: str) -> None:
+        self._configured_static_key = configured_static_key
+        for account in await self.accounts.active():
+            try:
+                client = await self._client_for(account)
+            except GatewayUnreachable as e:
+                log.warning("Not connecting %s yet: %s", account.mxid, e)
+                continue
+            await client.resume()
+            # Drain whatever the gateway kept in the mailbox while the bridge was away.
+            client.wake()
+
+    async def stop(self) -> None:
+        for client in list(self.clients.values()):
+            await client.close()
+        self.clients.clear()
+
+    async def _gateway_key(self) -> bytes:
+        if self.gateway_static_public is None:
+            try:
+                self.gateway_static_public = await self._gateway_static_key(
+                    self._configured_static_key)
+            except (aiohttp.ClientError, ValueError, KeyError) as e:
+                raise GatewayUnreachable(f"could not read the gateway's server-info: {e}") from e
+        return self.gateway_static_public
+
+    async def _gateway_static_key(self, configured: str) -> bytes:
+        if configured:
+            return base64.b64decode(configured + "=" * (-len(configured) % 4), altchars=b"-_")
+        pinned = await self.db.fetchval("SELECT value FROM bridge_state WHERE key=$1",
+                                        _PINNED_GATEWAY_KEY)
+        if pinned:
+            return base64.b64decode(pinned)
+        # Trust on first use: acceptable only for the sandbox gateway (documented in the config).
+        async with self.http.get(f"{self.gateway_base}/.well-known/interop/server-info") as resp:
+            info = await resp.json()
+        raw = info["noise_static_public"]
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        await self.db.execute("INSERT INTO bridge_state (key, value) VALUES ($1, $2)",
+                              _PINNED_GATEWAY_KEY, base64.b64encode(key).decode())
+        log.warning("Pinned the gateway's Noise key from its server-info (trust on first use); "
+                    "set gateway.server_static_key for a real gateway")
+        return key
+
+    # --- opt-in and opt-out ------------------------------------------------------------------
+
+    def user_visible_id_for(self, mxid: UserID) -> str:
+        localpart, domain = mxid[1:].split(":", 1)
+        return self.user_visible_id_template.format(localpart=localpart, domain=domain)
+
+    async def opt_in(self, mxid: UserID, username: str | None = None) -> PartnerAccount:
+        account = await self.accounts.get(mxid)
+        if account is not None and account.is_active:
+            return account
+        if username and not self.allow_custom_username:
+            raise OptInError("Choosing your own username is not enabled on this bridge.")
+        user_visible_id = username or self.user_visible_id_for(mxid)
+        if await self.accounts.user_visible_id_taken(user_visible_id, mxid):
+            raise OptInError(f"The username {user_visible_id!r} is already taken.")
+
+        try:
+            await self._gateway_key()
+        except GatewayUnreachable as e:
+            raise OptInError(f"Opting in failed: the gateway could not be reached ({e}). "
+                             "Try again later.") from e
+        party = SignalParty(self.store, UserId(mxid))
+        noise_private = generate_static_private()
+        async with self.db.acquire() as conn, conn.transaction():
+            await party.ensure_identity(conn)
+            bundle = await party.bundle(conn)
+            boundary = await self.vault.boundary(conn, UserId(mxid))
+            sealed_noise = boundary.seal(NOISE_KEY, "static", noise_private)
+        keys = EnlistmentKeys(
+            noise_static_public=static_public_from_private(noise_private),
+            registration_id=bundle.registration_id, identity_public=bundle.identity_key,
+            signed_prekey=SignedPreKey(bundle.signed_pre_key_id, bundle.signed_pre_key,
+                                       bundle.signed_pre_key_signature),
+        )
+        try:
+            internal_id = await enlist(self.http, self.gateway_base, keys,
+                                       self.tokens.token_for(UserVisibleId(user_visible_id)))
+        except EnlistmentError as e:
+            await self.accounts.set_error(mxid, f"enlistment refused: {e.reason}")
+            raise OptInError(_explain_enlistment(e)) from e
+        async with self.db.acquire() as conn, conn.transaction():
+            await self.accounts.activate(conn, mxid, user_visible_id=user_visible_id,
+                                         internal_id=internal_id, sealed_noise_key=sealed_noise)
+        account = await self.accounts.get(mxid)
+        client = await self._client_for(account)
+        await client.publish_keys()
+        log.info("%s opted in as %s (%s)", mxid, user_visible_id, internal_id)
+        if self.on_state_change:
+            await self.on_state_change(mxid, "opted-in")
+        return account
+
+    async def opt_out(self, mxid: UserID) -> None:
+        account = await self.accounts.get(mxid)
+        if account is None or not account.is_active:
+            raise OptInError("You are not opted in to third-party chats.")
+        client = await self._client_for(account)
+        try:
+            await client.requests.delete_account()
+        except GatewayError as e:
+            log.warning("The gateway refused the deletion of %s: %s", mxid, e)
+            raise OptInError(f"The gateway did not confirm the deletion ({e}); try again later.")
+        await client.close()
+        self.clients.pop(mxid, None)
+        await self.wipe(mxid, AccountState.OPTED_OUT)
+        log.info("%s opted out; keys and sessions wiped", mxid)
+        if self.on_state_change:
+            await self.on_state_change(mxid, "opted-out")
+
+    async def wipe(self, mxid: UserID, state: AccountState, error: str | None = None) -> None:
+        async with self.db.acquire() as conn, conn.transaction():
+            await self.store.delete_user(conn, UserId(mxid))
+            await conn.execute("DELETE FROM signal_inbound WHERE user_id=$1", mxid)
+            await conn.execute("DELETE FROM signal_outbound WHERE user_id=$1", mxid)
+            await self.vault.forget_user(conn, UserId(mxid))
+            await self.accounts.deactivate(conn, mxid, state, error)
+
+    async def on_push(self, user_visible_id: UserVisibleId) -> None:
+        account = await self.accounts.by_user_visible_id(user_visible_id)
+        if account is None or not account.is_active:
+            log.info("Push for unknown or inactive user %s ignored", user_visible_id)
+            return
+        (await self._client_for(account)).wake()
+
+    def client(self, mxid: UserID) -> PartnerClient | None:
+        return self.clients.get(mxid)
+
+    # --- building clients --------------------------------------------------------------------
+
+    async def _client_for(self, account: PartnerAccount) -> PartnerClient:
+        existing = self.clients.get(account.mxid)
+        if existing is not None:
+            return existing
+        async with self.db.acquire() as conn:
+            boundary = await self.vault.boundary(conn, UserId(account.mxid))
+            noise_private = boundary.open(NOISE_KEY, "static", account.sealed_noise_key)
+        party = SignalParty(self.store, UserId(account.mxid), accept_identity_changes=True)
+        settings = ConnectionSettings(
+            chat_url=self.gateway_base.replace("http", "ws", 1) + "/chat",
+            gateway_static_public=await self._gateway_key(),
+            idle_timeout=self.settings["idle_timeout"],
+            ping_interval=self.settings["keepalive_interval"],
+        )
+        user_visible_id = UserVisibleId(account.user_visible_id)
+
+        def make_connection(handlers, outbox) -> GatewayConnection:
+            return GatewayConnection(
+                session=self.http, settings=settings, login=InternalId(account.internal_id),
+                noise_static_private=noise_private,
+                token_provider=self.tokens.provider(user_visible_id),
+                outbox=outbox, handlers=handlers,
+            )
+
+        client = PartnerClient(
+            mxid=account.mxid, internal_id=InternalId(account.internal_id), db=self.db,
+            party=party, inbox=Inbox(self.db, self.vault, party),
+            outbox=Outbox(self.db, self.vault, party), make_connection=make_connection,
+            deliver=self.deliver, report=self.report,
+        )
+        self.clients[account.mxid] = client
+        return client
+
+
+def _explain_enlistment(error: EnlistmentError) -> str:
+    reasons = {
+        "bad_integrator": "the gateway does not recognise this bridge's integrator id",
+        "bad_token": "the gateway did not accept this bridge's identity token "
+                     "(check partner_server.public_url and that the gateway can fetch our JWKS)",
+        "unreachable": "the gateway could not be reached",
+        "rate_limited": "the gateway is rate-limiting enlistments",
+        "unavailable": "the gateway is temporarily unavailable",
+    }
+    reason = reasons.get(error.reason, f"the gateway refused it ({error.reason})")
+    later = " Try again later." if error.transient else ""
+    return f"Opting in failed: {reason}.{later}"
