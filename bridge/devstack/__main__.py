@@ -1,7 +1,8 @@
 """``python -m bridge.devstack``: the bridge's main job on its embedded default, on this machine.
 
-Starts (or reuses, from ``--data``) a Synapse homeserver on loopback and the bridge on SQLite,
-creates a demo Matrix account and prints how to log in. Stop it with Ctrl-C.
+Starts (or reuses, from ``--data``) a Synapse homeserver on loopback, the sandbox gateway and the
+bridge on SQLite, creates a demo Matrix account and a few simulated gatekeeper users, and prints
+how to log in. Stop it with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import signal
 
 from ..app import Bridge, configure_logging
 from ..config import load_config
+from ..sandbox.config import SandboxConfig
+from ..sandbox.server import SandboxGateway
 from .bridge_config import write_bridge_config
 from .ports import free_port
 from .synapse import LocalSynapse
@@ -28,8 +31,11 @@ def parse_args() -> argparse.Namespace:
                         help="where the stack keeps its state (default: %(default)s)")
     parser.add_argument("--synapse-port", type=int, default=8008)
     parser.add_argument("--bridge-port", type=int, default=29340)
+    parser.add_argument("--sandbox-port", type=int, default=29400)
     parser.add_argument("--user", default="demo", help="the demo Matrix account's localpart")
     parser.add_argument("--password", default="demo-password")
+    parser.add_argument("--sandbox-secret", default="sandbox-admin-secret",
+                        help="the sandbox admin API's secret (default: %(default)s)")
     return parser.parse_args()
 
 
@@ -46,6 +52,7 @@ async def run(args: argparse.Namespace) -> None:
     data = args.data.resolve()
     bridge_dir = data / "bridge"
     synapse_port = args.synapse_port or free_port()
+    sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
     if (bridge_dir / "config.yaml").exists():
         # Reusing an earlier run's data: the homeserver must stay where the bridge expects it.
         address = load_config(bridge_dir / "config.yaml")["homeserver.address"]
@@ -53,11 +60,21 @@ async def run(args: argparse.Namespace) -> None:
     else:
         write_bridge_config(bridge_dir, homeserver=f"http://127.0.0.1:{synapse_port}",
                             domain="localhost", port=args.bridge_port,
-                            database=f"sqlite:{bridge_dir / 'bridge.db'}")
+                            database=f"sqlite:{bridge_dir / 'bridge.db'}",
+                            overrides={"gateway.base_url": sandbox_url,
+                                       "gateway.jwks_url": f"{sandbox_url}/.well-known/jwks.json"})
+    bridge_config = load_config(bridge_dir / "config.yaml")
+    sandbox = SandboxGateway(SandboxConfig(
+        host="127.0.0.1", port=args.sandbox_port,
+        database_url=f"sqlite:{data / 'sandbox.db'}",
+        partner_base_url=bridge_config["partner_server.public_url"],
+        admin_secret=args.sandbox_secret,
+    ))
+    await sandbox.start()
     synapse = LocalSynapse(data / "synapse", port=synapse_port,
                            registrations=[bridge_dir / "registration.yaml"])
     await synapse.start()
-    bridge = Bridge(load_config(bridge_dir / "config.yaml"))
+    bridge = Bridge(bridge_config)
     configure_logging(bridge.config)
     try:
         await ensure_demo_account(synapse, data / "accounts.json", args.user, args.password)
@@ -67,10 +84,13 @@ async def run(args: argparse.Namespace) -> None:
             f"  homeserver      {synapse.address}  (server name: localhost)\n"
             f"  bridge          http://127.0.0.1:{bridge.config['appservice.port']}  "
             f"(SQLite: {bridge_dir / 'bridge.db'})\n"
+            f"  sandbox gateway {sandbox_url}  (admin API secret: {args.sandbox_secret}, "
+            "see docs/sandbox.md)\n"
             f"  log in with any Matrix client to {synapse.address}\n"
             f"    user:     @{args.user}:localhost\n"
             f"    password: {args.password}\n"
-            "  then start a direct chat with @interopbot:localhost (the bridge bot).\n",
+            "  then start a direct chat with @interopbot:localhost (the bridge bot) and send\n"
+            "  `help`, `opt-in` and `opt-in confirm`.\n",
             flush=True,
         )
         stop = asyncio.Event()
@@ -81,6 +101,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         await bridge.stop()
         synapse.stop()
+        await sandbox.stop()
 
 
 def main() -> None:
