@@ -27,6 +27,7 @@ from .matrix.homeserver import check_registration, wait_for_homeserver
 from .matrix.inbox import MatrixInbox
 from .matrix.router import MatrixEventRouter
 from .matrix.users import MatrixUsers
+from .metrics import BridgeMetrics, MetricsServer
 from .partner.client import IncomingMessage, PartnerClient, SendResult
 from .partner.service import PartnerService
 from .storage import open_database
@@ -52,6 +53,8 @@ class Bridge:
         self.vault: Vault | None = None
         self.partners: PartnerService | None = None
         self.gateway_http: aiohttp.ClientSession | None = None
+        self.metrics = BridgeMetrics()
+        self.metrics_server: MetricsServer | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -106,6 +109,9 @@ class Bridge:
             log=self.log.getChild("router"),
         )
         await self.partners.start(config["gateway.server_static_key"])
+        if config["metrics.enabled"]:
+            self.metrics_server = MetricsServer(self.metrics, self._refresh_metrics)
+            await self.metrics_server.start(config["metrics.hostname"], config["metrics.port"])
         await self.inbox.start()
         self.appservice.ready = True
         self.log.info("Bridge bot %s is registered; the bridge is ready", bot.mxid)
@@ -174,7 +180,22 @@ class Bridge:
         return user_id.startswith(prefix) and user_id.endswith(suffix)
 
     async def _route(self, item) -> None:
-        await self.router.handle(item)
+        with self.metrics.handling_seconds.labels("from_matrix").time():
+            await self.router.handle(item)
+
+    async def _refresh_metrics(self, metrics: BridgeMetrics) -> None:
+        metrics.queue_depth.labels("matrix_inbox").set(await self.inbox.pending_count())
+        for queue, table, state in (("gateway_outbound", "signal_outbound", "queued"),
+                                    ("gateway_outbound", "signal_outbound", "encrypted"),
+                                    ("gateway_inbound", "signal_inbound", "decrypted")):
+            count = await self.db.fetchval(f"SELECT COUNT(*) FROM {table} WHERE state=$1", state)
+            metrics.queue_depth.labels(f"{queue}_{state}").set(count)
+        states: dict[str, int] = {}
+        for client in self.partners.clients.values():
+            state = client.connection.state.value
+            states[state] = states.get(state, 0) + 1
+        for state in ("idle", "connecting", "open", "backing-off", "stopped"):
+            metrics.connections.labels(state).set(states.get(state, 0))
 
     async def stop(self) -> None:
         """Refuse new transactions, let accepted ones finish or stay queued, close the database."""
@@ -186,6 +207,8 @@ class Bridge:
         if self.inbox:
             # Workers may still talk to the homeserver, so the HTTP session outlives them.
             await self.inbox.stop()
+        if self.metrics_server:
+            await self.metrics_server.stop()
         if self.partners:
             await self.partners.stop()
         if self.gateway_http:
