@@ -123,3 +123,15 @@ def test_corrupted_encodings_raise_codec_error_or_decode(node: Node, data) -> No
     except CodecError:
         return
     assert codec.decode(codec.encode(decoded)) == decoded
+
+
+def test_nesting_limit_is_32_levels_below_the_root() -> None:
+    def nested(levels: int) -> Node:
+        node = Node("x")
+        for _ in range(levels):
+            node = Node("x", {}, [node])
+        return node
+
+    assert codec.decode(codec.encode(nested(32))) == nested(32)
+    with pytest.raises(CodecError):
+        codec.encode(nested(33))
