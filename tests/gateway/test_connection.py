@@ -3,6 +3,8 @@ WebSocket, real JWT)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bridge.gateway.codec import Node
@@ -172,3 +174,31 @@ async def test_stream_errors(gateway, http, code, stops) -> None:
         await wait_for(lambda: gateway.connections == 2)
         assert connection.backoff_history[0] >= 0.1 and recorder.stopped == []
     await connection.close()
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.002, 0.005, 0.05])
+async def test_close_at_any_point_ends_the_channel_promptly(gateway, http, pause) -> None:
+    connection, _, _ = make_connection(gateway, http)
+    connection.wake()
+    await asyncio.sleep(pause)
+    async with asyncio.timeout(1.5):
+        await connection.close()
+    assert connection.state is ConnectionState.IDLE
+    await wait_for(lambda: gateway.live == {})
+    await asyncio.sleep(0.1)
+    assert gateway.live == {}  # and no reconnect behind our back
+
+
+async def test_rejected_token_is_invalidated_before_the_single_retry(gateway, http) -> None:
+    rejected: list[int] = []
+    connection, _, _ = make_connection(gateway, http, token_lifetime=60, token_now=1_000_000,
+                                       token_rejected=lambda: rejected.append(1))
+    connection.wake()
+    await wait_for(lambda: connection.state is ConnectionState.STOPPED)
+    assert rejected == [1] and gateway.connections == 2
+
+
+def test_hello_repr_hides_the_token() -> None:
+    from bridge.gateway.noise_channel import ClientHello
+
+    assert "secret-jwt" not in repr(ClientHello(1, LOGIN, "secret-jwt"))
