@@ -24,12 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.gateway.codec import Node  # noqa: E402
-from bridge.sandbox.clock import AdjustableClock  # noqa: E402
-from bridge.sandbox.config import SandboxConfig  # noqa: E402
-from bridge.sandbox.server import SandboxGateway  # noqa: E402
-from tests.sandbox.helpers import (GATEWAY_ID, ClientKeys, PartnerServer,  # noqa: E402
-                                   connect_user, enlist_user)
+from bridge.gateway.codec import Node
+from bridge.sandbox.clock import AdjustableClock
+from bridge.sandbox.config import SandboxConfig
+from bridge.sandbox.server import SandboxGateway
+from tests.sandbox.helpers import GATEWAY_ID, ClientKeys, PartnerServer, connect_user, enlist_user
 
 
 async def drain(client) -> None:

@@ -8,7 +8,6 @@ chat connections reach everything through it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 from typing import Any
@@ -16,11 +15,26 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bridge.gateway.codec import Node, default_codec
+from bridge.gateway.errors import ErrorCode, ErrorInfo
+from bridge.gateway.ids import SERVER_ADDRESS
+from bridge.gateway.jwks_client import JwksCache
+from bridge.gateway.noise_channel import (
+    SUPPORTED_VERSIONS,
+    generate_static_private,
+    static_public_from_private,
+)
+from bridge.gateway.tokens import SigningKey, jwks_document
+
+from . import stored_stanza
 from .admin_api import add_admin_routes, make_auth_middleware
 from .admin_chat import add_admin_chat_routes
+from .chat.connection import chat_endpoint
+from .chat.router import Router
 from .clock import AdjustableClock, Clock, SystemClock, millis
 from .config import SandboxConfig
-from .enlister import Enlister
+from .enlister import Enlisted, Enlister
+from .enlistment import b64url_decode, b64url_encode
 from .http_public import add_public_routes
 from .push import PushNotifier
 from .simulated import SimulatedUsers
@@ -30,20 +44,6 @@ from .storage.mailbox import ContactStore, MailboxStore, SendLedger
 from .storage.media import MediaStore
 from .storage.partners import PartnerStore
 from .storage.state import StateStore
-from bridge.gateway.codec import Node, default_codec
-from bridge.gateway.errors import ErrorCode, ErrorInfo
-from bridge.gateway.ids import SERVER_ADDRESS
-from bridge.gateway.noise_channel import (SUPPORTED_VERSIONS, generate_static_private,
-                                          static_public_from_private)
-from bridge.gateway.jwks_client import JwksCache
-from bridge.gateway.tokens import SigningKey, jwks_document
-
-from . import stored_stanza
-from .chat.connection import chat_endpoint
-from .chat.router import Router
-from .enlister import Enlisted
-from .enlistment import b64url_decode, b64url_encode
-
 
 log = logging.getLogger("bridge.sandbox")
 

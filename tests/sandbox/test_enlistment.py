@@ -34,7 +34,7 @@ async def test_reenlisting_keeps_the_internal_id(sandbox, partner):
     first = ClientKeys()
     await enlist(sandbox, first.enlistment_form(partner.identity_token("alice")))
     second = ClientKeys()
-    status, body = await enlist(sandbox, second.enlistment_form(partner.identity_token("alice")))
+    _, body = await enlist(sandbox, second.enlistment_form(partner.identity_token("alice")))
     assert body == {"status": "ok", "login": "7-1@interop"}
     assert (await sandbox.partners.get("7-1@interop")).noise_key == second.noise_public
 

@@ -107,7 +107,7 @@ async def test_partner_starts_the_session_from_the_simulated_users_bundle(sandbo
     admin = Admin(sandbox, ADMIN_SECRET)
     gina = await make_gatekeeper_user(admin, "gina")
     await admin.call("POST", "/gatekeeper-users/gina/simulate")
-    alice_party, alice, client = await enlist_signal_party(sandbox, partner, "alice")
+    alice_party, _, client = await enlist_signal_party(sandbox, partner, "alice")
     try:
         reply = await client.request(bundle_request("k", gina))
         user = reply.child("list").children[0]
@@ -133,7 +133,7 @@ async def test_simulated_user_refusals(sandbox, partner):
     await make_gatekeeper_user(admin, "gina")
     await admin.call("POST", "/gatekeeper-users/shy/simulate")
     await admin.call("POST", "/gatekeeper-users/gina/simulate")
-    alice_party, alice, client = await enlist_signal_party(sandbox, partner, "alice")
+    _, alice, client = await enlist_signal_party(sandbox, partner, "alice")
     try:
         status, _ = await admin.call("POST", "/gatekeeper-users/shy/send", {
             "to": alice, "plaintext": "eA=="})

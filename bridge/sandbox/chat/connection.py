@@ -18,12 +18,11 @@ from bridge.gateway.codec import Node, WireError
 from bridge.gateway.errors import ErrorCode, ErrorInfo
 from bridge.gateway.hello_auth import EnlistedClient, HelloRefused, authenticate_hello
 from bridge.gateway.ids import InternalId, UserVisibleId
-from bridge.gateway.noise_channel import (ChannelState, HelloReceived, ServerChannel,
-                                          StanzaReceived)
+from bridge.gateway.noise_channel import ChannelState, HelloReceived, ServerChannel, StanzaReceived
 
 from .. import stored_stanza
-from ..tokens import partner_jwks_for
 from ..clock import millis
+from ..tokens import partner_jwks_for
 from .stanzas import ib
 
 if TYPE_CHECKING:

@@ -231,4 +231,4 @@ _HANDLERS = {
     ("lookup", "get"): _lookup,
 }
 
-__all__ = ["handle_iq", "SERVER_ADDRESS"]
+__all__ = ["SERVER_ADDRESS", "handle_iq"]
