@@ -165,7 +165,7 @@ class GatewayConnection:
         self.wake()
         try:
             await asyncio.wait_for(self._opened.wait(), timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise ConnectionUnavailable("no open channel to the gateway") from exc
         current = self._channel_session
         if current is None:
@@ -196,6 +196,12 @@ class GatewayConnection:
                 self.state = ConnectionState.IDLE
                 return
             error = result.error
+            if result.outcome == "ended" and error is not None and (
+                    error.code == ErrorCode.NOT_AUTHORIZED or error.code in _FATAL):
+                # Ended by the server after admission (deleted, un-enlisted, replaced): a fresh
+                # token cannot help.
+                await self._stop(error)
+                return
             if result.outcome == "refused" and error is not None:
                 if error.code == ErrorCode.NOT_AUTHORIZED and not token_refreshed:
                     token_refreshed = True  # a fresh token on the next attempt, at once
@@ -212,7 +218,7 @@ class GatewayConnection:
                            f"{int(error.code)} {error.text}" if error else result.outcome)
             try:
                 await asyncio.wait_for(self._closing.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self.state = ConnectionState.IDLE
 
@@ -226,11 +232,15 @@ class GatewayConnection:
     async def _one_connection(self) -> _Result:
         try:
             token = await self._token_provider()
+        except Exception:
+            self._log.exception("identity token unavailable")
+            return _Result("failed", None, opened=False)
+        try:
             ws = await self._http.ws_connect(
                 self.settings.chat_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 autoping=True, max_msg_size=1 << 20,
             )
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._log.info("cannot connect: %s", exc)
             return _Result("failed", None, opened=False)
         self.connect_count += 1
@@ -242,7 +252,7 @@ class GatewayConnection:
             codec=self._codec,
         )
         current = ChannelSession(ws, channel, self._handlers, self.settings, self._clock,
-                                 self._log)
+                                 self._log, self._outbox)
         opened = False
         try:
             await ws.send_bytes(channel.start())
@@ -260,8 +270,12 @@ class GatewayConnection:
             for node in await self._outbox.unacknowledged():
                 await current.send_tracked(node)
             outcome = await current.serve()
-        except (WireError, SessionEnded, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, WireError, SessionEnded, aiohttp.ClientError) as exc:
             self._log.info("channel ended: %s", type(exc).__name__)
+            outcome = current.outcome or ("failed", None)
+        except Exception:
+            # Whatever went wrong, the run loop must survive it and reconnect with backoff.
+            self._log.exception("unexpected failure on the channel")
             outcome = current.outcome or ("failed", None)
         finally:
             self._opened.clear()
@@ -273,7 +287,7 @@ class GatewayConnection:
 
 @dataclass(frozen=True, slots=True)
 class _Result:
-    outcome: str  # "idle" | "failed" | "refused" (incl. stream errors)
+    outcome: str  # "idle" | "failed" | "refused" (failure to hello) | "ended" (stream-error)
     error: ErrorInfo | None
     opened: bool
 

@@ -65,7 +65,8 @@ class ErrorInfo:
         if self.text:
             attrs["text"] = self.text
         if self.retry_after is not None:
-            attrs["retry-after"] = str(int(self.retry_after))
+            seconds = self.retry_after
+            attrs["retry-after"] = str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
         return attrs
 
     @property

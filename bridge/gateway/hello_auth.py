@@ -45,7 +45,8 @@ async def authenticate_hello(
 ) -> EnlistedClient:
     """Run the checks of docs/gateway-protocol.md "Admission" in order; raise HelloRefused."""
     hello = event.hello
-    if hello.version not in supported_versions or event.announced_version not in supported_versions:
+    announced = event.announced_version
+    if hello.version not in supported_versions or announced not in supported_versions:
         versions = ",".join(str(v) for v in sorted(supported_versions))
         raise HelloRefused(
             ErrorInfo(ErrorCode.VERSION_UNSUPPORTED, f"supported versions: {versions}"),

@@ -56,10 +56,11 @@ class JwksCache:
 
     async def _fetch(self) -> None:
         try:
-            async with self._session.get(self.url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            timeout = aiohttp.ClientTimeout(total=10)
+            async with self._session.get(self.url, timeout=timeout) as resp:
                 resp.raise_for_status()
                 document = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             if self._jwks is None:
                 raise TokenError(f"cannot fetch key set: {exc}") from exc
             self._log.warning("key set refetch failed, keeping cached keys: %s", exc)

@@ -12,9 +12,9 @@ import enum
 import hmac
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from noise.connection import Keypair, NoiseConnection
-from cryptography.exceptions import InvalidTag
 from noise.exceptions import (
     NoiseHandshakeError,
     NoiseInvalidMessage,

@@ -13,8 +13,14 @@ import aiohttp
 
 from .codec import Node
 from .errors import ErrorInfo, GatewayError
-from .noise_channel import ChannelEvent, ChannelOpened, ChannelRefused, ClientChannel
-from .noise_channel import StanzaReceived, StreamClosed
+from .noise_channel import (
+    ChannelEvent,
+    ChannelOpened,
+    ChannelRefused,
+    ClientChannel,
+    StanzaReceived,
+    StreamClosed,
+)
 from .stanzas import (
     ACKED_CLASSES,
     ack_for,
@@ -27,7 +33,10 @@ from .stanzas import (
 )
 
 if TYPE_CHECKING:
-    from .connection import ConnectionSettings, Handlers
+    from .connection import ConnectionSettings, Handlers, Outbox
+
+#: Resend delay after a 429/503 ack that did not say how long to wait.
+DEFAULT_RESEND_DELAY = 5.0
 
 Outcome = tuple[str, ErrorInfo | None]
 
@@ -45,8 +54,10 @@ class ChannelSession:
         settings: ConnectionSettings,
         clock: Callable[[], float],
         logger: logging.Logger,
+        outbox: Outbox,
     ) -> None:
         self._ws = ws
+        self._outbox = outbox
         self._channel = channel
         self._handlers = handlers
         self._settings = settings
@@ -123,7 +134,7 @@ class ChannelSession:
     async def serve(self) -> Outcome:
         self._tasks = [asyncio.create_task(self._handle_inbound()),
                        asyncio.create_task(self._watch_idle_and_keepalive())]
-        events = self._early_events
+        events: list[ChannelEvent] | None = self._early_events
         while events is not None and self.outcome is None:
             for event in events:
                 self._dispatch(event)
@@ -134,7 +145,7 @@ class ChannelSession:
 
     def _dispatch(self, event: ChannelEvent) -> None:
         if isinstance(event, StreamClosed):
-            self.outcome = ("refused", event.error)
+            self.outcome = ("ended", event.error)
             return
         if not isinstance(event, StanzaReceived):
             return
@@ -181,10 +192,30 @@ class ChannelSession:
             await self.send(ack_for(node))
         elif node.tag == "ack":
             ack = parse_server_ack(node)
-            self._in_flight.discard(server_ack_key(ack))
+            key = server_ack_key(ack)
+            if ack.error is not None and ack.error.transient:
+                # Not stored by the gateway: keep it in flight and resend it later ourselves.
+                delay = ack.error.retry_after or DEFAULT_RESEND_DELAY
+                self._tasks.append(asyncio.create_task(self._resend_later(key, delay)))
+                return
+            self._in_flight.discard(key)
             await handlers.on_server_ack(ack)
         elif handlers.on_info is not None:
-            await handlers.on_info(node)
+            try:
+                await handlers.on_info(node)
+            except Exception:  # best effort: never worth a reconnect
+                self._log.exception("info handler failed for a %s", node.tag)
+
+    async def _resend_later(self, key: tuple[str, str, str | None], delay: float) -> None:
+        await asyncio.sleep(delay)
+        for node in await self._outbox.unacknowledged():
+            if outbox_key(node) == key:
+                try:
+                    await self.send(node)
+                except SessionEnded:
+                    pass  # the next connection resends the whole outbox anyway
+                return
+        self._in_flight.discard(key)  # the caller dropped it meanwhile
 
     def _busy(self) -> bool:
         return bool(self._in_flight or self._pending_requests or self._handling
@@ -205,7 +236,7 @@ class ChannelSession:
                 try:
                     await self.request(ping(new_stanza_id()), settings.ping_timeout,
                                        activity=False)
-                except (asyncio.TimeoutError, SessionEnded):
+                except (TimeoutError, SessionEnded):
                     self._log.info("keep-alive ping unanswered, reconnecting")
                     self.outcome = self.outcome or ("failed", None)
                     await self._abort()

@@ -97,10 +97,11 @@ class SigningKey:
 
     def public_jwk(self) -> dict[str, Any]:
         public = self.private_key.public_key()
-        if self.algorithm == "RS256":
-            jwk: dict[str, Any] = RSAAlgorithm.to_jwk(public, as_dict=True)  # type: ignore[arg-type]
+        jwk: dict[str, Any]
+        if isinstance(public, rsa.RSAPublicKey):
+            jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
         else:
-            jwk = ECAlgorithm.to_jwk(public, as_dict=True)  # type: ignore[arg-type]
+            jwk = ECAlgorithm.to_jwk(public, as_dict=True)
         jwk = {k: v for k, v in jwk.items() if k not in ("key_ops", "kid")}
         jwk.update(kid=jwk_thumbprint(jwk), use="sig", alg=self.algorithm)
         return jwk

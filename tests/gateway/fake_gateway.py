@@ -49,6 +49,8 @@ class FakeGateway:
         self.answer_pings = True
         self.pings = 0
         self.refusal: ErrorInfo | None = None  # refuse every hello with this, if set
+        self.usernames: dict[str, str] = {}  # username -> address, for lookup iqs
+        self.throttle: dict[str, int] = {}  # stanza id -> how many sends to refuse with 429
         self.connections = 0
         self.refusals: list[ErrorInfo] = []
         self.live: dict[InternalId, tuple[web.WebSocketResponse, ServerChannel]] = {}
@@ -81,6 +83,11 @@ class FakeGateway:
         if login in self.live:
             ws, channel = self.live[login]
             await ws.send_bytes(channel.send_stanza(node))
+
+    async def end_stream(self, login: InternalId, error: ErrorInfo) -> None:
+        ws, channel = self.live[login]
+        await ws.send_bytes(channel.stream_error(error))
+        await ws.close()
 
     async def kick(self, login: InternalId) -> None:
         if login in self.live:
@@ -151,6 +158,11 @@ class FakeGateway:
             wanted = (node.attrs.get("class"), node.attrs.get("id"), node.attrs.get("to", ""),
                       node.attrs.get("type", ""))
             box.entries = [e for e in box.entries if box.key(e) != wanted]
+        elif node.tag in ("message", "receipt") and self.throttle.get(node.attrs["id"], 0) > 0:
+            self.throttle[node.attrs["id"]] -= 1
+            await ws.send_bytes(channel.send_stanza(Node(
+                "ack", {"class": node.tag, "id": node.attrs["id"]},
+                [Node("error", {"code": "429", "text": "slow down", "retry-after": "0.2"})])))
         elif node.tag in ("message", "receipt"):
             key = (login, node.tag, node.attrs.get("id", ""), node.attrs.get("type", ""))
             if key not in self.seen:  # dedupe, but always ack again
@@ -165,6 +177,18 @@ class FakeGateway:
             if self.answer_pings:
                 await ws.send_bytes(channel.send_stanza(
                     Node("iq", {"id": node.attrs["id"], "type": "result"})))
+        elif node.tag == "iq" and node.attrs.get("xmlns") == "lookup":
+            user = node.child("user")
+            name = user.attrs.get("username", "") if user is not None else ""
+            if name in self.usernames:
+                answer = Node("iq", {"id": node.attrs["id"], "type": "result"}, [Node(
+                    "user", {"username": name, "jid": self.usernames[name], "opted-in": "true"})])
+            else:
+                answer = Node("iq", {"id": node.attrs["id"], "type": "error"},
+                              [Node("error", {"code": "404", "text": "unknown user"})])
+            await ws.send_bytes(channel.send_stanza(answer))
+        elif node.tag == "chatstate":
+            self.received.append((login, node))
         elif node.tag == "iq":
             self.received.append((login, node))
             await ws.send_bytes(channel.send_stanza(

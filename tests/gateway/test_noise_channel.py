@@ -123,3 +123,22 @@ def test_garbage_after_intro_raises_only_wire_errors(garbage: bytes) -> None:
         server.receive(b"ISB\x01" + garbage)
     except WireError:
         pass
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_garbage_to_client_raises_only_wire_errors(garbage: bytes) -> None:
+    client, _ = new_pair()
+    client.start()
+    try:
+        client.receive(garbage)
+    except WireError:
+        pass
+
+
+def test_server_refuses_stanzas_before_its_decision() -> None:
+    client, server = new_pair()
+    handshake(client, server)
+    client.state = client.state.OPEN  # a misbehaving client that does not wait for success
+    with pytest.raises(HandshakeError):
+        server.receive(client.send_stanza(Node("message", {"id": "early"})))

@@ -70,7 +70,8 @@ def test_acks_and_receipts() -> None:
     refused = st.parse_server_ack(wire(Node("ack", {"class": "message", "id": "M"}, [
         Node("error", {"code": "429", "text": "slow", "retry-after": "12"})])))
     assert refused.error is not None and refused.error.retry_after == 12.0
-    assert st.server_ack_key(refused) == st.outbox_key(st.message(StanzaId("M"), ALICE, "msg", b""))
+    sent = st.message(StanzaId("M"), ALICE, "msg", b"")
+    assert st.server_ack_key(refused) == st.outbox_key(sent)
     read = st.receipt(StanzaId("M"), ALICE, "read", more_ids=[StanzaId("N")])
     assert st.outbox_key(read) == ("receipt", "M", "read")
     retry = wire(st.retry_receipt(StanzaId("M"), ALICE, 2, 100, 7, 200))

@@ -149,7 +149,7 @@ class _Reader:
             content = self.raw(self.varint())
         elif kind == CONTENT_LIST:
             count = self.varint()
-            # Every node takes at least 3 bytes: refuse counts the input cannot hold before looping.
+            # Every node takes at least 3 bytes: refuse impossible counts before looping.
             if count * 3 > len(self.data) - self.pos:
                 raise CodecError("stanza truncated")
             content = [self.node(depth + 1) for _ in range(count)]
@@ -165,9 +165,8 @@ class BinaryStanzaCodec:
 
     def __init__(self, tokens: tuple[str, ...] = TOKENS_V1) -> None:
         self._tokens = tokens
-        self._token_index = TOKEN_INDEX_V1 if tokens is TOKENS_V1 else {
-            token: index for index, token in enumerate(tokens)
-        }
+        self._token_index = (TOKEN_INDEX_V1 if tokens is TOKENS_V1
+                             else {token: index for index, token in enumerate(tokens)})
 
     def encode(self, node: Node) -> bytes:
         writer = _Writer(self._token_index)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 TOKENS_V1: tuple[str, ...] = (
     # 0-9: stanza tags
-    "message", "iq", "receipt", "ack", "notification", "ib", "chatstate", "enc", "hello", "success",
+    "message", "iq", "receipt", "ack", "notification", "ib", "chatstate", "enc", "hello",
+    "success",
     # 10-19: handshake, errors
     "failure", "stream-error", "error", "id", "to", "from", "type", "t", "v", "xmlns",
     # 20-29
@@ -20,7 +21,8 @@ TOKENS_V1: tuple[str, ...] = (
     "blocklist", "item", "action", "block", "unblock", "deletion", "delete", "reachability",
     "lookup", "username",
     # 50-59
-    "composing", "paused", "offline", "mailbox", "login", "token", "ip", "ping", "keytype", "value",
+    "composing", "paused", "offline", "mailbox", "login", "token", "ip", "ping", "keytype",
+    "value",
     # 60-69
     "reason", "retry-after", "jid", "s.interop", "low-prekeys", "identity-change", "opt-out",
     "media", "reaction", "participant",

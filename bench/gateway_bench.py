@@ -1,0 +1,162 @@
+"""Gateway client figures: codec, Noise handshake and transport, and a loopback round trip.
+
+Run: PYTHONPATH=$PWD /work/venv/bin/python bench/gateway_bench.py
+Prints one figure per line; nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+
+from bridge.gateway.backoff import Backoff  # noqa: E402
+from bridge.gateway.codec import BinaryStanzaCodec, Node  # noqa: E402
+from bridge.gateway.connection import ConnectionSettings, GatewayConnection, Handlers  # noqa: E402
+from bridge.gateway.hello_auth import EnlistedClient  # noqa: E402
+from bridge.gateway.ids import Address, InternalId, StanzaId, UserVisibleId  # noqa: E402
+from bridge.gateway.noise_channel import (  # noqa: E402
+    ClientChannel,
+    ClientHello,
+    ServerChannel,
+    generate_static_private,
+    static_public_from_private,
+)
+from bridge.gateway.stanzas import message, outbox_key  # noqa: E402
+from bridge.gateway.tokens import SigningKey, issue_identity_token, jwks_document  # noqa: E402
+from tests.gateway.fake_gateway import GATEWAY_ID, FakeGateway  # noqa: E402
+
+
+def rate(label: str, count: int, seconds: float, unit: str = "ops") -> None:
+    print(f"{label}: {count / seconds:,.0f} {unit}/s ({seconds / count * 1e6:,.1f} µs each, "
+          f"n={count})")
+
+
+def bench_codec() -> None:
+    codec = BinaryStanzaCodec()
+    node = message(StanzaId("3EB0A1B2C3D4E5F6"), Address("4915112345678@gk"), "msg",
+                   os.urandom(180))
+    encoded = codec.encode(node)
+    print(f"codec: typical text message stanza = {len(encoded)} bytes on the wire "
+          f"(180 B ciphertext)")
+    n = 50_000
+    start = time.perf_counter()
+    for _ in range(n):
+        codec.encode(node)
+    rate("codec encode", n, time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(n):
+        codec.decode(encoded)
+    rate("codec decode", n, time.perf_counter() - start)
+
+
+def bench_noise() -> None:
+    server_key = generate_static_private()
+    client_key = generate_static_private()
+    hello = ClientHello(1, InternalId("1-1@interop"), "x" * 600)
+    n = 300
+    start = time.perf_counter()
+    for _ in range(n):
+        client = ClientChannel(static_private=client_key,
+                               server_static_public=static_public_from_private(server_key),
+                               hello=hello)
+        server = ServerChannel(static_private=server_key)
+        out, _ = server.receive(client.start())
+        out, _ = client.receive(out)
+        server.receive(out)
+        client.receive(server.accept())
+    rate("noise XX handshake (both sides, in memory)", n, time.perf_counter() - start)
+    node = message(StanzaId("A"), Address("b@gk"), "msg", os.urandom(180))
+    n = 20_000
+    start = time.perf_counter()
+    for _ in range(n):
+        server.receive(client.send_stanza(node))
+    rate("stanza seal+open (encode, AES-GCM, frame, split, decrypt, decode)", n,
+         time.perf_counter() - start)
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.nodes: dict[tuple, Node] = {}
+
+    async def unacknowledged(self):
+        return list(self.nodes.values())
+
+
+async def bench_loopback() -> None:
+    partner_key = SigningKey.generate("ES256")
+
+    async def jwks(_: str):
+        return jwks_document([partner_key])
+
+    gateway = FakeGateway(jwks)
+    await gateway.start()
+    login = InternalId("1-7@interop")
+    client_key = generate_static_private()
+    gateway.enlisted[login] = EnlistedClient(login, static_public_from_private(client_key),
+                                             UserVisibleId("u"), "http://p")
+    outbox = Outbox()
+    acked = asyncio.Event()
+    stored: list[Node] = []
+    total = 2000
+
+    async def on_ack(ack) -> None:
+        outbox.nodes.pop(("message", ack.stanza_id, None), None)
+        if not outbox.nodes:
+            acked.set()
+
+    async def on_message(node: Node) -> None:
+        stored.append(node)
+
+    async def token() -> str:
+        return issue_identity_token(partner_key, partner_base="http://p", user_visible_id="u",
+                                    gateway_audience=GATEWAY_ID)
+
+    async with aiohttp.ClientSession() as http:
+        connection = GatewayConnection(
+            session=http, settings=ConnectionSettings(gateway.url, gateway.static_public),
+            login=login, noise_static_private=client_key, token_provider=token, outbox=outbox,
+            handlers=Handlers(on_message=on_message, on_server_ack=on_ack),
+            backoff=Backoff(rng=random.Random(0)))
+        start = time.perf_counter()
+        connection.wake()
+        await connection.wait_open(10)
+        rate("connect (WebSocket + Noise + JWT check) over loopback", 1,
+             time.perf_counter() - start, "connections")
+        nodes = [message(StanzaId(f"M{i}"), Address("b@gk"), "msg", os.urandom(180))
+                 for i in range(total)]
+        cpu0, start = time.process_time(), time.perf_counter()
+        for node in nodes:
+            outbox.nodes[outbox_key(node)] = node
+            await connection.send(node)
+        await asyncio.wait_for(acked.wait(), 60)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        print(f"loopback send+ack: {total / wall:,.0f} messages/s; "
+              f"{cpu / total * 1e6:,.0f} µs CPU per message for client and test gateway "
+              f"together (one process, n={total})")
+        for i in range(total):
+            gateway.mailbox(login).entries.append(Node(
+                "message", {"id": f"I{i}", "from": "b@gk", "type": "text", "t": "1"},
+                [Node("enc", {"v": "2", "type": "msg"}, os.urandom(180))]))
+        await gateway.kick(login)
+        start = time.perf_counter()
+        while len(stored) < total or gateway.mailbox(login).entries:
+            await asyncio.sleep(0.005)
+        wall = time.perf_counter() - start
+        print(f"loopback mailbox drain (deliver, handle, ack, reconnect included): "
+              f"{total / wall:,.0f} messages/s (n={total})")
+        await connection.close()
+    await gateway.stop()
+
+
+if __name__ == "__main__":
+    bench_codec()
+    bench_noise()
+    asyncio.run(bench_loopback())
