@@ -36,6 +36,7 @@ from .config import SandboxConfig
 from .enlister import Enlisted, Enlister
 from .enlistment import b64url_decode, b64url_encode
 from .http_public import add_public_routes
+from .faults import Faults
 from .push import PushNotifier
 from .simulated import SimulatedUsers
 from .storage import Database, create_sandbox_database
@@ -66,6 +67,7 @@ class SandboxGateway:
         self._sweeper: asyncio.Task | None = None
         self._connection_tasks: set[asyncio.Task] = set()
         self.codec = default_codec()
+        self.faults = Faults()
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class LiveConnection(Protocol):
 
     async def end(self, info: ErrorInfo) -> None: ...
 
+    async def drop(self) -> None: ...
+
 
 class Router:
     def __init__(self, gateway: SandboxGateway) -> None:
