@@ -35,8 +35,8 @@ from .clock import AdjustableClock, Clock, SystemClock, millis
 from .config import SandboxConfig
 from .enlister import Enlisted, Enlister
 from .enlistment import b64url_decode, b64url_encode
-from .http_public import add_public_routes
 from .faults import Faults
+from .http_public import add_public_routes
 from .push import PushNotifier
 from .simulated import SimulatedUsers
 from .storage import Database, create_sandbox_database
