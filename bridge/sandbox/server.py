@@ -210,7 +210,7 @@ class SandboxGateway:
 
     async def stats(self) -> dict[str, Any]:
         return {
-            "partners": len(await self.partners.list()),
+            "partners": len(await self.partners.list_all()),
             "connected": len(self.router.connections),
             "pushes_sent": self.push.sent,
             "pushes_failed": self.push.failed,

@@ -38,7 +38,7 @@ DRAIN_BATCH = 200
 
 class ChatConnection:
     def __init__(self, gateway: SandboxGateway, ws: web.WebSocketResponse, peer_ip: str,
-                 transport: asyncio.BaseTransport | None = None) -> None:
+                 transport: asyncio.Transport | None = None) -> None:
         self.gw = gateway
         self.ws = ws
         self.peer_ip = peer_ip

@@ -29,7 +29,7 @@ PING_INTERVAL_MS = DAY_MS
 
 async def handle_iq(router: Router, sender: str, node: Node) -> Node:
     iq_id = require_id(node)
-    iq_type, xmlns = node.attrs.get("type"), node.attrs.get("xmlns")
+    iq_type, xmlns = node.attrs.get("type", ""), node.attrs.get("xmlns", "")
     handler = _HANDLERS.get((xmlns, iq_type))
     if handler is None:
         return iq_error(iq_id, ErrorInfo(ErrorCode.BAD_REQUEST, "unknown xmlns or type"))
