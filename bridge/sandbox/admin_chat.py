@@ -61,7 +61,7 @@ def node_from_json(obj: Any) -> Node:
 
 
 def node_to_json(node: Node) -> dict[str, Any]:
-    return stored_stanza._to_obj(node)
+    return stored_stanza.to_obj(node)
 
 
 class AdminChatApi:

@@ -61,7 +61,6 @@ class SandboxGateway:
         if clock is None:
             clock = AdjustableClock() if config.test_clock else SystemClock()
         self.clock = clock
-        self._clock_injected = clock is not None
         self.db: Database | None = None
         self.runner: web.AppRunner | None = None
         self._sweeper: asyncio.Task | None = None

@@ -148,9 +148,11 @@ class ChatConnection:
         self.login = enlisted.login
         self.log = log.getChild(self.login)
         await self.gw.partners.touch(self.login, millis(self.gw.clock))
+        # Registered before ``success`` goes out: once the client hears it is admitted, anything
+        # addressed to it (or any admin action on it) finds this connection.
+        await self.gw.router.attach(self)
         await self._send_raw(self.channel.accept({"t": str(int(self.gw.clock.now())),
                                                   "login": self.login}))
-        await self.gw.router.attach(self)
         self.log.info("Connected (from %s)", event.hello.client_ip or self.peer_ip)
         self._pump = asyncio.create_task(self._pump_mailbox(), name=f"pump:{self.login}")
 
