@@ -13,6 +13,7 @@ are resent after every (re)connect until the gateway acks them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -176,11 +177,16 @@ class GatewayConnection:
         await asyncio.wait_for(self._opened.wait(), timeout)
 
     async def close(self) -> None:
+        """Close the channel and stop reconnecting (``wake`` starts again)."""
         self._closing.set()
-        if self._channel_session is not None:
-            await self._channel_session.close()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+        task = self._task
+        if task is not None and not task.done():
+            # The run loop notices ``_closing`` at once when open or backing off; mid-handshake
+            # it would wait for the connect timeout, so cut that short.
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            if not done:
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         self.state = ConnectionState.IDLE
 
     # -- run loop -------------------------------------------------------------------------
@@ -269,7 +275,7 @@ class GatewayConnection:
             # directly, anything stored before is in this listing (duplicates are harmless).
             for node in await self._outbox.unacknowledged():
                 await current.send_tracked(node)
-            outcome = await current.serve()
+            outcome = await self._serve_until_closing(current)
         except (TimeoutError, WireError, SessionEnded, aiohttp.ClientError) as exc:
             self._log.info("channel ended: %s", type(exc).__name__)
             outcome = current.outcome or ("failed", None)
@@ -283,6 +289,22 @@ class GatewayConnection:
             await current.close()
         kind, error = outcome
         return _Result(kind, error, opened)
+
+
+    async def _serve_until_closing(self, current: ChannelSession) -> tuple[str, ErrorInfo | None]:
+        serving = asyncio.create_task(current.serve())
+        closing = asyncio.create_task(self._closing.wait())
+        try:
+            await asyncio.wait({serving, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if serving.done():
+            return serving.result()
+        await current.close()  # close() was called while the channel was open
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await serving
+        return "idle", None
 
 
 @dataclass(frozen=True, slots=True)

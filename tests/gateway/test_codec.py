@@ -109,3 +109,17 @@ def test_unencodable_values_raise_codec_error() -> None:
 
 def test_repr_never_shows_bytes() -> None:
     assert "secret" not in repr(Node("enc", {}, b"secret"))
+
+
+@given(nodes(), st.data())
+@settings(max_examples=400)
+def test_corrupted_encodings_raise_codec_error_or_decode(node: Node, data) -> None:
+    encoded = bytearray(codec.encode(node))
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(encoded) - 1))
+        encoded[position] = data.draw(st.integers(0, 255))
+    try:
+        decoded = codec.decode(bytes(encoded))
+    except CodecError:
+        return
+    assert codec.decode(codec.encode(decoded)) == decoded

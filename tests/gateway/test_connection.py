@@ -3,6 +3,8 @@ WebSocket, real JWT)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bridge.gateway.codec import Node
@@ -172,3 +174,16 @@ async def test_stream_errors(gateway, http, code, stops) -> None:
         await wait_for(lambda: gateway.connections == 2)
         assert connection.backoff_history[0] >= 0.1 and recorder.stopped == []
     await connection.close()
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.002, 0.005, 0.05])
+async def test_close_at_any_point_ends_the_channel_promptly(gateway, http, pause) -> None:
+    connection, _, _ = make_connection(gateway, http)
+    connection.wake()
+    await asyncio.sleep(pause)
+    async with asyncio.timeout(1.5):
+        await connection.close()
+    assert connection.state is ConnectionState.IDLE
+    await wait_for(lambda: gateway.live == {})
+    await asyncio.sleep(0.1)
+    assert gateway.live == {}  # and no reconnect behind our back
