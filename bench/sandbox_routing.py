@@ -14,15 +14,18 @@ Client and server share this process, so CPU figures include both ends.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, this directory would come first on sys.path, and bench/signal/ would then
+# shadow the standard library's ``signal``: put the repository root there instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 from bridge.gateway.codec import Node
 from bridge.sandbox.clock import AdjustableClock
