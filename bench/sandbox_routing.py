@@ -21,11 +21,11 @@ from pathlib import Path
 # shadow the standard library's ``signal``: put the repository root there instead.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
 
 from bridge.gateway.codec import Node
 from bridge.sandbox.clock import AdjustableClock
