@@ -155,6 +155,8 @@ async def _fetch_bundles(router: Router, sender: str, iq_id: str, node: Node) ->
         await gw.contacts.add_pair(sender, jid)
         if is_internal_id(jid):
             await router.check_low_prekeys(jid)
+        else:
+            await gw.simulated.refill_if_low(jid)
     return iq_result(iq_id, [Node("list", {}, users)])
 
 
