@@ -141,18 +141,76 @@ async def bench_loopback() -> None:
         print(f"loopback send+ack: {total / wall:,.0f} messages/s; "
               f"{cpu / total * 1e6:,.0f} µs CPU per message for client and test gateway "
               f"together (one process, n={total})")
+        await connection.close()
         for i in range(total):
-            gateway.mailbox(login).entries.append(Node(
+            gateway.mailbox(login).add(Node(
                 "message", {"id": f"I{i}", "from": "b@gk", "type": "text", "t": "1"},
                 [Node("enc", {"v": "2", "type": "msg"}, os.urandom(180))]))
-        await gateway.kick(login)
-        start = time.perf_counter()
-        while len(stored) < total or gateway.mailbox(login).entries:
-            await asyncio.sleep(0.005)
-        wall = time.perf_counter() - start
-        print(f"loopback mailbox drain (deliver, handle, ack, reconnect included): "
-              f"{total / wall:,.0f} messages/s (n={total})")
+        cpu0, start = time.process_time(), time.perf_counter()
+        connection.wake()
+        while len(stored) < total or gateway.mailbox(login).stored:
+            await asyncio.sleep(0.002)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        print(f"loopback mailbox drain (connect, deliver, handle, ack): {total / wall:,.0f} "
+              f"messages/s; {cpu / total * 1e6:,.0f} µs CPU per message, both ends (n={total})")
         await connection.close()
+    await gateway.stop()
+
+
+async def bench_many_users(users: int = 200) -> None:
+    """Concurrent connections of many partner clients, then idle close of all of them."""
+    import resource
+
+    partner_key = SigningKey.generate("ES256")
+
+    async def jwks(_: str):
+        return jwks_document([partner_key])
+
+    gateway = FakeGateway(jwks)
+    await gateway.start()
+
+    class Empty:
+        async def unacknowledged(self):
+            return []
+
+    async def ignore(_: object) -> None:
+        return None
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        connections = []
+        for index in range(users):
+            login = InternalId(f"1-{index}@interop")
+            key = generate_static_private()
+            gateway.enlisted[login] = EnlistedClient(login, static_public_from_private(key),
+                                                     UserVisibleId(f"u{index}"), "http://p")
+            token = issue_identity_token(partner_key, partner_base="http://p",
+                                         user_visible_id=f"u{index}",
+                                         gateway_audience=GATEWAY_ID)
+
+            async def provide(token: str = token) -> str:
+                return token
+
+            connections.append(GatewayConnection(
+                session=http,
+                settings=ConnectionSettings(gateway.url, gateway.static_public, idle_timeout=2.0),
+                login=login, noise_static_private=key, token_provider=provide, outbox=Empty(),
+                handlers=Handlers(on_message=ignore, on_server_ack=ignore)))
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        for connection in connections:
+            connection.wake()
+        await asyncio.gather(*(c.wait_open(60) for c in connections))
+        wall = time.perf_counter() - start
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(f"{users} users connecting at once: all open after {wall:.2f} s "
+              f"({users / wall:,.0f} connections/s, client and test gateway in one process); "
+              f"peak RSS grew {(rss_after - rss_before) / 1024:.1f} MiB")
+        start = time.perf_counter()
+        while any(c.state.value != "idle" for c in connections):
+            await asyncio.sleep(0.05)
+        print(f"idle close of {users} users after 2 s idle timeout: all closed "
+              f"{time.perf_counter() - start:.2f} s after opening")
+        await asyncio.gather(*(c.close() for c in connections))
     await gateway.stop()
 
 
@@ -160,3 +218,4 @@ if __name__ == "__main__":
     bench_codec()
     bench_noise()
     asyncio.run(bench_loopback())
+    asyncio.run(bench_many_users())

@@ -103,6 +103,7 @@ class GatewayConnection:
         noise_static_private: bytes,
         token_provider: Callable[[], Awaitable[str]],
         outbox: Outbox,
+        token_rejected: Callable[[], None] | None = None,
         handlers: Handlers,
         backoff: Backoff | None = None,
         codec: StanzaCodec | None = None,
@@ -113,6 +114,7 @@ class GatewayConnection:
         self.login = login
         self._static_private = noise_static_private
         self._token_provider = token_provider
+        self._token_rejected = token_rejected
         self._outbox = outbox
         self._handlers = handlers
         self.backoff = backoff or Backoff()
@@ -211,6 +213,8 @@ class GatewayConnection:
             if result.outcome == "refused" and error is not None:
                 if error.code == ErrorCode.NOT_AUTHORIZED and not token_refreshed:
                     token_refreshed = True  # a fresh token on the next attempt, at once
+                    if self._token_rejected is not None:
+                        self._token_rejected()
                     continue
                 if error.code in _FATAL or error.code == ErrorCode.NOT_AUTHORIZED:
                     await self._stop(error)

@@ -35,6 +35,10 @@ class IdentityTokenIssuer:
         self._cache[user] = (token, now + self._lifetime)
         return token
 
+    def invalidate(self, user: UserVisibleId) -> None:
+        """Forget the cached token (the gateway refused it): the next one is freshly signed."""
+        self._cache.pop(user, None)
+
     def provider(self, user: UserVisibleId) -> Callable[[], Awaitable[str]]:
         """A ``token_provider`` for :class:`GatewayConnection`."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -73,7 +73,7 @@ class ClientHello:
 
     version: int
     login: InternalId
-    token: str
+    token: str = field(repr=False)  # a bearer credential: keep it out of logs
     client_ip: str | None = None
 
     def to_node(self) -> Node:

@@ -29,11 +29,24 @@ GATEWAY_ID = "http://gateway.test"
 
 @dataclass
 class Mailbox:
-    entries: list[Node] = field(default_factory=list)
+    """Stanzas kept until acked, in arrival order, keyed like the spec's mailbox."""
 
-    def key(self, node: Node) -> tuple[str, str, str, str]:
+    stored: dict[tuple[str, str, str, str], Node] = field(default_factory=dict)
+
+    @staticmethod
+    def key(node: Node) -> tuple[str, str, str, str]:
         return (node.tag, node.attrs["id"], node.attrs.get("from", ""),
                 node.attrs.get("type", "") if node.tag == "receipt" else "")
+
+    @property
+    def entries(self) -> list[Node]:
+        return list(self.stored.values())
+
+    def add(self, node: Node) -> None:
+        self.stored[self.key(node)] = node
+
+    def remove(self, key: tuple[str, str, str, str]) -> None:
+        self.stored.pop(key, None)
 
 
 class FakeGateway:
@@ -79,7 +92,7 @@ class FakeGateway:
 
     async def deliver(self, login: InternalId, node: Node) -> None:
         """Put a stanza in the login's mailbox; send it at once if connected."""
-        self.mailbox(login).entries.append(node)
+        self.mailbox(login).add(node)
         if login in self.live:
             ws, channel = self.live[login]
             await ws.send_bytes(channel.send_stanza(node))
@@ -154,10 +167,8 @@ class FakeGateway:
                          login: InternalId, node: Node) -> None:
         if node.tag == "ack":
             self.client_acks.append(node)
-            box = self.mailbox(login)
-            wanted = (node.attrs.get("class"), node.attrs.get("id"), node.attrs.get("to", ""),
-                      node.attrs.get("type", ""))
-            box.entries = [e for e in box.entries if box.key(e) != wanted]
+            self.mailbox(login).remove((node.attrs.get("class", ""), node.attrs.get("id", ""),
+                                        node.attrs.get("to", ""), node.attrs.get("type", "")))
         elif node.tag in ("message", "receipt") and self.throttle.get(node.attrs["id"], 0) > 0:
             self.throttle[node.attrs["id"]] -= 1
             await ws.send_bytes(channel.send_stanza(Node(

@@ -72,7 +72,8 @@ class Recorder:
 def make_connection(gateway: FakeGateway, http: aiohttp.ClientSession, *, idle: float = 30.0,
                     ping_interval: float = 30.0, ping_timeout: float = 1.0, version: int = 1,
                     token_lifetime: int = 600, token_now: float | None = None,
-                    enlist: bool = True, server_key: bytes | None = None):
+                    enlist: bool = True, server_key: bytes | None = None,
+                    token_rejected=None):
     client_private = generate_static_private()
     if enlist:
         gateway.enlisted[LOGIN] = EnlistedClient(
@@ -93,7 +94,7 @@ def make_connection(gateway: FakeGateway, http: aiohttp.ClientSession, *, idle: 
             idle_timeout=idle, ping_interval=ping_interval, ping_timeout=ping_timeout,
             connect_timeout=3.0, request_timeout=3.0, protocol_version=version),
         login=LOGIN, noise_static_private=client_private, token_provider=token,
-        outbox=outbox, handlers=recorder.handlers(),
+        outbox=outbox, handlers=recorder.handlers(), token_rejected=token_rejected,
         backoff=Backoff(base=0.05, cap=0.2, rng=random.Random(1)),
     )
     return connection, outbox, recorder

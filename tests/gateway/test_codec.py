@@ -26,7 +26,7 @@ def nodes(max_leaves: int = 20):
 
 
 @given(nodes())
-@settings(max_examples=400)
+@settings(max_examples=200)
 def test_any_tree_round_trips(node: Node) -> None:
     encoded = codec.encode(node)
     assert codec.decode(encoded) == node
@@ -35,7 +35,7 @@ def test_any_tree_round_trips(node: Node) -> None:
 
 
 @given(nodes(), st.data())
-@settings(max_examples=300)
+@settings(max_examples=150)
 def test_truncated_input_raises_codec_error(node: Node, data) -> None:
     encoded = codec.encode(node)
     cut = data.draw(st.integers(min_value=0, max_value=len(encoded) - 1))
@@ -112,7 +112,7 @@ def test_repr_never_shows_bytes() -> None:
 
 
 @given(nodes(), st.data())
-@settings(max_examples=400)
+@settings(max_examples=200)
 def test_corrupted_encodings_raise_codec_error_or_decode(node: Node, data) -> None:
     encoded = bytearray(codec.encode(node))
     for _ in range(data.draw(st.integers(1, 4))):
@@ -123,3 +123,15 @@ def test_corrupted_encodings_raise_codec_error_or_decode(node: Node, data) -> No
     except CodecError:
         return
     assert codec.decode(codec.encode(decoded)) == decoded
+
+
+def test_nesting_limit_is_32_levels_below_the_root() -> None:
+    def nested(levels: int) -> Node:
+        node = Node("x")
+        for _ in range(levels):
+            node = Node("x", {}, [node])
+        return node
+
+    assert codec.decode(codec.encode(nested(32))) == nested(32)
+    with pytest.raises(CodecError):
+        codec.encode(nested(33))

@@ -187,3 +187,18 @@ async def test_close_at_any_point_ends_the_channel_promptly(gateway, http, pause
     await wait_for(lambda: gateway.live == {})
     await asyncio.sleep(0.1)
     assert gateway.live == {}  # and no reconnect behind our back
+
+
+async def test_rejected_token_is_invalidated_before_the_single_retry(gateway, http) -> None:
+    rejected: list[int] = []
+    connection, _, _ = make_connection(gateway, http, token_lifetime=60, token_now=1_000_000,
+                                       token_rejected=lambda: rejected.append(1))
+    connection.wake()
+    await wait_for(lambda: connection.state is ConnectionState.STOPPED)
+    assert rejected == [1] and gateway.connections == 2
+
+
+def test_hello_repr_hides_the_token() -> None:
+    from bridge.gateway.noise_channel import ClientHello
+
+    assert "secret-jwt" not in repr(ClientHello(1, LOGIN, "secret-jwt"))
