@@ -14,22 +14,24 @@ Client and server share this process, so CPU figures include both ends.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this directory would come first on sys.path, and bench/signal/ would then
+# shadow the standard library's ``signal``: put the repository root there instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bridge.gateway.codec import Node  # noqa: E402
-from bridge.sandbox.clock import AdjustableClock  # noqa: E402
-from bridge.sandbox.config import SandboxConfig  # noqa: E402
-from bridge.sandbox.server import SandboxGateway  # noqa: E402
-from tests.sandbox.helpers import (GATEWAY_ID, ClientKeys, PartnerServer,  # noqa: E402
-                                   connect_user, enlist_user)
+from bridge.gateway.codec import Node
+from bridge.sandbox.clock import AdjustableClock
+from bridge.sandbox.config import SandboxConfig
+from bridge.sandbox.server import SandboxGateway
+from tests.sandbox.helpers import GATEWAY_ID, ClientKeys, PartnerServer, connect_user, enlist_user
 
 
 async def drain(client) -> None:

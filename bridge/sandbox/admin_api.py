@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -102,7 +103,7 @@ class AdminApi:
         }
 
     async def list_partners(self, request: web.Request) -> web.Response:
-        users = await self.gateway.partners.list()
+        users = await self.gateway.partners.list_all()
         return web.json_response({"partners": [await self._partner_json(u) for u in users]})
 
     async def get_partner(self, request: web.Request) -> web.Response:

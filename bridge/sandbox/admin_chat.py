@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bridge.gateway.codec import Node
+from bridge.gateway.errors import ErrorInfo
 
 from . import stored_stanza
 from .admin_api import _json_body, json_error
@@ -33,6 +34,9 @@ def add_admin_chat_routes(app: web.Application, gateway: SandboxGateway, prefix:
     r.add_get(f"{prefix}/gatekeeper-users/{{username}}/received", api.received)
     r.add_post(f"{prefix}/gatekeeper-users/{{username}}/ack", api.ack)
     r.add_post(f"{prefix}/partners/{{internal_id}}/unenlist", api.unenlist)
+    r.add_get(f"{prefix}/faults", api.get_faults)
+    r.add_put(f"{prefix}/faults", api.put_faults)
+    r.add_post(f"{prefix}/partners/{{internal_id}}/disconnect", api.disconnect)
     r.add_post(f"{prefix}/gatekeeper-users/{{username}}/simulate", api.simulate)
     r.add_post(f"{prefix}/gatekeeper-users/{{username}}/send", api.simulated_send)
     r.add_post(f"{prefix}/gatekeeper-users/{{username}}/typing", api.simulated_typing)
@@ -57,7 +61,7 @@ def node_from_json(obj: Any) -> Node:
 
 
 def node_to_json(node: Node) -> dict[str, Any]:
-    return stored_stanza._to_obj(node)
+    return stored_stanza.to_obj(node)
 
 
 class AdminChatApi:
@@ -153,6 +157,45 @@ class AdminChatApi:
             return json_error(404, "not_found", "not enlisted")
         await self.gw.remove_partner_user(internal_id, "admin")
         return web.json_response({"internal_id": internal_id, "removed": True})
+
+    # --- fault injection ---------------------------------------------------------------------
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self.gw.faults.to_json())
+
+    async def put_faults(self, request: web.Request) -> web.Response:
+        """``{"unavailable"?: bool, "retry_after"?: s, "max_admissions"?: n, "window"?: s}``."""
+        body = await _json_body(request)
+        faults = self.gw.faults
+        try:
+            if "unavailable" in body:
+                faults.unavailable = bool(body["unavailable"])
+            if "retry_after" in body:
+                faults.retry_after = max(0.0, float(body["retry_after"]))
+            if "max_admissions" in body:
+                faults.max_admissions = max(1, int(body["max_admissions"]))
+            if "window" in body:
+                faults.window = max(0.0, float(body["window"]))
+        except (TypeError, ValueError):
+            return json_error(400, "bad_request", "numbers and booleans only")
+        return web.json_response(faults.to_json())
+
+    async def disconnect(self, request: web.Request) -> web.Response:
+        """End a partner's connection: with ``{"code", "text"}`` as a stream error, else by
+        dropping the socket (what a network failure looks like to the client)."""
+        conn = self.gw.router.connections.get(request.match_info["internal_id"])
+        if conn is None:
+            return json_error(404, "not_connected", "no open connection for that login")
+        body = await _json_body(request) if request.can_read_body else {}
+        if "code" in body:
+            try:
+                info = ErrorInfo(int(body["code"]), str(body.get("text", "")))
+            except (TypeError, ValueError):
+                return json_error(400, "bad_request", "code must be a number")
+            await conn.end(info)
+        else:
+            await conn.drop()
+        return web.json_response({"disconnected": True})
 
     # --- simulated users (real Signal clients inside the sandbox) ---------------------------
 

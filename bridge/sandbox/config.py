@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 JWKS_PATH = "/.well-known/oauth/openid/jwks"
 
@@ -34,7 +34,6 @@ class SandboxConfig:
     # Seconds between housekeeping runs (mailbox expiry, idle un-enlistment).
     sweep_interval: float = 3600
     low_prekey_threshold: int = 5
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.partner_base_url = self.partner_base_url.rstrip("/")

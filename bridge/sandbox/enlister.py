@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping
+
+from bridge.gateway.jwks_client import JwksCache
 
 from .clock import Clock, millis
 from .enlistment import EnlistmentRefused, Reason, parse_keys, token_field
 from .ids import IntegratorId, InternalId, VisibleId, make_internal_id
 from .storage.partners import PartnerStore, PartnerUser, SignedPrekey
 from .storage.state import StateStore
-from bridge.gateway.jwks_client import JwksCache
-
 from .tokens import unverified_issuer, verify_identity_token
 
 log = logging.getLogger("bridge.sandbox.enlistment")

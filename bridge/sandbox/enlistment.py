@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import xeddsa
 
@@ -39,8 +39,13 @@ class Reason:
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
 
-    HTTP_STATUS = {BAD_INTEGRATOR: 403, BAD_TOKEN: 401, BAD_KEYS: 400, BAD_REQUEST: 400,
-                   VERSION: 406, RATE_LIMITED: 429, UNAVAILABLE: 503}
+
+
+HTTP_STATUS: dict[str, int] = {
+    Reason.BAD_INTEGRATOR: 403, Reason.BAD_TOKEN: 401, Reason.BAD_KEYS: 400,
+    Reason.BAD_REQUEST: 400, Reason.VERSION: 406, Reason.RATE_LIMITED: 429,
+    Reason.UNAVAILABLE: 503,
+}
 
 
 class EnlistmentRefused(Exception):
@@ -51,7 +56,7 @@ class EnlistmentRefused(Exception):
 
     @property
     def http_status(self) -> int:
-        return Reason.HTTP_STATUS.get(self.reason, 400)
+        return HTTP_STATUS.get(self.reason, 400)
 
 
 @dataclass(frozen=True)

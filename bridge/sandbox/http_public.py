@@ -39,6 +39,10 @@ class PublicRoutes:
     async def enlist(self, request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
             return web.json_response({"status": "fail", "reason": "bad_request"}, status=400)
+        if self.gateway.faults.unavailable:
+            retry_after = str(int(self.gateway.faults.retry_after))
+            return web.json_response({"status": "fail", "reason": "unavailable"}, status=503,
+                                     headers={"Retry-After": retry_after})
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         try:
             enlisted = await self.gateway.enlister.enlist(form)

@@ -61,7 +61,7 @@ class PushNotifier:
                     self.sent += 1
                     return
                 log.getChild(login).warning("Push answered HTTP %d", resp.status)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             log.getChild(login).warning("Push failed: %s", type(e).__name__)
         self.failed += 1
 

@@ -8,7 +8,6 @@ chat connections reach everything through it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 from typing import Any
@@ -16,11 +15,27 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bridge.gateway.codec import Node, default_codec
+from bridge.gateway.errors import ErrorCode, ErrorInfo
+from bridge.gateway.ids import SERVER_ADDRESS
+from bridge.gateway.jwks_client import JwksCache
+from bridge.gateway.noise_channel import (
+    SUPPORTED_VERSIONS,
+    generate_static_private,
+    static_public_from_private,
+)
+from bridge.gateway.tokens import SigningKey, jwks_document
+
+from . import stored_stanza
 from .admin_api import add_admin_routes, make_auth_middleware
 from .admin_chat import add_admin_chat_routes
+from .chat.connection import chat_endpoint
+from .chat.router import Router
 from .clock import AdjustableClock, Clock, SystemClock, millis
 from .config import SandboxConfig
-from .enlister import Enlister
+from .enlister import Enlisted, Enlister
+from .enlistment import b64url_decode, b64url_encode
+from .faults import Faults
 from .http_public import add_public_routes
 from .push import PushNotifier
 from .simulated import SimulatedUsers
@@ -30,20 +45,6 @@ from .storage.mailbox import ContactStore, MailboxStore, SendLedger
 from .storage.media import MediaStore
 from .storage.partners import PartnerStore
 from .storage.state import StateStore
-from bridge.gateway.codec import Node, default_codec
-from bridge.gateway.errors import ErrorCode, ErrorInfo
-from bridge.gateway.ids import SERVER_ADDRESS
-from bridge.gateway.noise_channel import (SUPPORTED_VERSIONS, generate_static_private,
-                                          static_public_from_private)
-from bridge.gateway.jwks_client import JwksCache
-from bridge.gateway.tokens import SigningKey, jwks_document
-
-from . import stored_stanza
-from .chat.connection import chat_endpoint
-from .chat.router import Router
-from .enlister import Enlisted
-from .enlistment import b64url_decode, b64url_encode
-
 
 log = logging.getLogger("bridge.sandbox")
 
@@ -60,12 +61,12 @@ class SandboxGateway:
         if clock is None:
             clock = AdjustableClock() if config.test_clock else SystemClock()
         self.clock = clock
-        self._clock_injected = clock is not None
         self.db: Database | None = None
         self.runner: web.AppRunner | None = None
         self._sweeper: asyncio.Task | None = None
         self._connection_tasks: set[asyncio.Task] = set()
         self.codec = default_codec()
+        self.faults = Faults()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -208,7 +209,7 @@ class SandboxGateway:
 
     async def stats(self) -> dict[str, Any]:
         return {
-            "partners": len(await self.partners.list()),
+            "partners": len(await self.partners.list_all()),
             "connected": len(self.router.connections),
             "pushes_sent": self.push.sent,
             "pushes_failed": self.push.failed,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bridge.gateway.codec import Node
+from bridge.signal import prekeys
 from bridge.signal.agreement import PeerBundle
 from bridge.signal.errors import SignalError
 from bridge.signal.party import SignalParty
@@ -72,6 +73,9 @@ class SimulatedUsers:
         self.store = MemorySignalStore()
         self.parties: dict[str, SignalParty] = {}
         self.inboxes: dict[str, list[InboxEntry]] = {}
+        # Highest one-time prekey id published per user: a refill publishes only newer ones, so
+        # no prekey is ever handed out twice.
+        self._published_up_to: dict[str, int] = {}
 
     def party(self, address: str) -> SignalParty | None:
         return self.parties.get(address)
@@ -94,9 +98,44 @@ class SimulatedUsers:
         if previous is not None and previous != bundle.identity_key:
             await partners.clear_one_time_prekeys(address)
             await self.gw.router.identity_changed(address, bundle.identity_key)
-        await partners.add_one_time_prekeys(address, [OneTimePrekey(i, k)
-                                                      for i, k in bundle.pre_keys])
-        return {"address": address, "one_time_prekeys": len(bundle.pre_keys)}
+        first_time = address not in self._published_up_to
+        published = await self._publish_new_prekeys(address, bundle.pre_keys,
+                                                    replace_all=first_time)
+        return {"address": address, "one_time_prekeys": published}
+
+    async def _publish_new_prekeys(self, address: str, pre_keys: list[tuple[int, bytes]], *,
+                                   replace_all: bool = False) -> int:
+        floor = -1 if replace_all else self._published_up_to.get(address, -1)
+        new = [OneTimePrekey(i, k) for i, k in pre_keys if i > floor]
+        await self.gw.partners.add_one_time_prekeys(address, new)
+        if pre_keys:
+            self._published_up_to[address] = max(i for i, _ in pre_keys)
+        return len(new)
+
+    async def refill_if_low(self, address: str) -> None:
+        """Called after someone fetched this user's bundle: top the server's pool up, as a
+        client does when told its prekeys run low.
+
+        The party cannot see which of its prekeys the server handed out (it learns only when
+        one is used), so the new keys are generated here and saved through the store's own
+        protocol, then only those are published.
+        """
+        if address not in self.parties:
+            return
+        on_server = await self.gw.partners.count_one_time_prekeys(address)
+        if on_server >= self.gw.config.low_prekey_threshold:
+            return
+        user = UserId(address)
+        loaded = await self.store.load_identity(None, user)
+        if loaded is None:
+            return
+        _, counters = loaded
+        fresh = prekeys.generate_pre_keys(counters.next_pre_key_id,
+                                          prekeys.PRE_KEY_POOL_SIZE - on_server)
+        await self.store.save_pre_keys(None, user, fresh)
+        counters.next_pre_key_id = prekeys.next_key_id(fresh[-1].key_id)
+        await self.store.save_counters(None, user, counters)
+        await self._publish_new_prekeys(address, [(k.key_id, k.key_pair.public) for k in fresh])
 
     async def _ensure_session(self, party: SignalParty, sender: str, recipient: str) -> None:
         if await party.has_session(None, PeerId(recipient)):

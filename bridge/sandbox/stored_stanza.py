@@ -14,14 +14,14 @@ from typing import Any
 from bridge.gateway.codec import Node
 
 
-def _to_obj(node: Node) -> dict[str, Any]:
+def to_obj(node: Node) -> dict[str, Any]:
     obj: dict[str, Any] = {"tag": node.tag}
     if node.attrs:
         obj["attrs"] = dict(node.attrs)
     if isinstance(node.content, bytes):
         obj["bytes"] = base64.b64encode(node.content).decode()
     elif isinstance(node.content, list):
-        obj["children"] = [_to_obj(child) for child in node.content]
+        obj["children"] = [to_obj(child) for child in node.content]
     return obj
 
 
@@ -35,7 +35,7 @@ def _from_obj(obj: dict[str, Any]) -> Node:
 
 
 def dumps(node: Node) -> str:
-    return json.dumps(_to_obj(node), separators=(",", ":"))
+    return json.dumps(to_obj(node), separators=(",", ":"))
 
 
 def loads(stored: str) -> Node:

@@ -127,9 +127,15 @@ class ClientKeys:
 
 # --- a real chat client: the protocol's ClientChannel over an aiohttp WebSocket -------------------
 
-from bridge.gateway.codec import Node  # noqa: E402
-from bridge.gateway.noise_channel import (ChannelOpened, ChannelRefused, ClientChannel,  # noqa: E402
-                                          ClientHello, StanzaReceived, StreamClosed)
+from bridge.gateway.codec import Node
+from bridge.gateway.noise_channel import (
+    ChannelOpened,
+    ChannelRefused,
+    ClientChannel,
+    ClientHello,
+    StanzaReceived,
+    StreamClosed,
+)
 
 
 class ChatClient:

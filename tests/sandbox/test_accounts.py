@@ -80,7 +80,6 @@ async def test_deletion_request_removes_the_user_and_tells_contacts(sandbox, par
         assert [(e["class"], e["stanza"]["attrs"]["type"]) for e in received["entries"]] == [
             ("notification", "opt-out")]
         # Messages to the deleted user are refused as unknown.
-        _, gina = await admin.call("GET", "/gatekeeper-users/gina")
         ack = await send_as_gatekeeper(admin, "gina", alice, "G2")
         assert ack["children"][0]["attrs"]["code"] == "404"
     finally:
@@ -124,7 +123,7 @@ async def test_admin_api_works_with_its_secret(sandbox, partner):
 
 async def test_admin_api_is_off_without_a_configured_secret(sandbox_factory):
     sandbox = await sandbox_factory(admin_secret="", db_name="nosecret.db")
-    status, body = await Admin(sandbox, "").call("GET", "/partners")
+    status, _ = await Admin(sandbox, "").call("GET", "/partners")
     assert status == 401
 
 
@@ -133,5 +132,5 @@ async def test_clock_cannot_move_without_test_clock(sandbox_factory):
 
     sandbox = await sandbox_factory(test_clock=False, db_name="realclock.db")
     sandbox.clock = SystemClock()
-    status, body = await Admin(sandbox, ADMIN_SECRET).call("POST", "/clock/advance", {"days": 1})
+    status, _ = await Admin(sandbox, ADMIN_SECRET).call("POST", "/clock/advance", {"days": 1})
     assert status == 403

@@ -34,7 +34,7 @@ async def test_reenlisting_keeps_the_internal_id(sandbox, partner):
     first = ClientKeys()
     await enlist(sandbox, first.enlistment_form(partner.identity_token("alice")))
     second = ClientKeys()
-    status, body = await enlist(sandbox, second.enlistment_form(partner.identity_token("alice")))
+    _, body = await enlist(sandbox, second.enlistment_form(partner.identity_token("alice")))
     assert body == {"status": "ok", "login": "7-1@interop"}
     assert (await sandbox.partners.get("7-1@interop")).noise_key == second.noise_public
 
@@ -63,7 +63,7 @@ async def test_bad_fields_are_refused_with_the_documented_reason(sandbox, partne
     keys = ClientKeys()
     form = keys.enlistment_form(partner.identity_token("alice"), **overrides)
     assert await enlist(sandbox, form) == (status, {"status": "fail", "reason": reason})
-    assert await sandbox.partners.list() == []
+    assert await sandbox.partners.list_all() == []
 
 
 async def test_unknown_integrator_is_refused(sandbox, partner):
@@ -99,7 +99,7 @@ async def test_tokens_are_checked(sandbox, partner):
     for why, token in cases.items():
         assert await enlist(sandbox, keys.enlistment_form(token)) == (
             401, {"status": "fail", "reason": "bad_token"}), why
-    assert await sandbox.partners.list() == []
+    assert await sandbox.partners.list_all() == []
 
 
 async def test_token_expiry_follows_the_sandbox_clock(sandbox, partner):

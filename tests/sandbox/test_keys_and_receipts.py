@@ -94,7 +94,7 @@ async def test_signed_prekey_with_bad_signature_is_refused(sandbox, partner):
 
 
 async def test_identity_change_notifies_those_who_fetched_the_old_identity(sandbox, partner):
-    alice_keys, alice = await enlist_user(sandbox, partner, "alice")
+    _, alice = await enlist_user(sandbox, partner, "alice")
     bob_keys, bob = await enlist_user(sandbox, partner, "bob")
     carol_keys, carol = await enlist_user(sandbox, partner, "carol")
     b = await connect_user(sandbox, partner, "bob", bob_keys, bob)
@@ -149,7 +149,7 @@ async def test_receipts_including_retry_are_forwarded_and_acked(sandbox, partner
         retry_stanza = received["entries"][0]["stanza"]
         assert [c["tag"] for c in retry_stanza["children"]] == ["retry", "registration"]
         # And the other way: gina's delivery receipt reaches alice.
-        status, body = await admin.call("POST", "/gatekeeper-users/gina/stanzas", {
+        _, body = await admin.call("POST", "/gatekeeper-users/gina/stanzas", {
             "stanza": {"tag": "receipt", "attrs": {"id": "B1", "to": alice}}})
         assert body["reply"]["tag"] == "ack"
         receipt = await a.receive_until(lambda n: n.tag == "receipt")

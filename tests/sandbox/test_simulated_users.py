@@ -107,7 +107,7 @@ async def test_partner_starts_the_session_from_the_simulated_users_bundle(sandbo
     admin = Admin(sandbox, ADMIN_SECRET)
     gina = await make_gatekeeper_user(admin, "gina")
     await admin.call("POST", "/gatekeeper-users/gina/simulate")
-    alice_party, alice, client = await enlist_signal_party(sandbox, partner, "alice")
+    alice_party, _, client = await enlist_signal_party(sandbox, partner, "alice")
     try:
         reply = await client.request(bundle_request("k", gina))
         user = reply.child("list").children[0]
@@ -133,7 +133,7 @@ async def test_simulated_user_refusals(sandbox, partner):
     await make_gatekeeper_user(admin, "gina")
     await admin.call("POST", "/gatekeeper-users/shy/simulate")
     await admin.call("POST", "/gatekeeper-users/gina/simulate")
-    alice_party, alice, client = await enlist_signal_party(sandbox, partner, "alice")
+    _, alice, client = await enlist_signal_party(sandbox, partner, "alice")
     try:
         status, _ = await admin.call("POST", "/gatekeeper-users/shy/send", {
             "to": alice, "plaintext": "eA=="})
@@ -180,5 +180,37 @@ async def test_admin_command_line_drives_a_simulated_user(sandbox, partner):
         assert [p["internal_id"] for p in partners["partners"]] == [alice]
         code, _ = await cli("--secret", "wrong", "partners")
         assert code == 1
+    finally:
+        await client.close()
+
+
+async def test_simulated_user_refills_its_prekeys_without_reissuing_any(sandbox, partner):
+    admin = Admin(sandbox, ADMIN_SECRET)
+    gina = await make_gatekeeper_user(admin, "gina")
+    _, first = await admin.call("POST", "/gatekeeper-users/gina/simulate")
+    alice_party, _, client = await enlist_signal_party(sandbox, partner, "alice")
+    try:
+        handed_out = []
+        for i in range(first["one_time_prekeys"] + 10):
+            reply = await client.request(bundle_request(f"k{i}", gina))
+            user = reply.child("list").children[0]
+            key = user.child("key")
+            assert key is not None, f"pool ran dry at fetch {i}"
+            handed_out.append(int.from_bytes(key.child("id").data, "big"))
+        assert len(set(handed_out)) == len(handed_out)  # no prekey given out twice
+        assert await sandbox.partners.count_one_time_prekeys(gina) >= 5
+        # A refilled prekey works: gina holds its private half.
+        assert handed_out[-1] > first["one_time_prekeys"]
+        skey = user.child("skey")
+        await alice_party.process_bundle(None, PeerId(gina), PeerBundle(
+            int.from_bytes(user.child("registration").data, "big"), 1,
+            user.child("identity").data, int.from_bytes(skey.child("id").data, "big"),
+            skey.child("value").data, skey.child("signature").data,
+            handed_out[-1], key.child("value").data))
+        kind, ciphertext = await alice_party.encrypt(None, PeerId(gina), pad(b"late"))
+        await client.request(Node("message", {"id": "L1", "to": gina, "type": "text"},
+                                  [Node("enc", {"v": "2", "type": kind}, ciphertext)]))
+        _, inbox = await admin.call("GET", "/gatekeeper-users/gina/inbox")
+        assert unpad(base64.b64decode(inbox["entries"][0]["plaintext"])) == b"late"
     finally:
         await client.close()

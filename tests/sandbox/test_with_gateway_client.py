@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 
 from bridge.gateway import stanzas
-from bridge.gateway.connection import (ConnectionSettings, GatewayConnection, Handlers)
+from bridge.gateway.connection import ConnectionSettings, GatewayConnection, Handlers
 from bridge.gateway.enlistment import EnlistmentError, EnlistmentKeys, enlist
 from bridge.gateway.requests import SignedPreKey
 

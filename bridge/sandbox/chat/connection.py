@@ -18,12 +18,11 @@ from bridge.gateway.codec import Node, WireError
 from bridge.gateway.errors import ErrorCode, ErrorInfo
 from bridge.gateway.hello_auth import EnlistedClient, HelloRefused, authenticate_hello
 from bridge.gateway.ids import InternalId, UserVisibleId
-from bridge.gateway.noise_channel import (ChannelState, HelloReceived, ServerChannel,
-                                          StanzaReceived)
+from bridge.gateway.noise_channel import ChannelState, HelloReceived, ServerChannel, StanzaReceived
 
 from .. import stored_stanza
-from ..tokens import partner_jwks_for
 from ..clock import millis
+from ..tokens import partner_jwks_for
 from .stanzas import ib
 
 if TYPE_CHECKING:
@@ -38,10 +37,12 @@ DRAIN_BATCH = 200
 
 
 class ChatConnection:
-    def __init__(self, gateway: SandboxGateway, ws: web.WebSocketResponse, peer_ip: str) -> None:
+    def __init__(self, gateway: SandboxGateway, ws: web.WebSocketResponse, peer_ip: str,
+                 transport: asyncio.Transport | None = None) -> None:
         self.gw = gateway
         self.ws = ws
         self.peer_ip = peer_ip
+        self.transport = transport
         self.channel = ServerChannel(static_private=gateway.noise_private, codec=gateway.codec)
         self.login = ""
         self.log = log.getChild("pending")
@@ -114,12 +115,24 @@ class ChatConnection:
     async def _fetch_partner_jwks(self, partner_base: str) -> dict:
         return await partner_jwks_for(self._hello_token, self.gw.partner_keys)
 
+    def _check_faults(self, login: str) -> None:
+        """Overload (503) and per-login admission rate (429), after the hello checks passed."""
+        faults = self.gw.faults
+        if faults.unavailable:
+            raise HelloRefused(ErrorInfo(ErrorCode.UNAVAILABLE, "unavailable",
+                                         faults.retry_after))
+        wait = faults.admission_retry_after(login, asyncio.get_running_loop().time())
+        if wait is not None:
+            raise HelloRefused(ErrorInfo(ErrorCode.RATE_LIMITED, "too many connections",
+                                         max(1.0, wait)))
+
     async def _admit(self, event: HelloReceived) -> None:
         self._hello_token = event.hello.token
         try:
             enlisted = await authenticate_hello(
                 event, lookup_enlisted=self._lookup, fetch_partner_jwks=self._fetch_partner_jwks,
                 gateway_audience=self.gw.config.effective_gateway_id, now=self.gw.clock.now())
+            self._check_faults(enlisted.login)
         except HelloRefused as refused:
             self.log.info("Refused %s: %d %s", event.hello.login, int(refused.error.code),
                           refused.error.text)
@@ -135,9 +148,11 @@ class ChatConnection:
         self.login = enlisted.login
         self.log = log.getChild(self.login)
         await self.gw.partners.touch(self.login, millis(self.gw.clock))
+        # Registered before ``success`` goes out: once the client hears it is admitted, anything
+        # addressed to it (or any admin action on it) finds this connection.
+        await self.gw.router.attach(self)
         await self._send_raw(self.channel.accept({"t": str(int(self.gw.clock.now())),
                                                   "login": self.login}))
-        await self.gw.router.attach(self)
         self.log.info("Connected (from %s)", event.hello.client_ip or self.peer_ip)
         self._pump = asyncio.create_task(self._pump_mailbox(), name=f"pump:{self.login}")
 
@@ -171,6 +186,14 @@ class ChatConnection:
                 await self.ws.send_bytes(self.channel.stream_error(info))
         if not self.ws.closed:
             await self.ws.close(code=CLOSE_NORMAL, message=info.text.encode()[:120])
+
+    async def drop(self) -> None:
+        """Close the socket without a goodbye, like a broken network."""
+        self._ended = True
+        if self.transport is not None:
+            self.transport.abort()
+        elif not self.ws.closed:
+            await self.ws.close(code=CLOSE_NORMAL)
 
     # --- mailbox pump -----------------------------------------------------------------------
 
@@ -232,7 +255,7 @@ async def chat_endpoint(gateway: SandboxGateway, request: web.Request) -> web.We
     # Frames are ≤ 65538 bytes; a WebSocket message may carry a few of them.
     ws = web.WebSocketResponse(max_msg_size=1 << 20, heartbeat=None)
     await ws.prepare(request)
-    conn = ChatConnection(gateway, ws, request.remote or "")
+    conn = ChatConnection(gateway, ws, request.remote or "", request.transport)
     gateway.track_connection_task(asyncio.current_task())
     await conn.run()
     return ws

@@ -29,7 +29,7 @@ PING_INTERVAL_MS = DAY_MS
 
 async def handle_iq(router: Router, sender: str, node: Node) -> Node:
     iq_id = require_id(node)
-    iq_type, xmlns = node.attrs.get("type"), node.attrs.get("xmlns")
+    iq_type, xmlns = node.attrs.get("type", ""), node.attrs.get("xmlns", "")
     handler = _HANDLERS.get((xmlns, iq_type))
     if handler is None:
         return iq_error(iq_id, ErrorInfo(ErrorCode.BAD_REQUEST, "unknown xmlns or type"))
@@ -155,6 +155,8 @@ async def _fetch_bundles(router: Router, sender: str, iq_id: str, node: Node) ->
         await gw.contacts.add_pair(sender, jid)
         if is_internal_id(jid):
             await router.check_low_prekeys(jid)
+        else:
+            await gw.simulated.refill_if_low(jid)
     return iq_result(iq_id, [Node("list", {}, users)])
 
 
@@ -231,4 +233,4 @@ _HANDLERS = {
     ("lookup", "get"): _lookup,
 }
 
-__all__ = ["handle_iq", "SERVER_ADDRESS"]
+__all__ = ["SERVER_ADDRESS", "handle_iq"]

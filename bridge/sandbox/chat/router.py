@@ -21,6 +21,7 @@ from bridge.gateway.ids import SERVER_ADDRESS
 from .. import stored_stanza
 from ..clock import millis
 from ..ids import is_internal_id
+from .iq import handle_iq
 from .stanzas import StanzaRejected, error_node, notification, require_id, send_ack
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class LiveConnection(Protocol):
     async def send_live(self, node: Node) -> None: ...
 
     async def end(self, info: ErrorInfo) -> None: ...
+
+    async def drop(self) -> None: ...
 
 
 class Router:
@@ -236,8 +239,6 @@ class Router:
 
     async def handle(self, sender: str, node: Node) -> Node | None:
         """Dispatch one stanza from a client; returns the reply (if any)."""
-        from .iq import handle_iq  # iq handlers need the router; imported late to avoid a cycle
-
         try:
             if node.tag == "message":
                 return await self.handle_message(sender, node)

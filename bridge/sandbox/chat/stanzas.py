@@ -49,7 +49,7 @@ def ib(child: Node) -> Node:
 
 
 def valid_stanza_id(value: str | None) -> bool:
-    return (bool(value) and len(value) <= MAX_STANZA_ID_LENGTH
+    return (value is not None and 0 < len(value) <= MAX_STANZA_ID_LENGTH
             and all(33 <= ord(c) <= 126 for c in value))
 
 

@@ -73,7 +73,7 @@ class PartnerStore:
                                    noise_key)
         return [r["visible_id"] for r in rows]
 
-    async def list(self) -> list[PartnerUser]:
+    async def list_all(self) -> list[PartnerUser]:
         rows = await self.db.fetch("SELECT * FROM partner_user ORDER BY enlisted_at, internal_id")
         return [PartnerUser.from_row(r) for r in rows]
 
