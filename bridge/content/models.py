@@ -17,14 +17,10 @@ from typing import NewType, TypeAlias
 
 import attrs
 
-InternalId = NewType("InternalId", str)
-"""A gateway user's internal id assigned at enlistment, e.g. ``1-10853634039893@interop``."""
+from ..gateway.ids import InternalId, StanzaId
 
 ChatId = NewType("ChatId", str)
 """A chat: the peer's internal id in a 1:1 chat, or a group id."""
-
-StanzaId = NewType("StanzaId", str)
-"""The id of a ``<message>`` stanza, unique per sender."""
 
 MEDIA_KEY_LENGTH = 32
 SHA256_LENGTH = 32

@@ -7,8 +7,7 @@ import re
 
 from mautrix.types import UserID
 
-# The gateway's internal ID of a user, e.g. "1-10853634039893@interop".
-InternalID = NewType("InternalID", str)
+from ..gateway.ids import InternalId as InternalID
 
 _ALLOWED = re.compile(r"[a-z0-9._\-/]")
 

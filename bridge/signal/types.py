@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import NewType
 
-#: The Matrix user id of the bridged user who owns a Signal identity (the per-user key of every row).
-UserId = NewType("UserId", str)
+# The Matrix user id of the bridged user who owns a Signal identity (the per-user key of every
+# row): the same id the trust boundary is keyed by.
+from ..trust.types import UserId
+
+__all__ = ["UserId", "PeerId", "GroupId", "PreKeyId", "SignedPreKeyId", "RegistrationId"]
+
 #: The address of a remote party, e.g. the gateway's internal id of a gatekeeper user.
 PeerId = NewType("PeerId", str)
 #: A group's id for sender keys.
