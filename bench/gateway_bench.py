@@ -1,6 +1,6 @@
 """Gateway client figures: codec, Noise handshake and transport, and a loopback round trip.
 
-Run: PYTHONPATH=$PWD /work/venv/bin/python bench/gateway_bench.py
+Run: PYTHONPATH=$PWD python bench/gateway_bench.py
 Prints one figure per line; nothing here asserts.
 """
 
