@@ -15,6 +15,7 @@ from mautrix.appservice.state_store.asyncpg import PgASStateStore
 from mautrix.util.async_db import Database
 
 from . import __version__
+from .chats.media import HostedMedia
 from .config import Config
 from .gateway.identity import IdentityTokenIssuer
 from .gateway.jwks_client import JwksCache
@@ -55,6 +56,7 @@ class Bridge:
         self.gateway_http: aiohttp.ClientSession | None = None
         self.metrics = BridgeMetrics()
         self.metrics_server: MetricsServer | None = None
+        self.hosted_media: HostedMedia | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -139,11 +141,15 @@ class Bridge:
             allow_custom_username=config["bridge.allow_custom_username"],
             deliver=self._deliver_incoming, report=self._report_send_result,
         )
+        self.hosted_media = HostedMedia(self.db, self.gateway_http,
+                                        gateway_base=config["gateway.base_url"],
+                                        integrator_id=config["gateway.integrator_id"])
         register_routes(self.appservice.app, PartnerEndpoints(
             partner_base=config["partner_server.public_url"], gateway_id=self._gateway_id(),
             gatekeeper_tokens=JwksCache(self.gateway_http, config["gateway.jwks_url"]),
             own_jwks=lambda: jwks_document([signing_key]),
             on_push=self.partners.on_push,
+            media=self.hosted_media,
         ), prefix=config["partner_server.path_prefix"])
 
     async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> None:

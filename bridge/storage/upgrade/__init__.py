@@ -18,6 +18,7 @@ from . import (
     v02_signal,
     v03_matrix_users,
     v05_partner_accounts,
+    v06_chats,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -26,6 +27,7 @@ STEPS = [
     v02_signal.upgrade,
     v03_matrix_users.upgrade,
     v05_partner_accounts.upgrade,
+    v06_chats.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

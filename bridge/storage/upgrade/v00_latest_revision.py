@@ -157,3 +157,25 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
             last_error          TEXT
         )"""
     )
+
+    # --- hosted media and reactions (v06) ---
+    await conn.execute(
+        f"""CREATE TABLE hosted_media (
+            storage_reference TEXT PRIMARY KEY,
+            owner             TEXT NOT NULL,
+            blob              {blob(scheme)} NOT NULL,
+            created_at        BIGINT NOT NULL
+        )"""
+    )
+    await conn.execute(
+        """CREATE TABLE portal_reaction (
+            room_id       TEXT NOT NULL,
+            target_sender TEXT NOT NULL,
+            target_stanza TEXT NOT NULL,
+            sender        TEXT NOT NULL,
+            event_id      TEXT NOT NULL UNIQUE,
+            reaction_key  TEXT NOT NULL,
+            created_at    BIGINT NOT NULL,
+            PRIMARY KEY (room_id, target_sender, target_stanza, sender)
+        )"""
+    )

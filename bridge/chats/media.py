@@ -1,0 +1,97 @@
+"""The media repositories the content mapping reads and writes.
+
+`HomeserverMedia`: the homeserver's repository (authenticated media), through the bot.
+`HostedMedia`: encrypted blobs the bridge hosts for the gatekeeper (served by the partner-server
+route, only to gatekeeper-signed requests) and the gatekeeper's own media host for downloads.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import aiohttp
+from mautrix.appservice import IntentAPI
+from mautrix.types import ContentURI
+from mautrix.util.async_db import Database
+
+from ..gateway.ids import StorageReference
+
+
+class HomeserverMedia:
+    def __init__(self, bot: IntentAPI) -> None:
+        self.bot = bot
+        self._upload_limit: int | None = None
+        self._limit_known = False
+
+    @property
+    def upload_limit(self) -> int | None:
+        return self._upload_limit
+
+    async def refresh_upload_limit(self) -> None:
+        if not self._limit_known:
+            config = await self.bot.get_media_repo_config()
+            self._upload_limit = config.upload_size
+            self._limit_known = True
+
+    async def upload(self, data: bytes, mime_type: str, filename: str | None) -> ContentURI:
+        return await self.bot.upload_media(data, mime_type=mime_type, filename=filename)
+
+    async def download(self, uri: ContentURI) -> bytes:
+        return await self.bot.download_media(uri)
+
+
+class MediaTooLargeToFetch(Exception):
+    pass
+
+
+class HostedMedia:
+    def __init__(self, db: Database, http: aiohttp.ClientSession, *, gateway_base: str,
+                 integrator_id: str) -> None:
+        self.db = db
+        self.http = http
+        self.gateway_base = gateway_base.rstrip("/")
+        self.integrator_id = integrator_id
+
+    # --- the mapping's GatewayMedia --------------------------------------------------------
+
+    def for_user(self, owner: str) -> "UserHostedMedia":
+        return UserHostedMedia(self, owner)
+
+    async def download(self, path: str, max_size: int) -> bytes:
+        async with self.http.get(self.gateway_base + path,
+                                 timeout=aiohttp.ClientTimeout(total=120)) as resp:
+            resp.raise_for_status()
+            if resp.content_length is not None and resp.content_length > max_size:
+                raise MediaTooLargeToFetch(f"{resp.content_length} bytes")
+            data = await resp.content.read(max_size + 1)
+            if len(data) > max_size:
+                raise MediaTooLargeToFetch(f"more than {max_size} bytes")
+            return data
+
+    async def store(self, owner: str, blob: bytes) -> str:
+        reference = secrets.token_urlsafe(24)
+        await self.db.execute(
+            "INSERT INTO hosted_media (storage_reference, owner, blob, created_at) "
+            "VALUES ($1, $2, $3, $4)", reference, owner, blob, int(time.time() * 1000))
+        return f"/interop/whatsapp/download/{self.integrator_id}/{reference}/"
+
+    # --- the partner route's HostedMedia ---------------------------------------------------
+
+    async def read_encrypted(self, reference: StorageReference) -> bytes | None:
+        return await self.db.fetchval(
+            "SELECT blob FROM hosted_media WHERE storage_reference=$1", reference)
+
+
+class UserHostedMedia:
+    """GatewayMedia for one user's messages (hosted blobs remember their owner)."""
+
+    def __init__(self, hosted: HostedMedia, owner: str) -> None:
+        self.hosted = hosted
+        self.owner = owner
+
+    async def download(self, path: str, max_size: int) -> bytes:
+        return await self.hosted.download(path, max_size)
+
+    async def host(self, blob: bytes) -> str:
+        return await self.hosted.store(self.owner, blob)
