@@ -12,7 +12,6 @@ import logging
 from mautrix.appservice import AppService
 from mautrix.errors import MatrixError
 from mautrix.types import (
-    EncryptedEvent,
     Event,
     EventType,
     Membership,
@@ -37,7 +36,7 @@ class MatrixEventRouter:
     def __init__(self, *, appservice: AppService, permissions: dict[str, str],
                  users: MatrixUsers, commands: CommandRegistry,
                  encryption: BotEncryption | None, is_ghost, services=None,
-                 log: logging.Logger | None = None) -> None:
+                 portal_events=None, log: logging.Logger | None = None) -> None:
         self.appservice = appservice
         self.permissions = permissions
         self.users = users
@@ -45,6 +44,9 @@ class MatrixEventRouter:
         self.encryption = encryption
         self.is_ghost = is_ghost
         self.services = services
+        # Events in portal rooms go to the chat flows: an async callable returning True when
+        # the room is a portal (and so the event was theirs).
+        self.portal_events = portal_events
         self.log = log or logging.getLogger("bridge.matrix.router")
 
     @property
@@ -65,9 +67,16 @@ class MatrixEventRouter:
             return
         if isinstance(event, StateEvent):
             await self._handle_state(event)
-        elif event.type == EventType.ROOM_ENCRYPTED:
-            await self._handle_encrypted(event)
-        elif event.type == EventType.ROOM_MESSAGE:
+            return
+        if event.type == EventType.ROOM_ENCRYPTED:
+            if not self.encryption:
+                await self.send_notice(event.room_id,
+                                       "This bridge is not set up for encrypted rooms.")
+                return
+            event = await self.encryption.decrypt(event)
+        if self.portal_events and await self.portal_events(event):
+            return
+        if event.type == EventType.ROOM_MESSAGE:
             await self._handle_message(event)
 
     @staticmethod
@@ -117,13 +126,6 @@ class MatrixEventRouter:
         await self.appservice.state_store.set_encryption_info(room_id, encryption)
 
     # --- messages ----------------------------------------------------------------------------
-
-    async def _handle_encrypted(self, event: EncryptedEvent) -> None:
-        if not self.encryption:
-            await self.send_notice(event.room_id, "This bridge is not set up for encrypted rooms.")
-            return
-        decrypted = await self.encryption.decrypt(event)
-        await self._handle_message(decrypted)
 
     async def _handle_message(self, event: MessageEvent) -> None:
         content = event.content
