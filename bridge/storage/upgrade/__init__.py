@@ -12,13 +12,14 @@ import logging
 
 from mautrix.util.async_db import UpgradeTable
 
-from . import v00_latest_revision, v01_initial, v02_signal, v03_matrix_users
+from . import v00_latest_revision, v01_initial, v02_signal, v03_matrix_users, v04_portals
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
 STEPS = [
     v01_initial.upgrade,
     v02_signal.upgrade,
     v03_matrix_users.upgrade,
+    v04_portals.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 
