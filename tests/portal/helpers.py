@@ -3,9 +3,10 @@ same database), and small helpers for looking at portal rooms from a person's cl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from nio import RoomGetStateResponse
 
@@ -45,11 +46,12 @@ class Stack:
 
 
 @asynccontextmanager
-async def restartable_stack(db_url: str, directory: Path) -> AsyncIterator[Stack]:
+async def restartable_stack(db_url: str, directory: Path, *,
+                            overrides: Mapping[str, Any] = ()) -> AsyncIterator[Stack]:
     synapse_port = free_port()
     config_path, registration_path = write_bridge_config(
         directory / "bridge", homeserver=f"http://127.0.0.1:{synapse_port}", domain="localhost",
-        port=free_port(), database=db_url,
+        port=free_port(), database=db_url, overrides=overrides,
     )
     synapse = LocalSynapse(directory / "synapse", port=synapse_port,
                            registrations=[registration_path])
