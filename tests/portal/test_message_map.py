@@ -45,7 +45,7 @@ async def test_round_trip_both_ways(messages):
 
 async def test_duplicates_are_refused_both_ways(messages):
     await messages.add(room_id=ROOM, event_id="$a", stanza_id="S1", sender=CONTACT,
-                       from_matrix=False)
+                       from_matrix=False, timestamp=1)
     with pytest.raises(DuplicateMessage):  # same event, another stanza
         await messages.add(room_id=ROOM, event_id="$a", stanza_id="S2", sender=CONTACT,
                            from_matrix=False)
@@ -53,10 +53,14 @@ async def test_duplicates_are_refused_both_ways(messages):
         await messages.add(room_id=ROOM, event_id="$b", stanza_id="S1", sender=CONTACT,
                            from_matrix=False)
     # Stanza IDs are the sender's: the same ID from someone else, or elsewhere, is another message.
-    await messages.add(room_id=ROOM, event_id="$c", stanza_id="S1", sender=ME, from_matrix=True)
+    await messages.add(room_id=ROOM, event_id="$c", stanza_id="S1", sender=ME, from_matrix=True,
+                       timestamp=2)
     await messages.add(room_id=OTHER_ROOM, event_id="$d", stanza_id="S1", sender=CONTACT,
                        from_matrix=False)
     assert (await messages.by_event("$a")).stanza_id == "S1"
+    # Without a sender the newest message with that stanza ID answers.
+    assert (await messages.by_stanza(ROOM, "S1")).event_id == "$c"
+    assert (await messages.by_stanza(ROOM, "S1", CONTACT)).event_id == "$a"
 
 
 async def test_messages_belong_to_a_portal(messages):

@@ -51,8 +51,13 @@ class Portal:
         self.record = record
         self.ghost = ghost
         self.log = portals.log.getChild(record.room_id)
-        self.status = SendStatusReporter(portals.sender, record.room_id, ghost.username,
-                                         log=self.log.getChild("status"))
+
+    @property
+    def status(self) -> SendStatusReporter:
+        """Send statuses of the Matrix user's messages in this room (see ``send_status``)."""
+        # Built on use, so that a renamed contact is named by their current name.
+        return SendStatusReporter(self._portals.sender, self.room_id, self.ghost.username,
+                                  log=self.log.getChild("status"))
 
     def __repr__(self) -> str:
         return (f"Portal(room_id={self.room_id!r}, user_mxid={self.user_mxid!r}, "
