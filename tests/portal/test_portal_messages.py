@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from mautrix.types import Membership
 from nio import ReceiptEvent, RoomMessageNotice, RoomSendError, RoomSendResponse, UnknownEvent
 
 from bridge.matrix.portals import SendAs
@@ -125,5 +128,28 @@ async def test_send_status_failure_notice_and_receipts(db_url, tmp_path):
                 await alice.sync()
             assert any(r.user_id == GHOST and r.event_id == refused
                        and r.receipt_type == "m.read" for r in receipts), receipts
+        finally:
+            await alice.close()
+
+
+async def test_a_user_who_left_is_invited_again(db_url, tmp_path):
+    async with restartable_stack(db_url, tmp_path) as stack:
+        alice, portal = await open_portal(stack, tmp_path)
+        try:
+            assert await portal.ensure_user_invited() is False  # joined: nothing to do
+            await alice.client.room_leave(portal.room_id)
+            assert portal.room_id not in (await alice.client.joined_rooms()).rooms
+            # The leave reaches the bridge in a later homeserver transaction.
+            state_store = stack.bridge.appservice.state_store
+            for _ in range(100):
+                if await state_store.get_membership(portal.room_id, ALICE) == Membership.LEAVE:
+                    break
+                await asyncio.sleep(0.1)
+            assert await state_store.get_membership(portal.room_id, ALICE) == Membership.LEAVE
+            again = await stack.bridge.portals.get_or_create(ALICE, CONTACT, CONTACT_NAME)
+            assert again is portal
+            await alice.sync()
+            assert portal.room_id in alice.client.invited_rooms
+            assert await portal.ensure_user_invited() is False  # invited: nothing to do
         finally:
             await alice.close()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import logging
 
 from attrs import define
+from mautrix.errors import MNotFound
 from mautrix.types import EventID, EventType, Membership, RoomID, UserID
 
 from ..ids import InternalID
@@ -170,12 +171,25 @@ class Portal:
         levels.events_default = level
         await bot.set_power_levels(self.room_id, levels)
 
-    async def ensure_user_invited(self) -> None:
+    async def ensure_user_invited(self) -> bool:
         """Invite the Matrix user again if they left, so a new message from the contact reaches
-        them; a user who is invited or joined is left alone."""
-        membership = await self._portals.bot.state_store.get_membership(self.room_id,
-                                                                         self.user_mxid)
-        if membership in (Membership.JOIN, Membership.INVITE):
-            return
+        them. Returns whether an invite was sent; a user who is invited or joined is left alone.
+        """
+        present = (Membership.JOIN, Membership.INVITE)
+        bot = self._portals.bot
+        if await bot.state_store.get_membership(self.room_id, self.user_mxid) in present:
+            return False
+        # The cache may simply not know (it is rebuilt from the homeserver when lost): ask.
+        try:
+            member = await bot.get_state_event(self.room_id, EventType.ROOM_MEMBER,
+                                               self.user_mxid)
+            membership = member.membership
+        except MNotFound:
+            membership = Membership.LEAVE
+        await bot.state_store.set_membership(self.room_id, self.user_mxid, membership)
+        if membership in present or membership == Membership.BAN:
+            return False
         await self.ghost.intent.invite_user(self.room_id, self.user_mxid,
                                             extra_content={"is_direct": True})
+        self.log.info("Invited %s again", self.user_mxid)
+        return True

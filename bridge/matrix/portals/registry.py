@@ -105,6 +105,8 @@ class Portals:
         async with lock:
             portal = await self.get(user_mxid, contact_id)
             if portal is not None:
+                # A user who left the room gets it back when the chat goes on.
+                await portal.ensure_user_invited()
                 return portal
             ghost = await self.puppets.get_or_create(contact_id, contact_username)
             room_id = await self._create_room(user_mxid, ghost)
