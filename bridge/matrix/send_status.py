@@ -15,8 +15,8 @@ through :class:`~bridge.matrix.sending.MatrixSender`. Texts name the problem, ne
 
 from __future__ import annotations
 
-from enum import Enum
 import logging
+from enum import Enum
 
 from attrs import define
 from mautrix.types import (

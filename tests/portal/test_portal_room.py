@@ -7,7 +7,13 @@ from mautrix.types import MessageType, TextMessageEventContent
 from nio import RoomMessageText
 
 from tests.portal.helpers import (
-    BOT, CONTACT, CONTACT_NAME, GHOST, join, restartable_stack, room_state,
+    BOT,
+    CONTACT,
+    CONTACT_NAME,
+    GHOST,
+    join,
+    restartable_stack,
+    room_state,
 )
 from tests.support.matrix_client import PersonClient
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from bridge.matrix.portals import Portals
 from tests.portal.helpers import CONTACT, CONTACT_NAME, restartable_stack
 from tests.support.matrix_client import PersonClient

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from bridge.matrix.portals.room_setup import (
-    bridge_state_key, initial_state, power_levels_override, topic_for,
+    bridge_state_key,
+    initial_state,
+    power_levels_override,
+    topic_for,
 )
 from bridge.matrix.send_status import (
-    SendFailure, failure_notice_text, failure_text, status_content,
+    SendFailure,
+    failure_notice_text,
+    failure_text,
+    status_content,
 )
 
 BOT, GHOST = "@bot:hs", "@ghost:hs"

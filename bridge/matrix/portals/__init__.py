@@ -14,8 +14,8 @@ from .messages import DuplicateMessage, MappedMessage, MessageMap, StanzaID
 from .portal import Portal, PortalRecord, SendAs
 from .registry import Portals
 
-__all__ = ["build_portals", "DuplicateMessage", "MappedMessage", "MessageMap", "Portal", "PortalRecord",
-           "Portals", "SendAs", "StanzaID"]
+__all__ = ["DuplicateMessage", "MappedMessage", "MessageMap", "Portal", "PortalRecord", "Portals",
+           "SendAs", "StanzaID", "build_portals"]
 
 
 def build_portals(config, appservice, db, sender, *, encryption_ready: bool,

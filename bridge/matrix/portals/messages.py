@@ -8,12 +8,11 @@ ID. Both keys are unique, so a message can be recorded only once from either sid
 
 from __future__ import annotations
 
-from typing import NewType
 import sqlite3
 import time
+from typing import NewType
 
 import asyncpg
-
 from attrs import define
 from mautrix.types import EventID, RoomID
 from mautrix.util.async_db import Database

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 from typing import TYPE_CHECKING
-import logging
 
 from attrs import define
 from mautrix.errors import MNotFound

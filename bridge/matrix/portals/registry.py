@@ -8,10 +8,10 @@ and the stored one returned.
 
 from __future__ import annotations
 
-from typing import Any
 import asyncio
 import logging
 import time
+from typing import Any
 
 from mautrix.api import Method, Path
 from mautrix.appservice import AppService, IntentAPI
