@@ -26,6 +26,8 @@ from .matrix.commands import build_registry
 from .matrix.encryption import BotEncryption
 from .matrix.homeserver import check_registration, wait_for_homeserver
 from .matrix.inbox import MatrixInbox
+from .matrix.portals import Portals, build_portals
+from .matrix.puppet import Puppets
 from .matrix.router import MatrixEventRouter
 from .matrix.users import MatrixUsers
 from .metrics import BridgeMetrics, MetricsServer
@@ -50,6 +52,8 @@ class Bridge:
         self.inbox: MatrixInbox | None = None
         self.encryption: BotEncryption | None = None
         self.router: MatrixEventRouter | None = None
+        self.puppets: Puppets | None = None
+        self.portals: Portals | None = None
         self.master_key: MasterKey | None = None
         self.vault: Vault | None = None
         self.partners: PartnerService | None = None
@@ -110,6 +114,9 @@ class Bridge:
             encryption=self.encryption, is_ghost=self._is_ghost, services=self,
             log=self.log.getChild("router"),
         )
+        self.puppets, self.portals = build_portals(
+            config, self.appservice, self.db, self.router.sender,
+            encryption_ready=self.encryption is not None, log=self.log.getChild("matrix"))
         await self.partners.start(config["gateway.server_static_key"])
         if config["metrics.enabled"]:
             self.metrics_server = MetricsServer(self.metrics, self._refresh_metrics)

@@ -19,16 +19,14 @@ from mautrix.types import (
     MessageType,
     RoomID,
     StateEvent,
-    TextMessageEventContent,
-    Format,
     UserID,
 )
-from mautrix.util import markdown
 
 from .commands import CommandContext, CommandRegistry
 from .encryption import BotEncryption
 from .inbox import InboxItem
 from .permissions import Level, permission_level
+from .sending import MatrixSender
 from .users import MatrixUsers
 
 
@@ -48,6 +46,7 @@ class MatrixEventRouter:
         # the room is a portal (and so the event was theirs).
         self.portal_events = portal_events
         self.log = log or logging.getLogger("bridge.matrix.router")
+        self.sender = MatrixSender(appservice, encryption)
 
     @property
     def bot(self):
@@ -152,14 +151,8 @@ class MatrixEventRouter:
     # --- sending -----------------------------------------------------------------------------
 
     async def send_notice(self, room_id: RoomID, text: str) -> None:
-        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text,
-                                          format=Format.HTML,
-                                          formatted_body=markdown.render(text))
-        await self.send(room_id, EventType.ROOM_MESSAGE, content)
+        await self.sender.send_notice(room_id, text)
 
     async def send(self, room_id: RoomID, event_type: EventType, content,
                    sender: UserID | None = None) -> None:
-        intent = self.bot if sender is None else self.appservice.intent.user(sender)
-        if self.encryption and await self.appservice.state_store.is_encrypted(room_id):
-            event_type, content = await self.encryption.encrypt(room_id, event_type, content)
-        await intent.send_message_event(room_id, event_type, content)
+        await self.sender.send(room_id, event_type, content, sender=sender)

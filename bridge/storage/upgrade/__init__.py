@@ -17,6 +17,7 @@ from . import (
     v01_initial,
     v02_signal,
     v03_matrix_users,
+    v04_portals,
     v05_partner_accounts,
     v06_chats,
 )
@@ -26,6 +27,7 @@ STEPS = [
     v01_initial.upgrade,
     v02_signal.upgrade,
     v03_matrix_users.upgrade,
+    v04_portals.upgrade,
     v05_partner_accounts.upgrade,
     v06_chats.upgrade,
 ]

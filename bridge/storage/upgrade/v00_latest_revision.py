@@ -143,6 +143,48 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
         )"""
     )
 
+    # --- portals and puppets (v04) ---
+    await conn.execute(
+        """CREATE TABLE puppet (
+            internal_id TEXT PRIMARY KEY,
+            mxid        TEXT NOT NULL UNIQUE,
+            username    TEXT NOT NULL,
+            displayname TEXT,
+            name_set    BOOLEAN NOT NULL DEFAULT false,
+            avatar_hash TEXT,
+            avatar_mxc  TEXT,
+            avatar_set  BOOLEAN NOT NULL DEFAULT false,
+            created_at  BIGINT NOT NULL
+        )"""
+    )
+    await conn.execute(
+        """CREATE TABLE portal (
+            user_mxid        TEXT NOT NULL,
+            contact_id       TEXT NOT NULL,
+            room_id          TEXT NOT NULL UNIQUE,
+            encrypted        BOOLEAN NOT NULL,
+            read_only_reason TEXT,
+            blocked          BOOLEAN NOT NULL DEFAULT false,
+            created_at       BIGINT NOT NULL,
+            PRIMARY KEY (user_mxid, contact_id)
+        )"""
+    )
+    await conn.execute(
+        """CREATE TABLE portal_message (
+            room_id     TEXT NOT NULL REFERENCES portal (room_id) ON DELETE CASCADE,
+            event_id    TEXT NOT NULL UNIQUE,
+            stanza_id   TEXT NOT NULL,
+            sender      TEXT NOT NULL,
+            from_matrix BOOLEAN NOT NULL,
+            timestamp   BIGINT NOT NULL,
+            created_at  BIGINT NOT NULL,
+            PRIMARY KEY (room_id, sender, stanza_id)
+        )"""
+    )
+    await conn.execute(
+        "CREATE INDEX portal_message_stanza_idx ON portal_message (room_id, stanza_id)"
+    )
+
     # --- partner accounts (v05) ---
     await conn.execute(
         f"""CREATE TABLE partner_account (
