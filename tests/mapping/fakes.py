@@ -22,15 +22,15 @@ INTEGRATOR = "1"
 
 
 def portal(encrypted: bool = False, **changes) -> PortalInfo:
-    return PortalInfo(
+    """The portal of USER with PEER; `changes` override any field."""
+    return attrs.evolve(PortalInfo(
         room_id=RoomID("!portal:example.org"),
         chat_id=ChatId(PEER_ID),
         user_mxid=USER_MXID,
         user_internal_id=USER_ID,
         user_displayname="Alice M",
         encrypted=encrypted,
-        **changes,
-    )
+    ), **changes)
 
 
 @attrs.define
