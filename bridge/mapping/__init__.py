@@ -1,7 +1,8 @@
 """Mapping message content between Matrix events and the gateway's content models.
 
 - `MatrixToGateway.map_event(event, portal)` → `GatewayMessage` or `Unmappable(reason)`
-- `GatewayToMatrix.map_content(content, sender, stanza_id, portal)` → `[SendEvent | Redact | Notice]`
+- `GatewayToMatrix.map_content(content, sender, stanza_id, portal)`
+  → `[SendEvent | Redact | Notice]`
 
 Both take their I/O (media repositories, message ids, mention lookups) as
 injected Protocols (`interfaces`) and keep no state. See docs/message-mapping.md.

@@ -153,7 +153,9 @@ class BodyMapper:
         if kind is MediaKind.AUDIO and VOICE_KEY in content:
             return await self._voice(content)
         data = await self._fetch(content, kind)
-        caption, mentions, warnings = await self._caption(content) if with_caption else ("", (), ())
+        caption, mentions, warnings = ("", (), ())
+        if with_caption:
+            caption, mentions, warnings = await self._caption(content)
         thumbnail = await self._thumbnail(content) if kind is not MediaKind.AUDIO else b""
         ref = await host_for_gateway(
             self.gateway_media, kind, data, _mime_type(content), thumbnail

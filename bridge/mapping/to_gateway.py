@@ -23,7 +23,16 @@ from mautrix.types import (
 )
 
 from bridge.content import preview
-from bridge.content.models import Document, Image, MessageKey, Reaction, ReplyTo, Revoke, Text, Video
+from bridge.content.models import (
+    Document,
+    Image,
+    MessageKey,
+    Reaction,
+    ReplyTo,
+    Revoke,
+    Text,
+    Video,
+)
 from bridge.content.models import Edit as EditModel
 from bridge.formatting import MatrixToRemoteResolver
 from bridge.media import MediaLimits

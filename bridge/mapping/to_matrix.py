@@ -175,7 +175,9 @@ class GatewayToMatrix:
         }))
         return actions
 
-    async def _edit(self, edit: Edit, sender: InternalId, portal: PortalInfo) -> list[MatrixAction]:
+    async def _edit(
+        self, edit: Edit, sender: InternalId, portal: PortalInfo
+    ) -> list[MatrixAction]:
         # Only the author edits a message, so the target is the sender's own.
         target = await self._find([edit.target.participant or sender], edit.target.id, portal)
         if target is None or target.sender != sender:

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.content.models import MediaKind
 from bridge.mapping.geo import geo_uri, parse_geo_uri
 from bridge.mapping.matrix_bodies import is_animated_webp, is_ogg_opus
 from bridge.mapping.media_transfer import blob_size_bound
 from bridge.mapping.waveform import waveform_to_gateway, waveform_to_matrix
 from bridge.media import encrypt_media
-from bridge.content.models import MediaKind
 
 
 @pytest.mark.parametrize("uri, expected", [

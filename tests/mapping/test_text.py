@@ -22,7 +22,7 @@ async def test_plain_text_to_gateway(to_gateway) -> None:
 
 
 async def test_html_and_pills_to_gateway(to_gateway) -> None:
-    html = '<strong>hi</strong> <a href="https://matrix.to/#/%40wa_1-100%3Aexample.org">Alice Liddell</a>' \
+    html = f'<strong>hi</strong> <a href="https://matrix.to/#/{PEER_MXID}">Alice Liddell</a>' \
            ' and <em>you</em> <del>no</del> <code>x</code>'
     result = await to_gateway.map_event(events.text("hi Alice Liddell", html), portal())
     assert result.content.text == "*hi* @alice and _you_ ~no~ `x`"
@@ -102,7 +102,8 @@ async def test_text_to_matrix_with_markup_and_pill(to_matrix) -> None:
     assert action.content["msgtype"] == "m.text"
     assert action.content["body"] == "*hi* Alice Liddell"
     assert action.content["formatted_body"] == (
-        '<strong>hi</strong> <a href="https://matrix.to/#/%40wa_1-100%3Aexample.org">Alice Liddell</a>'
+        '<strong>hi</strong> '
+        '<a href="https://matrix.to/#/%40wa_1-100%3Aexample.org">Alice Liddell</a>'
     )
     assert action.content["m.mentions"] == {"user_ids": [PEER_MXID]}
 
