@@ -64,8 +64,10 @@ class InMemoryGatewayMedia:
     """The bridge's hosted blobs and the gatekeeper's media host, as one dict."""
 
     blobs: dict[str, bytes] = attrs.field(factory=dict)
+    downloaded: list[str] = attrs.field(factory=list)
 
     async def download(self, path: str, max_size: int) -> bytes:
+        self.downloaded.append(path)
         blob = self.blobs.get(path)
         if blob is None:
             raise RuntimeError("404")

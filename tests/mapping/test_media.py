@@ -228,7 +228,8 @@ async def test_over_the_homeserver_limit_to_matrix_is_a_notice_with_name_and_siz
         "A file (archive.zip, 2.9 KiB) was too large to bridge: The document is 2.9 KiB, "
         "larger than the 1 KiB limit for documents."
     ))]
-    assert matrix_media.files == {}
+    # Refused from the announced length, before downloading anything.
+    assert gateway_media.downloaded == [] and matrix_media.files == {}
 
 
 @rooms
