@@ -15,6 +15,7 @@ from .interfaces import (
     GatewayMedia,
     MatrixMedia,
     MessageIds,
+    MessageRecord,
     PortalInfo,
     QuotedText,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "MatrixMedia",
     "MatrixToGateway",
     "MessageIds",
+    "MessageRecord",
     "Notice",
     "PortalInfo",
     "QuotedText",

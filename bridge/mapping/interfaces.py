@@ -60,9 +60,25 @@ class GatewayMedia(Protocol):
         path, ``/interop/whatsapp/download/{integrator}/{storage_reference}/``."""
 
 
+class MessageRecord(Protocol):
+    """What the mapping reads of a message known on both sides (any row type with
+    these attributes will do)."""
+
+    @property
+    def event_id(self) -> EventID: ...
+
+    @property
+    def stanza_id(self) -> StanzaId: ...
+
+    @property
+    def sender(self) -> InternalId:
+        """The message's author on the gateway (the Matrix user's internal id for
+        messages they sent from Matrix)."""
+
+
 @attrs.frozen(kw_only=True)
 class BridgedMessage:
-    """A message known on both sides."""
+    """A message known on both sides: the plain `MessageRecord`."""
 
     event_id: EventID
     stanza_id: StanzaId
@@ -76,7 +92,7 @@ class BridgedReaction:
     """A reaction known on both sides: one per sender and target on the gateway."""
 
     event_id: EventID
-    target: BridgedMessage
+    target: MessageRecord
     sender: InternalId
     key: str = attrs.field(repr=False)
 
@@ -88,16 +104,18 @@ class MessageIds(Protocol):
     it has been sent on either side.
     """
 
-    async def message_by_event(self, event_id: EventID) -> BridgedMessage | None: ...
+    async def message_by_event(self, event_id: EventID) -> MessageRecord | None: ...
 
     async def message_by_stanza(
-        self, chat_id: ChatId, sender: InternalId, stanza_id: StanzaId
-    ) -> BridgedMessage | None: ...
+        self, room_id: RoomID, sender: InternalId, stanza_id: StanzaId
+    ) -> MessageRecord | None:
+        """The message `stanza_id` from `sender` in the portal `room_id` (stanza ids
+        are unique per sender only)."""
 
     async def reaction_by_event(self, event_id: EventID) -> BridgedReaction | None: ...
 
     async def reaction_by_sender(
-        self, target: BridgedMessage, sender: InternalId
+        self, target: MessageRecord, sender: InternalId
     ) -> BridgedReaction | None:
         """The current reaction of `sender` to `target`, if any."""
 

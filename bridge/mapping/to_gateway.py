@@ -39,10 +39,10 @@ from bridge.media import MediaLimits
 
 from .errors import Unmappable
 from .interfaces import (
-    BridgedMessage,
     GatewayMedia,
     MatrixMedia,
     MessageIds,
+    MessageRecord,
     PortalInfo,
     QuotedText,
 )
@@ -113,7 +113,7 @@ class MatrixToGateway:
 
     # --- relations -----------------------------------------------------------------
 
-    def _key(self, target: BridgedMessage, portal: PortalInfo) -> MessageKey:
+    def _key(self, target: MessageRecord, portal: PortalInfo) -> MessageKey:
         return MessageKey(
             chat_id=portal.chat_id,
             id=target.stanza_id,

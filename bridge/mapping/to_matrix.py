@@ -33,7 +33,7 @@ from bridge.formatting import HTML_FORMAT, RemoteToMatrixResolver
 from bridge.media import MediaLimits
 
 from .gateway_bodies import GatewayBody, GatewayBodyMapper, MatrixBody
-from .interfaces import BridgedMessage, GatewayMedia, MatrixMedia, MessageIds, PortalInfo
+from .interfaces import GatewayMedia, MatrixMedia, MessageIds, MessageRecord, PortalInfo
 from .results import MatrixAction, Notice, Redact, SendEvent
 
 log = logging.getLogger("bridge.mapping.to_matrix")
@@ -102,21 +102,21 @@ class GatewayToMatrix:
 
     async def _find(
         self, authors: list[InternalId | None], stanza_id: StanzaId, portal: PortalInfo
-    ) -> BridgedMessage | None:
+    ) -> MessageRecord | None:
         for author in dict.fromkeys(a for a in authors if a):
-            found = await self.message_ids.message_by_stanza(portal.chat_id, author, stanza_id)
+            found = await self.message_ids.message_by_stanza(portal.room_id, author, stanza_id)
             if found is not None:
                 return found
         return None
 
     async def _target(
         self, key: MessageKey, sender: InternalId, portal: PortalInfo
-    ) -> BridgedMessage | None:
+    ) -> MessageRecord | None:
         """The message a reaction/edit/revoke from `sender` points at.
 
         `from_me` is relative to the sender; in a 1:1 chat the other author is
         the portal's Matrix user. (`key.chat_id` is the sender's view of the
-        chat, so the portal's own chat id is used for the lookup.)
+        chat, so the lookup is by the portal's room.)
         """
         if key.participant:
             author = key.participant

@@ -106,7 +106,7 @@ class InMemoryMessageIds:
         return next((m for m in self.messages if m.event_id == event_id), None)
 
     async def message_by_stanza(
-        self, chat_id: ChatId, sender: InternalId, stanza_id: StanzaId
+        self, room_id: RoomID, sender: InternalId, stanza_id: StanzaId
     ) -> BridgedMessage | None:
         return next(
             (m for m in self.messages if m.sender == sender and m.stanza_id == stanza_id), None
