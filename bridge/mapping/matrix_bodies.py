@@ -107,8 +107,8 @@ class BodyMapper:
 
     async def _text(self, content: TextMessageEventContent, portal: PortalInfo) -> MappedBody:
         remote = await matrix_to_remote(
-            content.body or "", content.formatted_body, self.resolve_mention,
-            format=content.format,
+            string(content.body), optional_string(content.formatted_body), self.resolve_mention,
+            format=_format(content),
         )
         text = remote.text
         if content.msgtype == MessageType.EMOTE:
@@ -118,17 +118,19 @@ class BodyMapper:
             raise Unmappable("an empty message cannot be sent")
         return MappedBody(
             body=Text(text=text, mentions=remote.mentions),
-            warnings=_spoiler_warning(content.formatted_body),
+            warnings=_spoiler_warning(optional_string(content.formatted_body)),
         )
 
     async def _caption(self, content: MediaMessageEventContent) -> tuple[str, tuple, tuple]:
         """(caption, mentions, warnings): MSC2530, a body that differs from the filename."""
-        if not content.filename or content.body == content.filename or not content.body:
+        body, filename = string(content.body), string(content.filename)
+        if not filename or body == filename or not body:
             return "", (), ()
+        formatted_body = optional_string(content.formatted_body)
         remote = await matrix_to_remote(
-            content.body, content.formatted_body, self.resolve_mention, format=content.format
+            body, formatted_body, self.resolve_mention, format=_format(content)
         )
-        return remote.text, remote.mentions, _spoiler_warning(content.formatted_body)
+        return remote.text, remote.mentions, _spoiler_warning(formatted_body)
 
     # --- media ---------------------------------------------------------------------
 
@@ -174,7 +176,7 @@ class BodyMapper:
             body = Audio(media=ref, duration_seconds=_seconds(getattr(info, "duration", None)))
         else:
             body = Document(
-                media=ref, file_name=content.filename or content.body or "",
+                media=ref, file_name=string(content.filename) or string(content.body),
                 caption=caption, mentions=mentions,
             )
         return MappedBody(body=body, warnings=warnings, hosted_paths=(ref.path,))
@@ -182,7 +184,7 @@ class BodyMapper:
     async def _voice(self, content: MediaMessageEventContent) -> MappedBody:
         """MSC3245 voice message → voice note: Ogg/Opus, duration, 64-sample waveform."""
         data = await self._fetch(content, MediaKind.AUDIO)
-        extensible = content.get(AUDIO_KEY) or {}
+        extensible = _mapping(content.get(AUDIO_KEY))
         try:
             if is_ogg_opus(data):
                 mime = "audio/ogg; codecs=opus"
@@ -211,7 +213,7 @@ class BodyMapper:
         url, file = getattr(info, "thumbnail_url", None), getattr(info, "thumbnail_file", None)
         if not (url or file) or thumb_info is None or thumb_info.mimetype != "image/jpeg":
             return b""
-        if not isinstance(thumb_info.size, int) or thumb_info.size > THUMBNAIL_MAX:
+        if not _int(thumb_info.size) or thumb_info.size > THUMBNAIL_MAX:
             return b""
         try:
             data = await fetch_from_matrix(self.matrix_media, url, file)
@@ -223,14 +225,33 @@ class BodyMapper:
 
     @staticmethod
     def _location(content: LocationMessageEventContent) -> Location:
-        extensible = content.get(LOCATION_KEY) or {}
-        coordinates = parse_geo_uri(content.geo_uri or extensible.get("uri") or "")
+        extensible = _mapping(content.get(LOCATION_KEY))
+        coordinates = parse_geo_uri(string(content.geo_uri) or string(extensible.get("uri")))
         if coordinates is None:
             raise Unmappable("the location could not be read")
-        description = extensible.get("description")
-        body = content.body or ""
-        name = description if isinstance(description, str) else ("" if "geo:" in body else body)
+        description = optional_string(extensible.get("description"))
+        body = string(content.body)
+        name = description if description is not None else ("" if "geo:" in body else body)
         return Location(latitude=coordinates[0], longitude=coordinates[1], name=name)
+
+
+def string(value: object) -> str:
+    """A field that should be a string; event contents are not validated by mautrix."""
+    return value if isinstance(value, str) else ""
+
+
+def optional_string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _format(content: object) -> str | None:
+    """The body format as a string (mautrix gives its `Format` enum for known ones)."""
+    value = getattr(content, "format", None)
+    return optional_string(getattr(value, "value", value))
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _spoiler_warning(formatted_body: str | None) -> tuple[str, ...]:
@@ -241,7 +262,7 @@ def _mime_type(content: MediaMessageEventContent) -> str:
     declared = getattr(content.info, "mimetype", None)
     if isinstance(declared, str) and "/" in declared:
         return declared
-    guessed, _ = mimetypes.guess_type(content.filename or content.body or "")
+    guessed, _ = mimetypes.guess_type(string(content.filename) or string(content.body))
     return guessed or "application/octet-stream"
 
 

@@ -52,7 +52,7 @@ async def fetch_from_matrix(
 ) -> bytes:
     """The plaintext of a Matrix attachment; raises `Unmappable` when it cannot be had."""
     source = file.url if file is not None else url
-    if not source:
+    if not isinstance(source, str) or not source.startswith("mxc://"):
         raise Unmappable("the message has no file attached")
     try:
         data = await media.download(source)
@@ -75,7 +75,7 @@ async def _decrypt_matrix_attachment(data: bytes, file: EncryptedFile) -> bytes:
         raise Unmappable("the file is encrypted with an unknown algorithm")
     try:
         return await _run_crypto(len(data), decrypt_attachment, data, key, sha256, file.iv)
-    except DecryptionError as error:
+    except (DecryptionError, ValueError, TypeError) as error:
         raise Unmappable("the file could not be decrypted: it is damaged or its key is wrong") \
             from error
 

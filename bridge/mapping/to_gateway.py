@@ -152,7 +152,7 @@ class MatrixToGateway:
         relates_to = event.content.relates_to
         if relates_to.rel_type != RelationType.ANNOTATION or not relates_to.event_id:
             raise Unmappable("this kind of reaction is not supported")
-        key = relates_to.key or ""
+        key = relates_to.key if isinstance(relates_to.key, str) else ""
         if not key.strip():
             raise Unmappable("an empty reaction cannot be sent")
         if len(key) > MAX_REACTION_LENGTH:
