@@ -33,7 +33,15 @@ from bridge.media.limits import MediaTooLarge, format_size
 
 from .geo import geo_uri
 from .interfaces import GatewayMedia, MatrixMedia, PortalInfo
-from .matrix_bodies import AUDIO_KEY, LOCATION_KEY, VOICE_KEY
+from .matrix_bodies import (
+    AUDIO_KEY,
+    AUTOPLAY_KEY,
+    GIF_KEY,
+    LOCATION_KEY,
+    LOOP_KEY,
+    NO_AUDIO_KEY,
+    VOICE_KEY,
+)
 from .media_transfer import (
     MediaDownloadFailed,
     UploadedMedia,
@@ -147,6 +155,8 @@ class GatewayBodyMapper:
         uploaded.apply(content)
         if isinstance(body, Image | Video):
             _dimensions(info, body.width, body.height)
+        if isinstance(body, Video) and body.gif_playback:
+            info.update({GIF_KEY: True, LOOP_KEY: True, AUTOPLAY_KEY: True, NO_AUDIO_KEY: True})
         if isinstance(body, Video | Audio) and body.duration_seconds:
             info["duration"] = body.duration_seconds * 1000
         if isinstance(body, Audio) and body.voice_note:

@@ -43,6 +43,11 @@ log = logging.getLogger("bridge.mapping.to_gateway")
 VOICE_KEY = "org.matrix.msc3245.voice"
 AUDIO_KEY = "org.matrix.msc1767.audio"
 LOCATION_KEY = "org.matrix.msc3488.location"
+# Matrix has no GIF type: looping silent videos carry these info flags.
+GIF_KEY = "fi.mau.gif"
+LOOP_KEY = "fi.mau.loop"
+AUTOPLAY_KEY = "fi.mau.autoplay"
+NO_AUDIO_KEY = "fi.mau.no_audio"
 SPOILER_WARNING = "The spoiler was sent in clear: the other side has no spoilers."
 # Inline thumbnails are small JPEG previews; larger ones are not worth a message's bytes.
 THUMBNAIL_MAX = 64 * 1024
@@ -171,6 +176,7 @@ class BodyMapper:
             body = Video(
                 media=ref, caption=caption, mentions=mentions, width=width, height=height,
                 duration_seconds=_seconds(getattr(info, "duration", None)),
+                gif_playback=_is_gif_like(info),
             )
         elif kind is MediaKind.AUDIO:
             body = Audio(media=ref, duration_seconds=_seconds(getattr(info, "duration", None)))
@@ -277,6 +283,13 @@ def _seconds(milliseconds: object) -> int:
     if milliseconds != milliseconds or milliseconds <= 0:
         return 0
     return max(1, round(milliseconds / 1000))
+
+
+def _is_gif_like(info: object) -> bool:
+    """A video shown as a looping GIF: the ``fi.mau.gif`` / ``fi.mau.loop`` info flags
+    that Matrix clients and bridges use for it."""
+    serialized = info.serialize() if hasattr(info, "serialize") else {}
+    return serialized.get(GIF_KEY) is True or serialized.get(LOOP_KEY) is True
 
 
 def is_ogg_opus(data: bytes) -> bool:

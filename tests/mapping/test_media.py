@@ -248,3 +248,17 @@ async def test_media_round_trip(to_gateway, to_matrix, matrix_media, gateway_med
     assert back.media.sha256_plain == original.media.sha256_plain
     assert back.media.media_key != original.media.media_key  # re-encrypted, fresh key
     assert read_hosted(gateway_media, MediaKind.IMAGE, back.media) == data
+
+
+async def test_gif_playback_both_ways(to_gateway, to_matrix, matrix_media, gateway_media) -> None:
+    video = samples.mp4(1)
+    original = Video(media=gateway_ref(gateway_media, MediaKind.VIDEO, video, "video/mp4"),
+                     gif_playback=True, duration_seconds=1)
+    [action] = await to_matrix.map_content(original, PEER_ID, "G1", portal())
+    info = action.content["info"]
+    assert info["fi.mau.gif"] is True and info["fi.mau.loop"] is True
+    back = (await to_gateway.map_event(events.event(action.content), portal())).content
+    assert back.gif_playback is True
+    plain_video = events.event({"msgtype": "m.video", "body": "v.mp4",
+                                "url": matrix_media.put(video), "info": {"mimetype": "video/mp4"}})
+    assert (await to_gateway.map_event(plain_video, portal())).content.gif_playback is False
