@@ -198,7 +198,8 @@ class GatewayToMatrix:
         if target is None or (not portal.is_group and target.sender != sender):
             return [Notice(text="A deletion of a message that is not in this room could not "
                                 "be shown.")]
-        return [Redact(event_id=target.event_id, reason="Deleted by the sender")]
+        reason = "Deleted by the sender" if target.sender == sender else "Deleted by a group admin"
+        return [Redact(event_id=target.event_id, reason=reason)]
 
 
 def _replacement(new_content: dict[str, Any], target: EventID) -> dict[str, Any]:

@@ -243,3 +243,31 @@ async def test_reaction_round_trip(to_gateway, to_matrix, message_ids) -> None:
         decode_content(encode_content(sent)), USER_ID, "R", mirrored)
     assert action.content["m.relates_to"] == {
         "rel_type": "m.annotation", "event_id": "$theirs", "key": "🎉"}
+
+
+async def test_group_targets_name_their_author(to_gateway, to_matrix, message_ids) -> None:
+    group = portal(is_group=True, chat_id=ChatId("g-42@interop"))
+    other = "1-300@interop"  # a third member
+    message_ids.add_message("$by_other", "O1", other)
+    message_ids.add_message("$mine", "M1", USER_ID)
+    # Matrix → gateway: targets and quotes carry the author.
+    reaction = (await to_gateway.map_event(events.reaction("$by_other", "👍"), group)).content
+    assert reaction.target == MessageKey(chat_id=ChatId("g-42@interop"), id="O1",
+                                         participant=other)
+    deleted = (await to_gateway.map_event(events.redaction("$mine"), group)).content
+    assert deleted.target.participant == USER_ID and deleted.target.from_me
+    # gateway → Matrix: the participant picks the message even when stanza ids collide.
+    message_ids.add_message("$peer_same_id", "O1", PEER_ID)
+    from_peer = Reaction(target=MessageKey(chat_id=ChatId("g-42@interop"), id="O1",
+                                           participant=other), text="🔥")
+    [action] = await to_matrix.map_content(from_peer, PEER_ID, "R1", group)
+    assert action.content["m.relates_to"]["event_id"] == "$by_other"
+    # Without a participant and not from_me, a group target cannot be found.
+    anonymous = Reaction(target=MessageKey(chat_id=ChatId("g-42@interop"), id="O1"), text="🔥")
+    [action] = await to_matrix.map_content(anonymous, PEER_ID, "R2", group)
+    assert isinstance(action, Notice)
+    # Group admins may revoke others' messages.
+    revoke = Revoke(target=MessageKey(chat_id=ChatId("g-42@interop"), id="O1",
+                                      participant=other))
+    assert await to_matrix.map_content(revoke, PEER_ID, "V1", group) == [
+        Redact(event_id="$by_other", reason="Deleted by a group admin")]
