@@ -75,6 +75,7 @@ _MSGTYPES = {
     MediaKind.AUDIO: "m.audio",
     MediaKind.DOCUMENT: "m.file",
 }
+VOICE_MESSAGE_BODY = "Voice message"
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f/\\]")
 
 
@@ -160,6 +161,9 @@ class GatewayBodyMapper:
         if isinstance(body, Video | Audio) and body.duration_seconds:
             info["duration"] = body.duration_seconds * 1000
         if isinstance(body, Audio) and body.voice_note:
+            # As Matrix clients send voice messages: a plain label, no file name.
+            content["body"] = VOICE_MESSAGE_BODY
+            del content["filename"]
             content[VOICE_KEY] = {}
             content[AUDIO_KEY] = {
                 "duration": body.duration_seconds * 1000,
