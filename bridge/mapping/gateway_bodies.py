@@ -76,6 +76,7 @@ _MSGTYPES = {
     MediaKind.DOCUMENT: "m.file",
 }
 VOICE_MESSAGE_BODY = "Voice message"
+JPEG_MAGIC = b"\xff\xd8\xff"
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f/\\]")
 
 
@@ -137,7 +138,9 @@ class GatewayBodyMapper:
             uploaded = await upload_to_matrix(
                 self.matrix_media, data, ref.mime_type, filename, portal.encrypted
             )
-            thumbnail = await self._thumbnail(ref.thumbnail, portal) if ref.thumbnail else None
+            # The inline preview is announced as JPEG; anything else is not shown as one.
+            thumbnail = (await self._thumbnail(ref.thumbnail, portal)
+                         if ref.thumbnail.startswith(JPEG_MAGIC) else None)
         except Exception as error:  # the core's transport may raise anything
             log.warning("uploading a %s to the homeserver failed: %s", kind.value,
                         type(error).__name__)

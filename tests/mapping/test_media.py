@@ -262,3 +262,12 @@ async def test_gif_playback_both_ways(to_gateway, to_matrix, matrix_media, gatew
     plain_video = events.event({"msgtype": "m.video", "body": "v.mp4",
                                 "url": matrix_media.put(video), "info": {"mimetype": "video/mp4"}})
     assert (await to_gateway.map_event(plain_video, portal())).content.gif_playback is False
+
+
+async def test_a_thumbnail_that_is_not_a_jpeg_is_left_out(to_matrix, matrix_media,
+                                                          gateway_media) -> None:
+    ref = gateway_ref(gateway_media, MediaKind.IMAGE, samples.png(), "image/png",
+                      thumbnail=b"<svg onload=alert(1)>")
+    [action] = await to_matrix.map_content(Image(media=ref), PEER_ID, "S1", portal())
+    assert "thumbnail_url" not in action.content["info"]
+    assert len(matrix_media.files) == 1  # the image only
