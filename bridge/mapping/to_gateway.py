@@ -16,6 +16,7 @@ from mautrix.types import (
     EncryptedEvent,
     EventID,
     EventType,
+    MediaMessageEventContent,
     MessageEvent,
     ReactionEvent,
     RedactionEvent,
@@ -97,6 +98,8 @@ class MatrixToGateway:
         if isinstance(event, RedactionEvent) or event_type == str(EventType.ROOM_REDACTION):
             return await self._redaction(event, portal)
         if isinstance(event, MessageEvent) and event.type == EventType.STICKER:
+            if not isinstance(event.content, MediaMessageEventContent):
+                raise Unmappable("the sticker has no image")
             mapped = await self._bodies.map_sticker(event.content)
             return await self._with_reply(event, mapped, portal)
         if isinstance(event, MessageEvent) and event.type == EventType.ROOM_MESSAGE:
@@ -186,7 +189,8 @@ class MatrixToGateway:
 
     async def _edit(self, event: MessageEvent, portal: PortalInfo) -> GatewayMessage:
         # mautrix has already replaced the content with `m.new_content`.
-        target = await self.message_ids.message_by_event(event.content.relates_to.event_id)
+        target_id = event.content.relates_to.event_id
+        target = await self.message_ids.message_by_event(target_id) if target_id else None
         if target is None:
             raise Unmappable("the edited message was never delivered to the other side")
         if target.sender != portal.user_internal_id:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -101,7 +102,7 @@ class GatewayToMatrix:
     # --- lookups -------------------------------------------------------------------
 
     async def _find(
-        self, authors: list[InternalId | None], stanza_id: StanzaId, portal: PortalInfo
+        self, authors: Sequence[InternalId | None], stanza_id: StanzaId, portal: PortalInfo
     ) -> MessageRecord | None:
         for author in dict.fromkeys(a for a in authors if a):
             found = await self.message_ids.message_by_stanza(portal.room_id, author, stanza_id)
