@@ -112,12 +112,16 @@ class MessageIds(Protocol):
         """The message `stanza_id` from `sender` in the portal `room_id` (stanza ids
         are unique per sender only)."""
 
-    async def reaction_by_event(self, event_id: EventID) -> BridgedReaction | None: ...
+    async def reaction_by_event(self, event_id: EventID) -> BridgedReaction | None:
+        """Any reaction recorded for this Matrix event, also one a later reaction of
+        the same sender has superseded (a Matrix user may keep several reactions on
+        a message; the gateway keeps one per person)."""
 
     async def reaction_by_sender(
         self, target: MessageRecord, sender: InternalId
     ) -> BridgedReaction | None:
-        """The current reaction of `sender` to `target`, if any."""
+        """The current (latest) reaction of `sender` to `target`, if any; a revoke
+        removes it."""
 
 
 class QuotedText(Protocol):

@@ -88,8 +88,12 @@ class MatrixToGateway:
             limits=self.limits,
         )
 
-    async def map_event(self, event: Any, portal: PortalInfo) -> GatewayMessage:
-        """The gateway content for `event`, or `Unmappable` with a reason for people."""
+    async def map_event(self, event: Any, portal: PortalInfo) -> GatewayMessage | None:
+        """The gateway content for `event`, or `Unmappable` with a reason for people.
+
+        None means the gateway already shows what the event asks for: only the
+        redaction of a reaction that a later one has superseded there.
+        """
         event_type = str(getattr(event, "type", ""))
         if isinstance(event, EncryptedEvent) or event_type == str(EventType.ROOM_ENCRYPTED):
             raise Unmappable("the bridge could not decrypt the message")
@@ -167,7 +171,7 @@ class MatrixToGateway:
             target=self._key(target, portal), text=key, timestamp_ms=event.timestamp
         ))
 
-    async def _redaction(self, event: Any, portal: PortalInfo) -> GatewayMessage:
+    async def _redaction(self, event: Any, portal: PortalInfo) -> GatewayMessage | None:
         redacts = getattr(event, "redacts", None) or _content_field(event, "redacts")
         if not redacts:
             raise Unmappable("the deletion does not say what it deletes")
@@ -175,6 +179,13 @@ class MatrixToGateway:
         if reaction is not None:
             if reaction.sender != portal.user_internal_id:
                 raise Unmappable("only your own reactions can be removed")
+            current = await self.message_ids.reaction_by_sender(
+                reaction.target, portal.user_internal_id
+            )
+            if current is None or current.event_id != reaction.event_id:
+                # The gateway keeps one reaction per person: this one was replaced
+                # (or already removed) there, and revoking now would remove the newer one.
+                return None
             # An empty reaction text is the gateway's reaction revoke.
             return GatewayMessage(content=Reaction(
                 target=self._key(reaction.target, portal), text="",

@@ -118,6 +118,8 @@ class InMemoryMessageIds:
     async def reaction_by_sender(
         self, target: BridgedMessage, sender: InternalId
     ) -> BridgedReaction | None:
+        # The latest reaction is the current one.
         return next(
-            (r for r in self.reactions if r.target == target and r.sender == sender), None
+            (r for r in reversed(self.reactions) if r.target == target and r.sender == sender),
+            None,
         )

@@ -271,3 +271,12 @@ async def test_group_targets_name_their_author(to_gateway, to_matrix, message_id
                                       participant=other))
     assert await to_matrix.map_content(revoke, PEER_ID, "V1", group) == [
         Redact(event_id="$by_other", reason="Deleted by a group admin")]
+
+
+async def test_redacting_a_superseded_reaction_sends_nothing(to_gateway, message_ids) -> None:
+    theirs = message_ids.add_message("$theirs", "T1", PEER_ID)
+    message_ids.add_reaction("$first", theirs, USER_ID, "👍")
+    message_ids.add_reaction("$second", theirs, USER_ID, "❤️")  # replaced 👍 on the gateway
+    assert await to_gateway.map_event(events.redaction("$first"), portal()) is None
+    revoke = await to_gateway.map_event(events.redaction("$second"), portal())
+    assert revoke.content.is_revoke
