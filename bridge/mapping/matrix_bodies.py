@@ -36,6 +36,7 @@ from .errors import Unmappable
 from .geo import parse_geo_uri
 from .interfaces import GatewayMedia, MatrixMedia, PortalInfo
 from .media_transfer import fetch_from_matrix, host_for_gateway
+from .probe import MediaShape, probe_media
 from .waveform import waveform_to_gateway
 
 log = logging.getLogger("bridge.mapping.to_gateway")
@@ -168,24 +169,48 @@ class BodyMapper:
             self.gateway_media, kind, data, _mime_type(content), thumbnail
         )
         info = content.info
-        width, height = _int(getattr(info, "width", None)), _int(getattr(info, "height", None))
+        shape = await self._shape(kind, data, info)
         body: MatrixBody
         if kind is MediaKind.IMAGE:
-            body = Image(media=ref, caption=caption, mentions=mentions, width=width, height=height)
+            body = Image(media=ref, caption=caption, mentions=mentions, width=shape.width,
+                         height=shape.height)
         elif kind is MediaKind.VIDEO:
             body = Video(
-                media=ref, caption=caption, mentions=mentions, width=width, height=height,
-                duration_seconds=_seconds(getattr(info, "duration", None)),
+                media=ref, caption=caption, mentions=mentions, width=shape.width,
+                height=shape.height, duration_seconds=shape.duration_seconds,
                 gif_playback=_is_gif_like(info),
             )
         elif kind is MediaKind.AUDIO:
-            body = Audio(media=ref, duration_seconds=_seconds(getattr(info, "duration", None)))
+            body = Audio(media=ref, duration_seconds=shape.duration_seconds)
         else:
             body = Document(
                 media=ref, file_name=string(content.filename) or string(content.body),
                 caption=caption, mentions=mentions,
             )
         return MappedBody(body=body, warnings=warnings, hosted_paths=(ref.path,))
+
+    @staticmethod
+    async def _shape(kind: MediaKind, data: bytes, info: object) -> MediaShape:
+        """Dimensions and duration from `info`, measured with ffprobe when missing."""
+        declared = MediaShape(
+            width=_int(getattr(info, "width", None)),
+            height=_int(getattr(info, "height", None)),
+            duration_seconds=_seconds(getattr(info, "duration", None)),
+        )
+        needs_size = kind in (MediaKind.IMAGE, MediaKind.VIDEO) and not (
+            declared.width and declared.height
+        )
+        needs_duration = kind in (MediaKind.VIDEO, MediaKind.AUDIO) and not (
+            declared.duration_seconds
+        )
+        if not (needs_size or needs_duration):
+            return declared
+        measured = await probe_media(data)
+        return MediaShape(
+            width=declared.width if not needs_size else measured.width,
+            height=declared.height if not needs_size else measured.height,
+            duration_seconds=declared.duration_seconds or measured.duration_seconds,
+        )
 
     async def _voice(self, content: MediaMessageEventContent) -> MappedBody:
         """MSC3245 voice message → voice note: Ogg/Opus, duration, 64-sample waveform."""

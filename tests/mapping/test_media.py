@@ -271,3 +271,26 @@ async def test_a_thumbnail_that_is_not_a_jpeg_is_left_out(to_matrix, matrix_medi
     [action] = await to_matrix.map_content(Image(media=ref), PEER_ID, "S1", portal())
     assert "thumbnail_url" not in action.content["info"]
     assert len(matrix_media.files) == 1  # the image only
+
+
+async def test_missing_dimensions_and_duration_are_measured(to_gateway, matrix_media) -> None:
+    image = events.event({"msgtype": "m.image", "body": "p.png",
+                          "url": matrix_media.put(samples.png(80, 60))})
+    content = (await to_gateway.map_event(image, portal())).content
+    assert (content.width, content.height) == (80, 60)
+    video = events.event({"msgtype": "m.video", "body": "v.mp4", "url": matrix_media.put(
+        samples.mp4(3))})
+    content = (await to_gateway.map_event(video, portal())).content
+    assert (content.width, content.height, content.duration_seconds) == (64, 48, 3)
+    audio = events.event({"msgtype": "m.audio", "body": "a.mp3",
+                          "url": matrix_media.put(samples.mp3(3))})
+    assert (await to_gateway.map_event(audio, portal())).content.duration_seconds == 3
+    # What the client declared wins; unreadable files go without.
+    declared = events.event({"msgtype": "m.image", "body": "p.png", "info": {"w": 8, "h": 6},
+                             "url": matrix_media.put(samples.png(80, 60))})
+    content = (await to_gateway.map_event(declared, portal())).content
+    assert (content.width, content.height) == (8, 6)
+    junk = events.event({"msgtype": "m.video", "body": "v.mp4",
+                         "url": matrix_media.put(b"\x00" * 100)})
+    content = (await to_gateway.map_event(junk, portal())).content
+    assert (content.width, content.height, content.duration_seconds) == (0, 0, 0)

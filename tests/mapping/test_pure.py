@@ -65,3 +65,14 @@ def test_sniffing() -> None:
 @given(st.integers(0, 5000))
 def test_blob_size_bound_is_exact(length) -> None:
     assert len(encrypt_media(MediaKind.DOCUMENT, b"x" * length).blob) == blob_size_bound(length)
+
+
+def test_parse_probe() -> None:
+    from bridge.mapping.probe import MediaShape, parse_probe
+
+    assert parse_probe(b'{"streams": [{"width": 64, "height": 48}],'
+                       b' "format": {"duration": "2.4"}}') == MediaShape(64, 48, 2)
+    assert parse_probe(b'{"streams": [], "format": {"duration": "0.2"}}') == MediaShape(0, 0, 1)
+    for junk in (b"", b"[]", b"null", b'{"streams": [5], "format": {"duration": "nan"}}',
+                 b'{"streams": [{"width": true, "height": -3}], "format": []}'):
+        assert parse_probe(junk) == MediaShape()
