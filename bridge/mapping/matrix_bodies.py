@@ -31,6 +31,7 @@ from bridge.content.models import (
 from bridge.formatting import MatrixToRemoteResolver, matrix_to_remote
 from bridge.media import MediaLimits, MediaTooLarge
 from bridge.media.convert import ConversionError, measure_audio, to_voice_note
+from bridge.media.limits import format_size
 
 from .errors import Unmappable
 from .geo import parse_geo_uri
@@ -153,7 +154,10 @@ class BodyMapper:
         try:
             self.limits.check(kind, size)
         except MediaTooLarge as error:
-            raise Unmappable(str(error)) from error
+            raise Unmappable(
+                f"the {kind.value} is too large to send ({format_size(error.size)}, over the "
+                f"{format_size(error.limit)} limit for {kind.value}s)"
+            ) from error
 
     async def _media(
         self, content: MediaMessageEventContent, kind: MediaKind, with_caption: bool = True
