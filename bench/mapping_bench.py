@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import tracemalloc
 
 from mautrix.types import Event
 
-from bridge.content.models import Image, MediaKind, Text
+from bridge.content.models import Document, Image, MediaKind, Text
 from bridge.mapping import GatewayToMatrix, MatrixToGateway
 from bridge.media.convert import ffmpeg_path
 from tests.formatting import resolvers
@@ -90,6 +91,29 @@ async def main() -> None:
             matrix_media.files.clear()
             gateway_media.blobs = {k: v for k, v in gateway_media.blobs.items()
                                    if k.startswith("/v/")}
+
+    # Peak Python memory for one large file each way (files are held in memory).
+    size = 64 * MiB
+    data = os.urandom(size)
+    for room, info in ((plain, "plain"), (encrypted, "encrypted")):
+        evt = event({"msgtype": "m.file", "body": "f.bin",
+                     **matrix_source(matrix_media, data, room.encrypted)})
+        ref = gateway_ref(gateway_media, MediaKind.DOCUMENT, data, "application/zip",
+                          path="/v/tbig")
+        document = Document(media=ref, file_name="big.zip")
+        for label, call in (
+            ("Matrix → gateway", lambda evt=evt, room=room: outgoing.map_event(evt, room)),
+            ("gateway → Matrix", lambda document=document, room=room: incoming.map_content(
+                document, PEER_ID, "S", room)),
+        ):
+            tracemalloc.start()
+            await call()
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(f"{label}: 64 MiB file, {info} room: peak {peak / MiB:.0f} MiB allocated "
+                  f"({peak / size:.1f}× the file)")
+        matrix_media.files.clear()
+        gateway_media.blobs.clear()
 
     if ffmpeg_path():
         for seconds in (5, 60):
