@@ -52,6 +52,7 @@ from .results import GatewayMessage
 
 log = logging.getLogger("bridge.mapping.to_gateway")
 
+OTHER_SENDER_REASON = "messages from other Matrix users in this room are not bridged"
 REPLY_NOT_FOUND_WARNING = (
     "The message this replies to is not on the other side; it was sent without the quote."
 )
@@ -95,6 +96,10 @@ class MatrixToGateway:
         redaction of a reaction that a later one has superseded there.
         """
         event_type = str(getattr(event, "type", ""))
+        # Everything sent from this portal goes out as its owner: anyone else in the
+        # room (or a room admin redacting the owner's message) must not act for them.
+        if getattr(event, "sender", None) != portal.user_mxid:
+            raise Unmappable(OTHER_SENDER_REASON)
         if isinstance(event, EncryptedEvent) or event_type == str(EventType.ROOM_ENCRYPTED):
             raise Unmappable("the bridge could not decrypt the message")
         if isinstance(event, ReactionEvent):

@@ -133,3 +133,15 @@ async def test_results_are_plain_event_contents(to_matrix) -> None:
     [action] = await to_matrix.map_content(Text(text="x"), PEER_ID, "T", portal())
     assert action == SendEvent(event_type=EventType.ROOM_MESSAGE,
                                content={"msgtype": "m.text", "body": "x", "m.mentions": {}})
+
+
+async def test_events_from_anyone_but_the_portal_owner_are_unmappable(to_gateway,
+                                                                     message_ids) -> None:
+    from bridge.mapping.to_gateway import OTHER_SENDER_REASON
+
+    message_ids.add_message("$mine", "M1", USER_ID)
+    for evt in (events.text("hello"), events.redaction("$mine"), events.reaction("$mine", "x")):
+        evt.sender = "@someone-else:example.org"
+        with pytest.raises(Unmappable) as refused:
+            await to_gateway.map_event(evt, portal())
+        assert refused.value.reason == OTHER_SENDER_REASON

@@ -19,7 +19,7 @@ from bridge.content.models import (
 from bridge.mapping import Notice, Redact, SendEvent, Unmappable
 
 from . import events, samples
-from .fakes import PEER_ID, USER_ID, portal
+from .fakes import PEER_ID, USER_ID, USER_MXID, portal
 from .media_helpers import gateway_ref, matrix_source, read_hosted, read_matrix_file
 
 PEER_CHAT = ChatId(PEER_ID)
@@ -84,12 +84,16 @@ async def test_redactions_to_gateway(to_gateway, message_ids) -> None:
 async def test_redaction_in_new_room_versions_reads_redacts_from_the_content(
     to_gateway, message_ids
 ) -> None:
-    from mautrix.types import GenericEvent
+    from mautrix.types import RedactionEvent, RedactionEventContent
 
     message_ids.add_message("$mine", "M1", USER_ID)
-    # mautrix 0.21 cannot parse a room v11+ redaction (no top-level `redacts`) into a
-    # RedactionEvent; the core may hand over the generic event.
-    evt = GenericEvent(type=EventType.ROOM_REDACTION, content={"redacts": "$mine"})
+    # mautrix 0.21 cannot parse a room v11+ redaction (no top-level `redacts`); built by
+    # hand with an empty top-level field, the content's `redacts` is used.
+    evt = RedactionEvent(
+        type=EventType.ROOM_REDACTION, room_id="!portal:example.org", event_id="$r",
+        sender=USER_MXID, timestamp=1, redacts="",
+        content=RedactionEventContent.deserialize({"redacts": "$mine"}),
+    )
     result = await to_gateway.map_event(evt, portal())
     assert result.content == Revoke(target=MessageKey(chat_id=PEER_CHAT, id="M1", from_me=True))
 
