@@ -12,10 +12,14 @@ import signal
 
 import aiohttp
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
+from mautrix.types import EventType
 from mautrix.util.async_db import Database
 
 from . import __version__
-from .chats.media import HostedMedia
+from .chats.incoming import IncomingFlow
+from .chats.media import HomeserverMedia, HostedMedia
+from .chats.message_ids import MessageIds
+from .chats.outgoing import OutgoingFlow
 from .config import Config
 from .gateway.identity import IdentityTokenIssuer
 from .gateway.jwks_client import JwksCache
@@ -61,6 +65,8 @@ class Bridge:
         self.metrics = BridgeMetrics()
         self.metrics_server: MetricsServer | None = None
         self.hosted_media: HostedMedia | None = None
+        self.incoming: IncomingFlow | None = None
+        self.outgoing: OutgoingFlow | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -112,11 +118,12 @@ class Bridge:
             appservice=self.appservice, permissions=config["bridge.permissions"],
             users=MatrixUsers(self.db), commands=build_registry(config["bridge.command_prefix"]),
             encryption=self.encryption, is_ghost=self._is_ghost, services=self,
-            log=self.log.getChild("router"),
+            portal_events=self._portal_event, log=self.log.getChild("router"),
         )
         self.puppets, self.portals = build_portals(
             config, self.appservice, self.db, self.router.sender,
             encryption_ready=self.encryption is not None, log=self.log.getChild("matrix"))
+        self._start_chat_flows()
         await self.partners.start(config["gateway.server_static_key"])
         if config["metrics.enabled"]:
             self.metrics_server = MetricsServer(self.metrics, self._refresh_metrics)
@@ -159,15 +166,36 @@ class Bridge:
             media=self.hosted_media,
         ), prefix=config["partner_server.path_prefix"])
 
+    def _start_chat_flows(self) -> None:
+        message_ids = MessageIds(self.db, self.portals.messages)
+        matrix_media = HomeserverMedia(self.appservice.intent)
+        self.incoming = IncomingFlow(portals=self.portals, puppets=self.puppets,
+                                     message_ids=message_ids, matrix_media=matrix_media,
+                                     hosted_media=self.hosted_media, on_bridged=self._count)
+        self.outgoing = OutgoingFlow(partners=self.partners, message_ids=message_ids,
+                                     matrix_media=matrix_media, hosted_media=self.hosted_media,
+                                     portals=self.portals, on_bridged=self._count)
+
+    async def _count(self, direction: str, kind: str, result: str) -> None:
+        self.metrics.messages.labels(direction, kind, result).inc()
+
+    async def _portal_event(self, event) -> bool:
+        portal = await self.portals.by_room(event.room_id)
+        if portal is None:
+            return False
+        if event.type in (EventType.ROOM_MESSAGE, EventType.REACTION, EventType.ROOM_REDACTION,
+                          EventType.STICKER):
+            with self.metrics.handling_seconds.labels("to_gateway").time():
+                await self.outgoing.handle(portal, event)
+        return True
+
     async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> None:
-        """A decrypted message from a contact: the bridging core maps it into the portal."""
-        self.log.info("Message %s from %s for %s stored", message.stanza_id, message.sender,
-                      client.mxid)
+        """A decrypted message from a contact, into its portal (partner clients call this)."""
+        with self.metrics.handling_seconds.labels("from_gateway").time():
+            await self.incoming.deliver(client, message)
 
     async def _report_send_result(self, client: PartnerClient, result: SendResult) -> None:
-        if result.error is not None:
-            self.log.warning("Gateway refused %s from %s: %s", result.stanza_id, client.mxid,
-                             result.error)
+        await self.outgoing.report(client, result)
 
     async def _start_encryption(self, state_store: PgASStateStore) -> None:
         prefix, suffix = self._ghost_affixes()

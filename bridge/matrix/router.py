@@ -80,6 +80,9 @@ class MatrixEventRouter:
 
     @staticmethod
     def _parse(raw: dict) -> Event:
+        if raw.get("type") == "m.room.redaction" and "redacts" not in raw:
+            # Room versions 11+ keep redacts only in the content; mautrix reads the top level.
+            raw = {**raw, "redacts": (raw.get("content") or {}).get("redacts", "")}
         event = Event.deserialize(raw)
         cls = EventType.Class.STATE if "state_key" in raw else EventType.Class.MESSAGE
         event.type = event.type.with_class(cls)

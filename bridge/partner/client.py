@@ -17,7 +17,6 @@ import asyncio
 import logging
 
 from mautrix.types import UserID
-from mautrix.util import background_task
 
 from ..gateway import stanzas
 from ..gateway.client_api import GatewayRequests
@@ -44,6 +43,8 @@ class IncomingMessage:
     sender: Address
     plaintext: bytes
     timestamp: int | None
+    #: The sender's user-visible username, as the gateway names it (``notify``), when known.
+    username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class PartnerClient:
         self.requests = GatewayRequests(self.connection)
         self.stop_error: ErrorInfo | None = None
         self._send_lock = asyncio.Lock()
+        # Hand-on to Matrix happens in arrival order, one message at a time per user.
+        self._deliveries: asyncio.Queue[tuple] = asyncio.Queue()
+        self._delivery_task: asyncio.Task | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -98,6 +102,11 @@ class PartnerClient:
 
     async def close(self) -> None:
         await self.connection.close()
+        if self._delivery_task is not None:
+            # What was not handed on stays stored and is resumed on the next start.
+            self._delivery_task.cancel()
+            await asyncio.gather(self._delivery_task, return_exceptions=True)
+            self._delivery_task = None
 
     async def publish_keys(self) -> None:
         """Upload the identity, the current signed prekey and the unused one-time prekeys."""
@@ -115,7 +124,19 @@ class PartnerClient:
         for stanza_id in await self.inbox.undelivered():
             stored = await self.inbox.get(stanza_id)
             if stored is not None and stored.plaintext is not None:
-                await self._hand_on(stanza_id, stored.plaintext, sender=None, timestamp=None)
+                self._enqueue(stanza_id, stored.plaintext, None, None, None)
+
+    def _enqueue(self, *item) -> None:
+        self._deliveries.put_nowait(item)
+        if self._delivery_task is None or self._delivery_task.done():
+            self._delivery_task = asyncio.create_task(self._deliver_in_order(),
+                                                      name=f"deliver:{self.internal_id}")
+
+    async def _deliver_in_order(self) -> None:
+        while not self._deliveries.empty():
+            stanza_id, plaintext, sender, timestamp, username = self._deliveries.get_nowait()
+            await self._hand_on(stanza_id, plaintext, sender=sender, timestamp=timestamp,
+                                username=username)
 
     # --- incoming ----------------------------------------------------------------------------
 
@@ -131,15 +152,16 @@ class PartnerClient:
         # Stored (or recorded as undecryptable): returning lets the connection acknowledge it.
         if result.plaintext is not None and not result.redelivered:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
-            background_task.create(self._hand_on(stanza_id, result.plaintext, sender=sender,
-                                                 timestamp=timestamp))
+            self._enqueue(stanza_id, result.plaintext, sender, timestamp,
+                          node.attrs.get("notify"))
 
     async def _hand_on(self, stanza_id: str, plaintext: bytes, *, sender: Address | None,
-                       timestamp: int | None) -> None:
+                       timestamp: int | None, username: str | None = None) -> None:
         if sender is None:
             sender = Address(await self.inbox.sender_of(stanza_id))
         try:
-            await self._deliver(self, IncomingMessage(stanza_id, sender, plaintext, timestamp))
+            await self._deliver(self, IncomingMessage(stanza_id, sender, plaintext, timestamp,
+                                                      username))
         except Exception:
             self.log.exception("Delivering %s failed; it stays stored for the next start",
                                stanza_id)

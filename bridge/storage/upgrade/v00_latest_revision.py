@@ -211,13 +211,17 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     )
     await conn.execute(
         """CREATE TABLE portal_reaction (
+            event_id      TEXT PRIMARY KEY,
             room_id       TEXT NOT NULL,
             target_sender TEXT NOT NULL,
             target_stanza TEXT NOT NULL,
             sender        TEXT NOT NULL,
-            event_id      TEXT NOT NULL UNIQUE,
             reaction_key  TEXT NOT NULL,
-            created_at    BIGINT NOT NULL,
-            PRIMARY KEY (room_id, target_sender, target_stanza, sender)
+            created_at    BIGINT NOT NULL
         )"""
+    )
+    # A person's current reaction to a message is their latest; earlier ones stay known.
+    await conn.execute(
+        "CREATE INDEX portal_reaction_target_idx ON portal_reaction "
+        "(room_id, target_sender, target_stanza, sender, created_at)"
     )

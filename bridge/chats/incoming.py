@@ -1,0 +1,109 @@
+"""Gateway → Matrix: a contact's decrypted message becomes events in the user's portal.
+
+Called by the user's partner client for every stored plaintext (also again after a restart for
+anything not yet marked delivered), so it must be idempotent: a stanza already in the message map
+is not bridged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mautrix.types import EventType
+
+from ..content import ContentError, decode_payload
+from ..formatting import MatrixMention
+from ..gateway.ids import InternalId, StanzaId
+from ..mapping import GatewayToMatrix, Notice, PortalInfo, Redact, SendEvent, unreadable_notice
+from ..matrix.portals import Portal, Portals, SendAs
+from ..matrix.puppet import Puppets
+from ..partner.client import IncomingMessage, PartnerClient
+from .media import HomeserverMedia, HostedMedia
+from .message_ids import MessageIds
+
+log = logging.getLogger("bridge.chats.incoming")
+
+
+def portal_info(portal: Portal, client: PartnerClient) -> PortalInfo:
+    return PortalInfo(room_id=portal.room_id, chat_id=portal.contact_id,
+                      user_mxid=portal.user_mxid, user_internal_id=client.internal_id,
+                      encrypted=portal.record.encrypted)
+
+
+class IncomingFlow:
+    def __init__(self, *, portals: Portals, puppets: Puppets, message_ids: MessageIds,
+                 matrix_media: HomeserverMedia, hosted_media: HostedMedia,
+                 on_bridged=None) -> None:
+        self.portals = portals
+        self.puppets = puppets
+        self.message_ids = message_ids
+        self.matrix_media = matrix_media
+        self.hosted_media = hosted_media
+        self.on_bridged = on_bridged
+
+    async def deliver(self, client: PartnerClient, message: IncomingMessage) -> None:
+        sender = InternalId(message.sender)
+        portal = await self.portals.get_or_create(client.mxid, sender,
+                                                  message.username or sender)
+        stanza_id = StanzaId(message.stanza_id)
+        if await self.message_ids.message_by_stanza(portal.room_id, sender, stanza_id):
+            return  # bridged before a restart; only the delivered mark was missing
+        info = portal_info(portal, client)
+        try:
+            payload = decode_payload(message.plaintext)
+        except ContentError:
+            actions = [unreadable_notice()]
+            kind = "unreadable"
+        else:
+            await self.matrix_media.refresh_upload_limit()
+            mapper = GatewayToMatrix(
+                matrix_media=self.matrix_media,
+                gateway_media=self.hosted_media.for_user(client.mxid),
+                message_ids=self.message_ids,
+                resolve_mention=self._mention_resolver(portal, client),
+            )
+            actions = await mapper.map_content(payload.content, sender, stanza_id, info)
+            kind = type(payload.content).__name__.lower()
+        recorded = False
+        for action in actions:
+            if isinstance(action, SendEvent):
+                event_id = await portal.send(action.content, event_type=action.event_type)
+                recorded = await self._record(portal, action, event_id, sender, stanza_id,
+                                              message.timestamp, recorded)
+            elif isinstance(action, Redact):
+                await portal.ghost.intent.redact(portal.room_id, action.event_id,
+                                                 reason=action.reason)
+                await self.message_ids.forget_reaction(action.event_id)
+            elif isinstance(action, Notice):
+                await portal.send_notice(action.text, sender=SendAs.GHOST)
+        if self.on_bridged:
+            await self.on_bridged("in", kind, "bridged")
+
+    async def _record(self, portal: Portal, action: SendEvent, event_id, sender: InternalId,
+                      stanza_id: StanzaId, timestamp: int | None, recorded: bool) -> bool:
+        if action.event_type == EventType.REACTION:
+            relates = action.content.get("m.relates_to", {})
+            target = await self.message_ids.message_by_event(relates.get("event_id"))
+            if target is not None:
+                await self.message_ids.record_reaction(
+                    room_id=portal.room_id, target=target, sender=sender, event_id=event_id,
+                    key=relates.get("key", ""))
+            return recorded
+        if recorded:
+            return True
+        await portal.record_message(event_id=event_id, stanza_id=stanza_id, sender=sender,
+                                    from_matrix=False, timestamp=timestamp)
+        return True
+
+    def _mention_resolver(self, portal: Portal, client: PartnerClient):
+        async def resolve(internal_id: InternalId) -> MatrixMention | None:
+            if internal_id == client.internal_id:
+                return MatrixMention(user_id=client.mxid, displayname=client.mxid,
+                                     username=client.mxid)
+            puppet = await self.puppets.get(internal_id)
+            if puppet is None:
+                return None
+            return MatrixMention(user_id=puppet.mxid, displayname=puppet.displayname or
+                                 puppet.username, username=puppet.username)
+
+        return resolve

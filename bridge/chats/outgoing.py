@@ -1,0 +1,161 @@
+"""Matrix → gateway: the portal owner's events become content for their contact.
+
+Every event ends with a visible status: the message-send-status event (success, or failure with a
+reason a person understands) and, for failures, a notice. The stanza id is derived from the Matrix
+event id, so handling the same event again after a crash sends the same stanza (the gateway
+de-duplicates) instead of a second message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from mautrix.types import EventID, ReactionEvent, RedactionEvent
+
+from ..content import Reaction, encode_content
+from ..formatting import RemoteMention
+from ..gateway.errors import ErrorCode, ErrorInfo
+from ..gateway.ids import Address, InternalId, StanzaId
+from ..mapping import MatrixToGateway, Unmappable
+from ..matrix.portals import DuplicateMessage, Portal
+from ..matrix.send_status import SendFailure
+from ..partner.client import BundleUnavailable, PartnerClient, SendResult
+from ..partner.service import PartnerService
+from .incoming import portal_info
+from .media import HomeserverMedia, HostedMedia
+from .message_ids import MessageIds
+
+log = logging.getLogger("bridge.chats.outgoing")
+
+_GATEWAY_FAILURES = {
+    ErrorCode.NOT_OPTED_IN: SendFailure.NOT_OPTED_IN,
+    ErrorCode.BLOCKED: SendFailure.BLOCKED,
+    ErrorCode.TOO_LARGE: SendFailure.TOO_LARGE,
+    ErrorCode.UNKNOWN_USER: SendFailure.NOT_OPTED_IN,
+}
+
+
+def stanza_id_for(event_id: EventID) -> StanzaId:
+    return StanzaId("M" + hashlib.sha256(event_id.encode()).hexdigest()[:24].upper())
+
+
+class OutgoingFlow:
+    def __init__(self, *, partners: PartnerService, message_ids: MessageIds,
+                 matrix_media: HomeserverMedia, hosted_media: HostedMedia,
+                 portals, on_bridged=None) -> None:
+        self.partners = partners
+        self.message_ids = message_ids
+        self.matrix_media = matrix_media
+        self.hosted_media = hosted_media
+        self.portals = portals
+        self.on_bridged = on_bridged
+        self._pending_side_events: dict[tuple[str, str], tuple[Portal, EventID]] = {}
+
+    async def handle(self, portal: Portal, event) -> None:
+        if event.sender != portal.user_mxid:
+            return  # only the portal's owner speaks for this chat
+        client = self.partners.client(portal.user_mxid)
+        if client is None or portal.read_only:
+            await portal.status.failure(
+                event.event_id, SendFailure.UNSUPPORTED,
+                detail="third-party chats are off for you; send `opt-in` to the bridge bot")
+            return
+        if portal.blocked:
+            await portal.status.failure(event.event_id, SendFailure.BLOCKED)
+            return
+        mapper = MatrixToGateway(
+            matrix_media=self.matrix_media,
+            gateway_media=self.hosted_media.for_user(portal.user_mxid),
+            message_ids=self.message_ids,
+            resolve_mention=self._mention_resolver(portal, client),
+        )
+        info = portal_info(portal, client)
+        try:
+            mapped = await mapper.map_event(event, info)
+        except Unmappable as e:
+            await portal.status.failure(event.event_id, SendFailure.UNSUPPORTED, detail=str(e))
+            await self._count("unmappable", event)
+            return
+        if mapped is None:
+            return
+        stanza_id = stanza_id_for(event.event_id)
+        await self._remember(portal, event, mapped.content, stanza_id, client)
+        try:
+            await client.send(stanza_id, Address(portal.contact_id),
+                              encode_content(mapped.content))
+        except BundleUnavailable as e:
+            reason = _GATEWAY_FAILURES.get(getattr(e.error, "code", None),
+                                          SendFailure.GATEWAY_UNREACHABLE)
+            await portal.status.failure(event.event_id, reason)
+            return
+        await portal.status.pending(event.event_id)
+        for warning in mapped.warnings:
+            await portal.send_notice(warning, reply_to=event.event_id)
+
+    async def _remember(self, portal: Portal, event, content, stanza_id: StanzaId,
+                        client: PartnerClient) -> None:
+        if isinstance(event, (ReactionEvent, RedactionEvent)) or isinstance(content, Reaction):
+            if isinstance(event, ReactionEvent):
+                target = await self.message_ids.message_by_event(
+                    event.content.relates_to.event_id)
+                if target is not None:
+                    await self.message_ids.record_reaction(
+                        room_id=portal.room_id, target=target, sender=client.internal_id,
+                        event_id=event.event_id, key=event.content.relates_to.key)
+            # Reactions and redactions are acknowledged through their own stanza id only.
+            await self._track(portal, event.event_id, stanza_id, client)
+            return
+        try:
+            await portal.record_message(event_id=event.event_id, stanza_id=stanza_id,
+                                        sender=client.internal_id, from_matrix=True)
+        except DuplicateMessage:
+            pass  # handled again after a crash: same stanza id, the gateway de-duplicates
+
+    async def _track(self, portal: Portal, event_id: EventID, stanza_id: StanzaId,
+                     client: PartnerClient) -> None:
+        # Reactions and redactions have no row in the message map; their status needs the
+        # event until the gateway's ack arrives (lost on restart: the status is then not shown).
+        self._pending_side_events[(client.internal_id, stanza_id)] = (portal, event_id)
+
+    async def report(self, client: PartnerClient, result: SendResult) -> None:
+        """The gateway acknowledged (or refused) one of our stanzas: show it in the room."""
+        found = await self.message_ids.own_message(InternalId(client.internal_id),
+                                                   result.stanza_id)
+        if found is not None:
+            portal = await self.portals.by_room(found.room_id)
+            event_id = found.event_id
+        else:
+            portal, event_id = self._pending_side_events.pop(
+                (client.internal_id, result.stanza_id), (None, None))
+        if portal is None:
+            return
+        if result.error is None:
+            await portal.status.success(event_id)
+            await self._count("sent", None)
+        else:
+            failure = _GATEWAY_FAILURES.get(result.error.code, SendFailure.GATEWAY_UNREACHABLE)
+            await portal.status.failure(event_id, failure, detail=_describe(result.error))
+            await self._count("refused", None)
+
+    async def _count(self, result: str, event) -> None:
+        if self.on_bridged:
+            await self.on_bridged("out", type(event).__name__ if event else "message", result)
+
+    def _mention_resolver(self, portal: Portal, client: PartnerClient):
+        async def resolve(mxid):
+            if mxid == portal.user_mxid:
+                account = await self.partners.accounts.get(mxid)
+                return RemoteMention(internal_id=client.internal_id,
+                                     username=account.user_visible_id if account else mxid)
+            puppet = await self.portals.puppets.by_mxid(mxid)
+            if puppet is None:
+                return None
+            return RemoteMention(internal_id=puppet.internal_id, username=puppet.username)
+
+        return resolve
+
+
+def _describe(error: ErrorInfo) -> str:
+    return error.text or str(error.code)
+
