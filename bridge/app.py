@@ -20,6 +20,7 @@ from .chats.incoming import IncomingFlow
 from .chats.media import HomeserverMedia, HostedMedia
 from .chats.message_ids import MessageIds
 from .chats.outgoing import OutgoingFlow
+from .chats.signals import ContactSignalsFlow
 from .config import Config
 from .gateway.identity import IdentityTokenIssuer
 from .gateway.jwks_client import JwksCache
@@ -67,6 +68,7 @@ class Bridge:
         self.hosted_media: HostedMedia | None = None
         self.incoming: IncomingFlow | None = None
         self.outgoing: OutgoingFlow | None = None
+        self.signals: ContactSignalsFlow | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -118,7 +120,8 @@ class Bridge:
             appservice=self.appservice, permissions=config["bridge.permissions"],
             users=MatrixUsers(self.db), commands=build_registry(config["bridge.command_prefix"]),
             encryption=self.encryption, is_ghost=self._is_ghost, services=self,
-            portal_events=self._portal_event, log=self.log.getChild("router"),
+            portal_events=self._portal_event, portal_edus=self._portal_edu,
+            log=self.log.getChild("router"),
         )
         self.puppets, self.portals = build_portals(
             config, self.appservice, self.db, self.router.sender,
@@ -154,6 +157,7 @@ class Bridge:
             user_visible_id_template=config["bridge.user_visible_id_template"],
             allow_custom_username=config["bridge.allow_custom_username"],
             deliver=self._deliver_incoming, report=self._report_send_result,
+            on_state_change=self._on_partner_state,
         )
         self.hosted_media = HostedMedia(self.db, self.gateway_http,
                                         gateway_base=config["gateway.base_url"],
@@ -175,6 +179,9 @@ class Bridge:
         self.outgoing = OutgoingFlow(partners=self.partners, message_ids=message_ids,
                                      matrix_media=matrix_media, hosted_media=self.hosted_media,
                                      portals=self.portals, on_bridged=self._count)
+        self.signals = ContactSignalsFlow(portals=self.portals, partners=self.partners,
+                                          message_ids=message_ids)
+        self.partners.signals = self.signals
 
     async def _count(self, direction: str, kind: str, result: str) -> None:
         self.metrics.messages.labels(direction, kind, result).inc()
@@ -188,6 +195,24 @@ class Bridge:
             with self.metrics.handling_seconds.labels("to_gateway").time():
                 await self.outgoing.handle(portal, event)
         return True
+
+    async def _portal_edu(self, edu: dict) -> None:
+        room_id = edu.get("room_id")
+        portal = await self.portals.by_room(room_id) if room_id else None
+        if portal is None:
+            return
+        content = edu.get("content") or {}
+        if edu.get("type") == "m.receipt":
+            await self.signals.matrix_receipt(portal, content)
+        elif edu.get("type") == "m.typing":
+            await self.signals.matrix_typing(portal, content.get("user_ids") or [])
+
+    async def _on_partner_state(self, mxid, state: str) -> None:
+        if state == "opted-out":
+            for portal in await self.portals.for_user(mxid):
+                await portal.set_read_only(
+                    "You turned off third-party chats: this chat is read-only. Send `opt-in` "
+                    "to the bridge bot to turn them on again.")
 
     async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> None:
         """A decrypted message from a contact, into its portal (partner clients call this)."""

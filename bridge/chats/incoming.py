@@ -76,6 +76,8 @@ class IncomingFlow:
                 await self.message_ids.forget_reaction(action.event_id)
             elif isinstance(action, Notice):
                 await portal.send_notice(action.text, sender=SendAs.GHOST)
+        # Stored and shown: the contact's app may now show the message as delivered.
+        await client.send_receipt(stanza_id, message.sender, read=False)
         if self.on_bridged:
             await self.on_bridged("in", kind, "bridged")
 

@@ -34,7 +34,8 @@ class MatrixEventRouter:
     def __init__(self, *, appservice: AppService, permissions: dict[str, str],
                  users: MatrixUsers, commands: CommandRegistry,
                  encryption: BotEncryption | None, is_ghost, services=None,
-                 portal_events=None, log: logging.Logger | None = None) -> None:
+                 portal_events=None, portal_edus=None,
+                 log: logging.Logger | None = None) -> None:
         self.appservice = appservice
         self.permissions = permissions
         self.users = users
@@ -45,6 +46,8 @@ class MatrixEventRouter:
         # Events in portal rooms go to the chat flows: an async callable returning True when
         # the room is a portal (and so the event was theirs).
         self.portal_events = portal_events
+        # Receipts and typing (ephemeral events) in portal rooms, raw.
+        self.portal_edus = portal_edus
         self.log = log or logging.getLogger("bridge.matrix.router")
         self.sender = MatrixSender(appservice, encryption)
 
@@ -58,7 +61,9 @@ class MatrixEventRouter:
                 await self.encryption.handle_to_device(item.event)
             return
         if item.kind == "edu":
-            return  # receipts and typing: handled by portals
+            if self.portal_edus:
+                await self.portal_edus(item.event)
+            return
         event = self._parse(item.event)
         if event.sender == self.appservice.bot_mxid or self.is_ghost(event.sender):
             if isinstance(event, StateEvent):

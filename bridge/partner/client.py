@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 import asyncio
 import logging
 
@@ -57,6 +58,19 @@ Deliver = Callable[["PartnerClient", IncomingMessage], Awaitable[None]]
 SendReport = Callable[["PartnerClient", SendResult], Awaitable[None]]
 
 
+class ContactSignals(Protocol):
+    """What contacts do besides messages: receipts, typing, notifications from the gateway."""
+
+    async def receipt(self, client: "PartnerClient", sender: Address, stanza_ids: list[str],
+                      read: bool) -> None: ...
+
+    async def chatstate(self, client: "PartnerClient", sender: Address, composing: bool
+                        ) -> None: ...
+
+    async def notification(self, client: "PartnerClient", kind: str, sender: Address,
+                           node: Node) -> None: ...
+
+
 class _OutboxView:
     """What the connection resends after a reconnect: committed ciphertexts not yet acked."""
 
@@ -73,7 +87,8 @@ class PartnerClient:
     def __init__(self, *, mxid: UserID, internal_id: InternalId, db: Database, party: SignalParty,
                  inbox: Inbox, outbox: Outbox,
                  make_connection: Callable[[Handlers, _OutboxView], GatewayConnection],
-                 deliver: Deliver, report: SendReport) -> None:
+                 deliver: Deliver, report: SendReport,
+                 signals: ContactSignals | None = None) -> None:
         self.mxid = mxid
         self.db = db
         self.internal_id = internal_id
@@ -82,10 +97,12 @@ class PartnerClient:
         self.outbox = outbox
         self._deliver = deliver
         self._report = report
+        self._signals = signals
         self.log = log.getChild(internal_id)
         self.connection = make_connection(
             Handlers(on_message=self._on_message, on_server_ack=self._on_server_ack,
-                     on_stopped=self._on_stopped),
+                     on_receipt=self._on_receipt, on_notification=self._on_notification,
+                     on_info=self._on_info, on_stopped=self._on_stopped),
             _OutboxView(self),
         )
         self.requests = GatewayRequests(self.connection)
@@ -118,6 +135,12 @@ class PartnerClient:
             signed_prekey=SignedPreKey(bundle.signed_pre_key_id, bundle.signed_pre_key,
                                        bundle.signed_pre_key_signature),
         )
+
+    async def refill_prekeys(self) -> None:
+        """The gateway says our one-time prekeys run low: top up the pool and publish it."""
+        async with self.db.acquire() as conn, conn.transaction():
+            await self.party.maintain_keys(conn)
+        await self.publish_keys()
 
     async def resume(self) -> None:
         """Deliver what an earlier run stored but did not hand on."""
@@ -191,9 +214,40 @@ class PartnerClient:
             await self.party.process_bundle(conn, PeerId(peer), _peer_bundle(bundle))
 
     async def _on_server_ack(self, ack: ServerAck) -> None:
+        if ack.stanza_class != "message":
+            return  # our receipts: nothing is waiting for them
         if ack.error is None:
-            await self.outbox.mark_sent(ack.id)
-        await self._report(self, SendResult(ack.id, ack.error))
+            await self.outbox.mark_sent(ack.stanza_id)
+        await self._report(self, SendResult(ack.stanza_id, ack.error))
+
+    # --- what contacts do besides messages ---------------------------------------------------
+
+    async def send_receipt(self, stanza_id: str, to: Address, *, read: bool) -> None:
+        await self.connection.send(stanzas.receipt(StanzaId(stanza_id), to,
+                                                   "read" if read else "delivery"))
+
+    async def _on_receipt(self, node: Node) -> None:
+        if self._signals is None or node.attrs.get("type") == "retry":
+            return
+        ids = [node.attrs["id"]]
+        listed = node.child("list")
+        if listed is not None:
+            ids += [item.attrs["id"] for item in listed.children_by_tag("item")]
+        await self._signals.receipt(self, Address(node.attrs.get("from", "")), ids,
+                                    read=node.attrs.get("type") == "read")
+
+    async def _on_notification(self, node: Node) -> None:
+        if node.attrs.get("type") == "encrypt":
+            await self.refill_prekeys()
+            return
+        if self._signals is not None:
+            await self._signals.notification(self, node.attrs.get("type", ""),
+                                             Address(node.attrs.get("from", "")), node)
+
+    async def _on_info(self, node: Node) -> None:
+        if node.tag == "chatstate" and self._signals is not None:
+            await self._signals.chatstate(self, Address(node.attrs.get("from", "")),
+                                          node.child("composing") is not None)
 
     async def _on_stopped(self, error: ErrorInfo) -> None:
         self.stop_error = error

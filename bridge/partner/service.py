@@ -29,7 +29,7 @@ from ..signal.store import SqlSignalStore
 from ..signal.types import UserId
 from ..trust import Purpose, Vault
 from .accounts import AccountState, PartnerAccount, PartnerAccounts
-from .client import Deliver, PartnerClient, SendReport
+from .client import ContactSignals, Deliver, PartnerClient, SendReport
 
 NOISE_KEY = Purpose("gateway.noise-static")
 _PINNED_GATEWAY_KEY = "gateway.noise_static_public"
@@ -49,7 +49,7 @@ class PartnerService:
     def __init__(self, *, db: Database, vault: Vault, http: aiohttp.ClientSession,
                  tokens: IdentityTokenIssuer, gateway_base: str, settings: dict,
                  user_visible_id_template: str, allow_custom_username: bool,
-                 deliver: Deliver, report: SendReport,
+                 deliver: Deliver, report: SendReport, signals: ContactSignals | None = None,
                  on_state_change: Callable[[UserID, str], Awaitable[None]] | None = None) -> None:
         self.db = db
         self.vault = vault
@@ -61,6 +61,7 @@ class PartnerService:
         self.allow_custom_username = allow_custom_username
         self.deliver = deliver
         self.report = report
+        self.signals = signals
         self.on_state_change = on_state_change
         self.accounts = PartnerAccounts(db)
         self.store = SqlSignalStore(vault)
@@ -230,7 +231,7 @@ class PartnerService:
             mxid=account.mxid, internal_id=InternalId(account.internal_id), db=self.db,
             party=party, inbox=Inbox(self.db, self.vault, party),
             outbox=Outbox(self.db, self.vault, party), make_connection=make_connection,
-            deliver=self.deliver, report=self.report,
+            deliver=self.deliver, report=self.report, signals=self.signals,
         )
         self.clients[account.mxid] = client
         return client

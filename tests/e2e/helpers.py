@@ -77,3 +77,18 @@ async def join_invited_room(person: PersonClient, timeout: float = 30) -> str:
     await person.client.join(room_id)
     await person.sync()
     return room_id
+
+
+async def gatekeeper_receipt(stack: Stack, username: str, message_id: str, *, read: bool,
+                             timeout: float = 30) -> dict:
+    """Wait until the simulated user received a delivery or read receipt for ``message_id``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, inbox = await stack.admin.call("GET", f"/gatekeeper-users/{username}/inbox")
+        assert status == 200, inbox
+        for entry in inbox["entries"]:
+            if (entry["class"] == "receipt" and entry["id"] == message_id
+                    and (entry.get("type") == "read") == read):
+                return entry
+        assert time.monotonic() < deadline, inbox
+        await asyncio.sleep(0.3)

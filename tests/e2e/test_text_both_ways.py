@@ -4,13 +4,13 @@ and the answer reaches the gatekeeper user, decrypted by their own Signal client
 from __future__ import annotations
 
 import pytest
-from nio import RoomMessageText
+from nio import ReceiptEvent, RoomMessageText, TypingNoticeEvent
 
 from bridge.content import Text
 from tests.support.stack import running_stack
 
-from .helpers import (gatekeeper_inbox, join_invited_room, opted_in_person, send_as_gatekeeper,
-                      simulated_user)
+from .helpers import (gatekeeper_inbox, gatekeeper_receipt, join_invited_room, opted_in_person,
+                      send_as_gatekeeper, simulated_user)
 
 pytestmark = pytest.mark.synapse
 
@@ -20,7 +20,9 @@ async def test_text_both_ways_through_an_encrypted_portal(db_url, tmp_path):
         alice, _, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
         try:
             gina = await simulated_user(stack, "gina")
-            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="hello from *gina*"))
+            first_id = "GINA-FIRST-MESSAGE"
+            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="hello from *gina*"),
+                                     stanza_id=first_id)
 
             portal_room = await join_invited_room(alice)
             first = await alice.wait_for(portal_room, lambda e: isinstance(e, RoomMessageText))
@@ -29,11 +31,42 @@ async def test_text_both_ways_through_an_encrypted_portal(db_url, tmp_path):
             assert "<strong>gina</strong>" in (first.formatted_body or "")
             assert first.sender.startswith("@interop_")
 
-            await alice.send_text(portal_room, "hi gina, this is alice")
+            # Gina's app hears that her message was delivered (stored and shown on Matrix).
+            await gatekeeper_receipt(stack, "gina", first_id, read=False)
+
+            reply_event = await alice.send_text(portal_room, "hi gina, this is alice")
             [(entry, content)] = await gatekeeper_inbox(stack, "gina", 1)
             assert entry["from"] == alice_id
             assert isinstance(content, Text) and content.text == "hi gina, this is alice"
             portal = await stack.bridge.portals.by_room(portal_room)
             assert portal.contact_id == gina
+
+            # The gateway's ack shows as a successful send status on Alice's message.
+            status = await alice.wait_for_raw(portal_room, lambda e: (
+                e.get("type") == "com.beeper.message_send_status"
+                and e["content"].get("m.relates_to", {}).get("event_id") == reply_event
+                and e["content"].get("status") == "SUCCESS"))
+            assert status["sender"] == "@interopbot:localhost"
+
+            # Gina reads Alice's message: her ghost's read receipt moves in Matrix.
+            status_code, _ = await stack.admin.call(
+                "POST", "/gatekeeper-users/gina/read", {"to": alice_id, "id": entry["id"]})
+            assert status_code == 200
+            ghost = first.sender
+            await alice.wait_for_ephemeral(portal_room, lambda e: isinstance(e, ReceiptEvent)
+                                           and any(r.user_id == ghost and
+                                                   r.event_id == reply_event
+                                                   for r in e.receipts))
+
+            # Alice reads Gina's message: Gina's app gets a read receipt.
+            await alice.client.room_read_markers(portal_room, first.event_id, first.event_id)
+            await gatekeeper_receipt(stack, "gina", first_id, read=True)
+
+            # Gina types: her ghost types in the portal.
+            status_code, _ = await stack.admin.call(
+                "POST", "/gatekeeper-users/gina/typing", {"to": alice_id, "state": "composing"})
+            assert status_code == 200
+            await alice.wait_for_ephemeral(portal_room, lambda e: isinstance(
+                e, TypingNoticeEvent) and ghost in e.users)
         finally:
             await alice.close()

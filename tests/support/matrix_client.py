@@ -19,6 +19,8 @@ from nio import (
     RoomMessageNotice,
     RoomMessageText,
     RoomSendResponse,
+    ReceiptEvent,
+    TypingNoticeEvent,
 )
 
 from bridge.devstack.synapse import LocalSynapse
@@ -31,7 +33,9 @@ class PersonClient:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.timeline: dict[str, list] = {}
+        self.ephemeral: dict[str, list] = {}
         client.add_event_callback(self._record, (RoomMessageText, RoomMessageNotice, MegolmEvent))
+        client.add_ephemeral_callback(self._record_ephemeral, (ReceiptEvent, TypingNoticeEvent))
 
     @classmethod
     async def create(cls, synapse: LocalSynapse, localpart: str, store: Path) -> "PersonClient":
@@ -54,6 +58,33 @@ class PersonClient:
 
     async def _record(self, room, event) -> None:
         self.timeline.setdefault(room.room_id, []).append(event)
+
+    async def _record_ephemeral(self, room, event) -> None:
+        self.ephemeral.setdefault(room.room_id, []).append(event)
+
+    async def wait_for_ephemeral(self, room_id: str, predicate: Callable[[object], bool],
+                                 timeout: float = 30) -> object:
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.ephemeral.get(room_id, []):
+                if predicate(event):
+                    return event
+            assert time.monotonic() < deadline, f"no matching ephemeral event in {room_id}"
+            await self.sync()
+            await asyncio.sleep(0.2)
+
+    async def wait_for_raw(self, room_id: str, predicate: Callable[[dict], bool],
+                           timeout: float = 30) -> dict:
+        """An event as the server stores it (any type, e.g. send statuses), newest first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = await self.client.room_messages(room_id, limit=100)
+            for event in getattr(response, "chunk", []):
+                source = getattr(event, "source", {})
+                if predicate(source):
+                    return source
+            assert time.monotonic() < deadline, f"no matching event in {room_id}"
+            await asyncio.sleep(0.3)
 
     async def sync(self) -> None:
         await self.client.sync(timeout=0, sync_filter=SYNC_FILTER, full_state=False)
