@@ -16,6 +16,7 @@ import signal
 
 from ..app import Bridge, configure_logging
 from ..config import load_config
+from ..sandbox.admin_cli import call as sandbox_admin
 from ..sandbox.config import SandboxConfig
 from ..sandbox.server import SandboxGateway
 from .bridge_config import write_bridge_config
@@ -46,6 +47,20 @@ async def ensure_demo_account(synapse: LocalSynapse, state_file: Path, user: str
         await synapse.register_user(user, password)
         accounts[user] = password
         state_file.write_text(json.dumps(accounts))
+
+
+DEMO_CONTACTS = ("gina", "hugo")
+
+
+async def ensure_simulated_contacts(sandbox_url: str, secret: str) -> None:
+    """Gatekeeper users with real Signal clients, opted in to third-party chats."""
+    for username in DEMO_CONTACTS:
+        await sandbox_admin(sandbox_url, secret, "POST", "/gatekeeper-users",
+                            {"username": username, "opted_in": True})  # 409 when they exist
+        status, answer = await sandbox_admin(sandbox_url, secret, "POST",
+                                             f"/gatekeeper-users/{username}/simulate", None)
+        if status >= 300:
+            raise RuntimeError(f"could not simulate {username}: {answer}")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -79,6 +94,7 @@ async def run(args: argparse.Namespace) -> None:
     try:
         await ensure_demo_account(synapse, data / "accounts.json", args.user, args.password)
         await bridge.start()
+        await ensure_simulated_contacts(sandbox_url, args.sandbox_secret)
         print(
             "\nThe local stack is running (Ctrl-C stops it):\n"
             f"  homeserver      {synapse.address}  (server name: localhost)\n"
@@ -90,7 +106,11 @@ async def run(args: argparse.Namespace) -> None:
             f"    user:     @{args.user}:localhost\n"
             f"    password: {args.password}\n"
             "  then start a direct chat with @interopbot:localhost (the bridge bot) and send\n"
-            "  `help`, `opt-in` and `opt-in confirm`.\n",
+            "  `help`, `opt-in` and `opt-in confirm`.\n"
+            f"  simulated gatekeeper users: {', '.join(DEMO_CONTACTS)}. Make one write to you:\n"
+            f"    python -m bridge.sandbox.admin_cli --url {sandbox_url} --secret "
+            f"{args.sandbox_secret} users\n"
+            "    (see docs/sandbox.md for sending messages as them)\n",
             flush=True,
         )
         stop = asyncio.Event()

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bridge.app import Bridge
 from bridge.config import load_config
 from bridge.devstack.bridge_config import write_bridge_config
 from bridge.devstack.ports import free_port
 from bridge.devstack.synapse import LocalSynapse
+from bridge.sandbox.admin_cli import call as admin_call
 from bridge.sandbox.config import SandboxConfig
 from bridge.sandbox.server import SandboxGateway
 
@@ -25,14 +24,11 @@ class SandboxAdmin:
     """The sandbox's admin API, as tests and operators use it."""
 
     def __init__(self, base_url: str, secret: str = ADMIN_SECRET) -> None:
-        self.base = f"{base_url}/_sandbox/admin/v1"
+        self.base_url = base_url
         self.secret = secret
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        async with aiohttp.ClientSession(
-                headers={"Authorization": f"Bearer {self.secret}"}) as http:
-            async with http.request(method, self.base + path, json=body) as resp:
-                return resp.status, await resp.json(content_type=None)
+        return await admin_call(self.base_url, self.secret, method, path, body)
 
 
 @dataclass
