@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -115,10 +116,19 @@ def decode_pre_key(key_id: int, data: bytes) -> PreKey:
 
 
 class SqlSignalStore:
-    """The durable store: the bridge database, every secret sealed by the user's boundary."""
+    """The durable store: the bridge database, every secret sealed by the user's boundary.
+
+    Session records are also kept decoded in memory, keyed by the exact sealed bytes last written
+    for them. A load uses the decoded record only if the row still holds those bytes, and takes it
+    out of the cache, so a record changed by a transaction that then rolled back is never reused:
+    the row still has the older bytes, which no cache entry matches.
+    """
+
+    SESSION_CACHE_SIZE = 4096
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        self._sessions: OrderedDict[tuple[str, str], tuple[bytes, SessionRecord]] = OrderedDict()
 
     async def _boundary(self, conn: Any, user: UserId) -> UserBoundary:
         return await self.vault.boundary(conn, user)
@@ -200,14 +210,20 @@ class SqlSignalStore:
     async def load_session(self, conn, user, peer):
         sealed = await fetch_value(
             conn, "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2", user, peer)
+        cached = self._sessions.pop((user, peer), None)
         if sealed is None:
             return None
+        if cached is not None and cached[0] == sealed:
+            return cached[1]
         boundary = await self._boundary(conn, user)
         return SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
 
     async def save_session(self, conn, user, peer, record):
         boundary = await self._boundary(conn, user)
         sealed = boundary.seal(P_SESSION, peer, record.serialize())
+        self._sessions[(user, peer)] = (sealed, record)
+        if len(self._sessions) > self.SESSION_CACHE_SIZE:
+            self._sessions.popitem(last=False)
         await conn.execute(
             "INSERT INTO signal_session (user_id, peer, sealed, updated_at) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (user_id, peer) DO UPDATE SET sealed=excluded.sealed,"

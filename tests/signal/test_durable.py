@@ -164,3 +164,38 @@ async def test_outbound_survives_a_crash_at_every_step(world):
             received.append(result.plaintext)
     assert received == [b"outgoing %d" % i for i in range(len(OUTBOUND_STEPS))]
     assert len(wire) > len(OUTBOUND_STEPS)  # the after-commit/after-send crashes resent
+
+
+@pytest.mark.parametrize("step", ["after-decrypt", "before-commit"])
+async def test_a_rolled_back_decrypt_leaves_no_trace_in_the_same_process(world, step):
+    """No restart: the very objects that saw the rolled-back transaction must not reuse its state
+    (the store keeps decoded sessions in memory)."""
+    w = world
+    kind, body = await _alice_encrypts(w, b"warm-up")  # bob has a stored session from here on
+    assert (await w.bob_inbox.receive("gw-0", "alice", kind, body)).plaintext == b"warm-up"
+    kind, body = await _alice_encrypts(w, b"first try fails")
+    w.bob_inbox.crash_at = step
+    with pytest.raises(SimulatedCrash):
+        await w.bob_inbox.receive("gw-1", "alice", kind, body)
+    result = await w.bob_inbox.receive("gw-1", "alice", kind, body)
+    assert result.plaintext == b"first try fails" and not result.redelivered
+    kind, body = await _alice_encrypts(w, b"and the next one")
+    assert (await w.bob_inbox.receive("gw-2", "alice", kind, body)).plaintext == b"and the next one"
+
+
+async def test_a_rolled_back_encrypt_is_encrypted_again_and_arrives(world):
+    w = world
+    await w.alice_outbox.submit("o-0", "bob", b"warm-up")
+    warm_up = await w.alice_outbox.ciphertext("o-0")
+    await w.bob_inbox.receive("o-0", "alice", warm_up.message_type, warm_up.ciphertext)
+    await w.alice_outbox.submit("o-1", "bob", b"rolled back once")
+    w.alice_outbox.crash_at = "before-commit"
+    with pytest.raises(SimulatedCrash):
+        await w.alice_outbox.ciphertext("o-1")
+    message = await w.alice_outbox.ciphertext("o-1")
+    result = await w.bob_inbox.receive("o-1", "alice", message.message_type, message.ciphertext)
+    assert result.plaintext == b"rolled back once"
+    await w.alice_outbox.submit("o-2", "bob", b"next")
+    message = await w.alice_outbox.ciphertext("o-2")
+    assert (await w.bob_inbox.receive("o-2", "alice", message.message_type,
+                                      message.ciphertext)).plaintext == b"next"
