@@ -16,6 +16,8 @@ What libsignal does, and where it is configured here:
 
 from __future__ import annotations
 
+import copy
+import functools
 import hmac
 import struct
 from hashlib import sha256
@@ -26,6 +28,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.padding import PKCS7
 from doubleratchet import aead as dr_aead
 from doubleratchet.double_ratchet import DoubleRatchet
+from doubleratchet.kdf_chain import KDFChain
+from doubleratchet.symmetric_key_ratchet import SymmetricKeyRatchet
 from doubleratchet.recommended import HashFunction, kdf_hkdf, kdf_separate_hmacs
 from doubleratchet.recommended.diffie_hellman_ratchet_curve25519 import (
     DiffieHellmanRatchet as Curve25519Ratchet,
@@ -125,6 +129,37 @@ class LibsignalAEAD(dr_aead.AEAD):
         return aes_cbc_decrypt(cipher_key, iv, message.ciphertext)
 
 
+@functools.lru_cache(maxsize=1024)
+def _public_of(private: bytes) -> bytes:
+    return Curve25519Ratchet._derive_pub(private)
+
+
+def _copy_chains(value: object) -> object:
+    """Copy a chain object; its own attributes are immutable except nested chains."""
+    clone = copy.copy(value)
+    for name, inner in vars(value).items():
+        if isinstance(inner, (KDFChain, SymmetricKeyRatchet)):
+            setattr(clone, name, _copy_chains(inner))
+    return clone
+
+
+class LibsignalDHRatchet(Curve25519Ratchet):
+    """The package's Curve25519 ratchet with two measured shortcuts:
+
+    * it derives the public ratchet key from the private one for every message header; the result
+      is cached (a ratchet key serves a whole chain);
+    * the Double Ratchet deep-copies it before every decryption (to keep failures harmless);
+      everything in it is immutable except the KDF chains, so copying those suffices.
+    """
+
+    @staticmethod
+    def _derive_pub(priv: bytes) -> bytes:
+        return _public_of(priv)
+
+    def __deepcopy__(self, memo: dict) -> LibsignalDHRatchet:
+        return _copy_chains(self)  # type: ignore[return-value]
+
+
 class LibsignalDoubleRatchet(DoubleRatchet):
     @staticmethod
     def _build_associated_data(associated_data: bytes, header: Header) -> bytes:
@@ -135,7 +170,7 @@ class LibsignalDoubleRatchet(DoubleRatchet):
 
 #: keyword arguments that configure every ratchet of this layer
 RATCHET_CONFIG = dict(
-    diffie_hellman_ratchet_class=Curve25519Ratchet,
+    diffie_hellman_ratchet_class=LibsignalDHRatchet,
     root_chain_kdf=RootChainKDF,
     message_chain_kdf=MessageChainKDF,
     message_chain_constant=MESSAGE_CHAIN_CONSTANT,
