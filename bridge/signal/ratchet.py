@@ -122,7 +122,7 @@ class LibsignalAEAD(dr_aead.AEAD):
     @classmethod
     async def decrypt(cls, ciphertext: bytes, key: bytes, associated_data: bytes) -> bytes:
         cipher_key, mac_key, iv = derive_message_keys(key)
-        message = SignalMessage.parse(ciphertext)
+        message = parse_signal_message(ciphertext)
         expected = _mac(mac_key, associated_data[:IDENTITY_AD_LENGTH], message.signed_part)
         if not hmac.compare_digest(expected, message.mac):
             raise dr_aead.AuthenticationFailedException("bad MAC")
@@ -178,6 +178,20 @@ RATCHET_CONFIG = dict(
     max_num_skipped_message_keys=MAX_SKIPPED_KEYS,
     aead=LibsignalAEAD,
 )
+
+
+_last_parsed: tuple[bytes, SignalMessage] | None = None
+
+
+def parse_signal_message(data: bytes) -> SignalMessage:
+    """Parse, remembering the last result: the session parses a message for its header and the
+    AEAD needs the same parse a moment later. Only the identical bytes object is reused."""
+    global _last_parsed
+    if _last_parsed is not None and _last_parsed[0] is data:
+        return _last_parsed[1]
+    message = SignalMessage.parse(data)
+    _last_parsed = (data, message)
+    return message
 
 
 def header_from_wire(message: SignalMessage) -> Header:

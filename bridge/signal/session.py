@@ -30,7 +30,12 @@ from doubleratchet.models import (
 
 from .errors import DecryptionError, DuplicateMessageError, TamperedMessageError, TooFarAheadError
 from .keys import encode_public_key
-from .ratchet import RATCHET_CONFIG, LibsignalDoubleRatchet, header_from_wire
+from .ratchet import (
+    RATCHET_CONFIG,
+    LibsignalDoubleRatchet,
+    header_from_wire,
+    parse_signal_message,
+)
 from .wire import InvalidMessageError, PreKeySignalMessage, SignalMessage
 
 #: skipped message keys older than this are dropped (the gateway keeps mail for 30 days)
@@ -93,7 +98,7 @@ class Session:
         """Decrypt a SignalMessage; on any failure the session is left exactly as it was."""
         if self.ratchet is None:
             raise DuplicateMessageError("session has not started receiving")
-        message = SignalMessage.parse(data)
+        message = parse_signal_message(data)
         encrypted = EncryptedMessage(header=header_from_wire(message), ciphertext=data)
         with translate_ratchet_errors():
             plaintext = await self.ratchet.decrypt_message(encrypted, self._associated_data(False))

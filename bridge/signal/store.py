@@ -62,6 +62,7 @@ class SignalStore(Protocol):
 
 
 _POSITIONAL = re.compile(r"\$(\d+)")
+_SQLITE_QUERIES: dict[str, str] = {}
 
 
 async def fetch_value(conn: Any, query: str, *args: Any) -> Any:
@@ -74,7 +75,10 @@ async def fetch_value(conn: Any, query: str, *args: Any) -> Any:
     fast = getattr(getattr(conn, "wrapped", None), "execute_fetchall", None)
     if fast is None:
         return await conn.fetchval(query, *args)
-    rows = await fast(_POSITIONAL.sub(r"?\1", query), args)
+    sqlite_query = _SQLITE_QUERIES.get(query)
+    if sqlite_query is None:
+        sqlite_query = _SQLITE_QUERIES[query] = _POSITIONAL.sub(r"?\1", query)
+    rows = await fast(sqlite_query, args)
     return rows[0][0] if rows else None
 
 
