@@ -82,8 +82,8 @@ class Inbox:
                 await self._checkpoint("after-decrypt")
                 boundary = await self.vault.boundary(conn, self.user_id)
                 await conn.execute(
-                    "INSERT INTO signal_inbound (user_id, gateway_message_id, sender, message_type,"
-                    " ciphertext, sealed_plaintext, state, received_at)"
+                    "INSERT INTO signal_inbound (user_id, gateway_message_id, sender,"
+                    " message_type, ciphertext, sealed_plaintext, state, received_at)"
                     " VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
                     self.user_id, gateway_message_id, sender, kind,
                     boundary.seal(P_INBOUND, gateway_message_id, result.plaintext),
@@ -138,7 +138,8 @@ class Inbox:
             InboundState.DECRYPTED.value)
         return [r["gateway_message_id"] for r in rows]
 
-    async def mark_delivered(self, gateway_message_id: str, *, drop_plaintext: bool = True) -> None:
+    async def mark_delivered(self, gateway_message_id: str, *,
+                             drop_plaintext: bool = True) -> None:
         await self.db.execute(
             "UPDATE signal_inbound SET state=$3"
             + (", sealed_plaintext=NULL" if drop_plaintext else "")

@@ -2,16 +2,16 @@
 
 What libsignal does, and where it is configured here:
 
-* root chain: HKDF-SHA256(salt = root key, input = DH output, info "WhisperRatchet") -> new root key
-  ‖ chain key: the library's HKDF KDF with that info (:class:`RootChainKDF`);
+* root chain: HKDF-SHA256(salt = root key, input = DH output, info "WhisperRatchet") -> new root
+  key ‖ chain key: the library's HKDF KDF with that info (:class:`RootChainKDF`);
 * message chains: next chain key = HMAC(ck, 0x02), message seed = HMAC(ck, 0x01): the library's
   separate-HMACs KDF fed the constant ``02 01`` (the chain keeps the first output as its new key);
 * message keys: HKDF(seed, 32 zero bytes, "WhisperMessageKeys", 80) = cipher key ‖ MAC key ‖ IV,
   AES-256-CBC/PKCS#7, and an 8-byte truncated HMAC over sender identity ‖ receiver identity ‖ the
   serialised message: :class:`LibsignalAEAD`, which emits and checks the whole wire SignalMessage,
   because libsignal's MAC covers the header and the ciphertext as encoded together;
-* counters: libsignal's ``previousCounter`` is the index of the last message of the previous sending
-  chain, where the library counts its length. The header is translated both ways.
+* counters: libsignal's ``previousCounter`` is the index of the last message of the previous
+  sending chain, where the library counts its length. The header is translated both ways.
 """
 
 from __future__ import annotations

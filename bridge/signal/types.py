@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NewType
 
-#: The Matrix user id of the bridged user who owns a Signal identity (the per-user key of every row).
+#: The Matrix user id of the bridged user who owns a Signal identity (keys every per-user row).
 UserId = NewType("UserId", str)
 #: The address of a remote party, e.g. the gateway's internal id of a gatekeeper user.
 PeerId = NewType("PeerId", str)

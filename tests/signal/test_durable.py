@@ -104,7 +104,8 @@ async def test_inbound_survives_a_crash_at_every_step(world):
         (f"gw-{i}", "decrypted") for i in range(len(INBOUND_STEPS))]
     # the session still works both ways
     kind, body = await _alice_encrypts(w, b"after all that")
-    assert (await w.bob_inbox.receive("gw-last", "alice", kind, body)).plaintext == b"after all that"
+    last = await w.bob_inbox.receive("gw-last", "alice", kind, body)
+    assert last.plaintext == b"after all that"
     await w.bob_outbox.submit("b-1", "alice", b"reply")
     reply = await w.bob_outbox.ciphertext("b-1")
     result = await w.alice_inbox.receive("gw-b-1", "bob", reply.message_type, reply.ciphertext)
@@ -180,7 +181,8 @@ async def test_a_rolled_back_decrypt_leaves_no_trace_in_the_same_process(world, 
     result = await w.bob_inbox.receive("gw-1", "alice", kind, body)
     assert result.plaintext == b"first try fails" and not result.redelivered
     kind, body = await _alice_encrypts(w, b"and the next one")
-    assert (await w.bob_inbox.receive("gw-2", "alice", kind, body)).plaintext == b"and the next one"
+    second = await w.bob_inbox.receive("gw-2", "alice", kind, body)
+    assert second.plaintext == b"and the next one"
 
 
 async def test_a_rolled_back_encrypt_is_encrypted_again_and_arrives(world):
