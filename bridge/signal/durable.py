@@ -113,6 +113,35 @@ class Inbox:
         return InboundResult(gateway_message_id, InboundState.FAILED, None, redelivered=False,
                              error=error)
 
+    async def retry_failed(self, gateway_message_id: str) -> InboundResult:
+        """Try a FAILED message again from its stored ciphertext, e.g. once a changed identity
+        was accepted. On success the row becomes DECRYPTED and loses its ciphertext."""
+        try:
+            async with self.db.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    "SELECT sender, message_type, ciphertext, state FROM signal_inbound"
+                    " WHERE user_id=$1 AND gateway_message_id=$2", self.user_id,
+                    gateway_message_id)
+                if row is None:
+                    raise KeyError(gateway_message_id)
+                if row["state"] != InboundState.FAILED.value:
+                    known = await self._load(conn, gateway_message_id)
+                    assert known is not None
+                    return known
+                result = await self.party.decrypt(conn, PeerId(row["sender"]),
+                                                  row["message_type"], row["ciphertext"])
+                boundary = await self.vault.boundary(conn, self.user_id)
+                await conn.execute(
+                    "UPDATE signal_inbound SET state=$3, sealed_plaintext=$4, ciphertext=NULL,"
+                    " error=NULL WHERE user_id=$1 AND gateway_message_id=$2",
+                    self.user_id, gateway_message_id, InboundState.DECRYPTED.value,
+                    boundary.seal(P_INBOUND, gateway_message_id, result.plaintext))
+        except SignalError as e:
+            return InboundResult(gateway_message_id, InboundState.FAILED, None,
+                                 redelivered=True, error=type(e).__name__)
+        return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
+                             redelivered=False)
+
     async def _load(self, conn, gateway_message_id: str) -> InboundResult | None:
         row = await conn.fetchrow(
             "SELECT state, sealed_plaintext, error FROM signal_inbound"

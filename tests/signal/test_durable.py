@@ -10,7 +10,7 @@ from bridge.signal.store import SqlSignalStore
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 
-from .helpers import start_session
+from .helpers import peer_bundle, start_session
 
 
 class SimulatedCrash(Exception):
@@ -201,3 +201,24 @@ async def test_a_rolled_back_encrypt_is_encrypted_again_and_arrives(world):
     message = await w.alice_outbox.ciphertext("o-2")
     assert (await w.bob_inbox.receive("o-2", "alice", message.message_type,
                                       message.ciphertext)).plaintext == b"next"
+
+
+async def test_a_message_refused_for_a_changed_identity_opens_once_accepted(world):
+    w = world
+    kind, body = await _alice_encrypts(w, b"hello")
+    assert (await w.bob_inbox.receive("gw-1", "alice", kind, body)).plaintext == b"hello"
+    # alice reinstalls: new identity, new session towards bob
+    reinstalled = SignalParty(SqlSignalStore(w.vault), "@alice-new:example.org")
+    async with w.db.acquire() as conn, conn.transaction():
+        await reinstalled.ensure_identity(conn, pre_key_count=1)
+        await reinstalled.process_bundle(conn, "bob", peer_bundle(await w.bob.bundle(conn)))
+        kind, body = await reinstalled.encrypt(conn, "bob", b"it is me, new phone")
+    refused = await w.bob_inbox.receive("gw-2", "alice", kind, body)
+    assert refused.state == InboundState.FAILED and refused.error == "UntrustedIdentityError"
+    assert (await w.bob_inbox.retry_failed("gw-2")).state == InboundState.FAILED
+    async with w.db.acquire() as conn, conn.transaction():
+        identity, _ = await reinstalled.store.load_identity(conn, "@alice-new:example.org")
+        await w.bob.accept_identity(conn, "alice", identity.identity.public)
+    retried = await w.bob_inbox.retry_failed("gw-2")
+    assert retried.state == InboundState.DECRYPTED and retried.plaintext == b"it is me, new phone"
+    assert (await w.bob_inbox.receive("gw-2", "alice", kind, body)).redelivered
