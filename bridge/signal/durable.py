@@ -19,7 +19,7 @@ from enum import Enum
 from ..storage import Database
 from ..trust import Vault
 from .errors import SignalError
-from .party import SignalParty
+from .party import SignalParty, logger_name
 from .types import PeerId, UserId
 
 log = logging.getLogger("bridge.signal.durable")
@@ -63,7 +63,7 @@ class Inbox:
     def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
         self.db, self.vault, self.party = db, vault, party
         self.user_id: UserId = party.user_id
-        self.log = log.getChild("inbox")
+        self.log = log.getChild("inbox").getChild(logger_name(self.user_id))
 
     async def _checkpoint(self, step: str) -> None:
         """A named point between steps; tests override it to simulate a crash there."""
@@ -180,7 +180,7 @@ class Outbox:
     def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
         self.db, self.vault, self.party = db, vault, party
         self.user_id: UserId = party.user_id
-        self.log = log.getChild("outbox")
+        self.log = log.getChild("outbox").getChild(logger_name(self.user_id))
 
     async def _checkpoint(self, step: str) -> None:
         """A named point between steps; tests override it to simulate a crash there."""

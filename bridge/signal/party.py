@@ -32,6 +32,11 @@ from .wire import InvalidMessageError, PreKeySignalMessage
 log = logging.getLogger("bridge.signal")
 
 
+def logger_name(user_id: str) -> str:
+    """A logger name part for a user id (dots would make logging treat it as a hierarchy)."""
+    return user_id.replace(".", "_")
+
+
 def fingerprint(identity_key: bytes) -> str:
     """A short public fingerprint of an identity key, fit for logs and security notices."""
     return hashlib.sha256(identity_key).hexdigest()[:16]
@@ -67,7 +72,7 @@ class SignalParty:
         self.store = store
         self.user_id = user_id
         self.accept_identity_changes = accept_identity_changes
-        self.log = log.getChild("party")
+        self.log = log.getChild("party").getChild(logger_name(user_id))
 
     # -- our keys ---------------------------------------------------------------------------------
 
