@@ -96,8 +96,8 @@ class Session:
 
     async def decrypt(self, data: bytes) -> bytes:
         """Decrypt a SignalMessage; on any failure the session is left exactly as it was."""
-        if self.ratchet is None:
-            raise DuplicateMessageError("session has not started receiving")
+        if self.ratchet is None:  # we set it up but have not sent yet: nothing can be for it
+            raise DecryptionError("session has no receiving chain yet")
         message = parse_signal_message(data)
         encrypted = EncryptedMessage(header=header_from_wire(message), ciphertext=data)
         with translate_ratchet_errors():

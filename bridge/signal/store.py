@@ -16,6 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mautrix.util.async_db import Scheme
+
 from ..trust import UserBoundary, Vault
 from .keys import KeyPair
 from .prekeys import LocalIdentity, PreKey, SignedPreKey
@@ -216,8 +218,13 @@ class SqlSignalStore:
                            user, key_id)
 
     async def load_session(self, conn, user, peer):
+        # On PostgreSQL the row stays locked until the caller's transaction ends, so two
+        # concurrent operations on one session queue up instead of losing an update. (SQLite
+        # runs one transaction at a time anyway.)
+        lock = " FOR UPDATE" if getattr(conn, "scheme", None) == Scheme.POSTGRES else ""
         sealed = await fetch_value(
-            conn, "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2", user, peer)
+            conn, "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + lock,
+            user, peer)
         cached = self._sessions.pop((user, peer), None)
         if sealed is None:
             return None

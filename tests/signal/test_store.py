@@ -54,3 +54,41 @@ async def test_key_maintenance_and_a_session_through_sql(db_url):
             assert not await bob.has_session(conn, "alice")
     finally:
         await db.stop()
+
+
+async def test_concurrent_decryptions_on_one_session_do_not_lose_an_update(db_url):
+    """On PostgreSQL two transactions can overlap; the session row lock makes them queue."""
+    import asyncio
+
+    from bridge.signal.errors import DuplicateMessageError
+
+    from .helpers import start_session
+
+    db = await open_database(db_url)
+    try:
+        store = SqlSignalStore(Vault(MasterKey.generate()))
+        alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+        await start_session(db, alice, bob)
+        async with db.acquire() as conn, conn.transaction():
+            kind, body = await alice.encrypt(conn, "bob", b"setup")
+            await bob.decrypt(conn, "alice", kind, body)
+            reply = await bob.encrypt(conn, "alice", b"ok")
+            await alice.decrypt(conn, "bob", *reply)
+            first = await alice.encrypt(conn, "bob", b"first")
+            second = await alice.encrypt(conn, "bob", b"second")
+
+        async def decrypt_slowly(message):
+            async with db.acquire() as conn, conn.transaction():
+                result = await bob.decrypt(conn, "alice", *message)
+                await asyncio.sleep(0.3)  # hold the transaction open while the other one runs
+                return result.plaintext
+
+        results = await asyncio.gather(decrypt_slowly(first), decrypt_slowly(second))
+        assert sorted(results) == [b"first", b"second"]
+        for message in (first, second):  # both keys are used up: nothing can be decrypted twice
+            async with db.acquire() as conn:
+                with pytest.raises(DuplicateMessageError):
+                    async with conn.transaction():
+                        await bob.decrypt(conn, "alice", *message)
+    finally:
+        await db.stop()
