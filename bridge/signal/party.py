@@ -23,7 +23,7 @@ from .errors import (
     UntrustedIdentityError,
 )
 from .keys import KeyPair, generate_registration_id
-from .prekeys import LocalIdentity, PreKey, SignedPreKey
+from .prekeys import LocalIdentity, PreKey
 from .session import MSG, PKMSG, PendingPreKey, Session, SessionRecord
 from .store import KeyCounters, SignalStore
 from .types import PeerId, RegistrationId, UserId
@@ -251,6 +251,3 @@ class SignalParty:
         self.log.debug("Accepted a session of %s from %s", self.user_id, peer)
         return Decrypted(plaintext, change)
 
-
-def signed_pre_key_of(keys: list[SignedPreKey], key_id: int) -> SignedPreKey | None:
-    return next((k for k in keys if k.key_id == key_id), None)
