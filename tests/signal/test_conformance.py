@@ -47,3 +47,13 @@ def test_state_survives_a_new_process_on_the_same_database(tmp_path):
     finally:
         second.close()
     assert b"across processes" not in db.read_bytes()
+
+
+def test_without_db_the_state_lives_in_a_temporary_directory():
+    peer = python_peer(None)
+    try:
+        bundle = peer.create("alice", pre_keys=1)
+        assert peer.ok("restart")["ok"]
+        assert peer.ok("bundle", party="alice")["bundle"]["identityKey"] == bundle["identityKey"]
+    finally:
+        peer.close()
