@@ -303,6 +303,8 @@ class SqlSignalStore:
 
     async def delete_user(self, conn, user: UserId) -> None:
         """Remove every Signal row of a user (on opt-out, beside the vault's crypto-shred)."""
+        for key in [k for k in self._sessions if k[0] == user]:
+            del self._sessions[key]
         for table in ("signal_identity", "signal_signed_pre_key", "signal_pre_key",
                       "signal_session", "signal_peer_identity", "signal_sender_key",
                       "signal_inbound", "signal_outbound"):
