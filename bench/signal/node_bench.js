@@ -1,9 +1,10 @@
 'use strict';
 // The same three benchmark modes, run by npm "libsignal" in-process.
 // Usage: node node_bench.js STEADY PINGPONG NEWSESSIONS  -> one JSON line of ops/second.
-// "Persistent" means what a Node client without a database does: after every step the party's
-// whole state (sessions, prekeys, identities) is serialised and written to a file, not fsynced
-// (our SQLite runs WAL with synchronous=NORMAL, which does not fsync per commit either).
+// "Persistent" means what a Node client without a database does: after every step each record
+// the step changed (a session, the prekey set, the trusted identities) is serialised and written
+// to its own file, the way our side writes one row per changed record. No fsync: our SQLite runs
+// WAL with synchronous=NORMAL, which does not fsync per commit either.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -11,7 +12,7 @@ const libsignal = require(path.join(__dirname, '../../tests/signal/node/node_mod
 
 const PLAINTEXT = Buffer.alloc(100, 'x');
 
-function makeParty(name, preKeyCount, stateFile) {
+function makeParty(name, preKeyCount, stateDir) {
     const identity = libsignal.keyhelper.generateIdentityKeyPair();
     const spk = libsignal.keyhelper.generateSignedPreKey(identity, 1);
     const preKeys = {};
@@ -20,32 +21,41 @@ function makeParty(name, preKeyCount, stateFile) {
         name, identity, registrationId: libsignal.keyhelper.generateRegistrationId(), spk, preKeys,
         sessions: {}, identities: {},
     };
+    const dirty = new Set();
     p.persist = () => {
-        if (!stateFile) return;
-        const sessions = {};
-        for (const [k, v] of Object.entries(p.sessions)) sessions[k] = v.serialize();
-        const keys = {};
-        for (const [k, v] of Object.entries(p.preKeys)) {
-            keys[k] = { pub: v.pubKey.toString('base64'), priv: v.privKey.toString('base64') };
+        if (!stateDir) { dirty.clear(); return; }
+        for (const what of dirty) {
+            let data;
+            if (what === 'preKeys') {
+                const keys = {};
+                for (const [k, v] of Object.entries(p.preKeys)) {
+                    keys[k] = { pub: v.pubKey.toString('base64'), priv: v.privKey.toString('base64') };
+                }
+                data = keys;
+            } else if (what === 'identities') {
+                data = p.identities;
+            } else {
+                data = p.sessions[what].serialize();
+            }
+            fs.writeFileSync(path.join(stateDir, `${name}-${what}.json`), JSON.stringify(data));
         }
-        fs.writeFileSync(stateFile, JSON.stringify({
-            identity: { pub: identity.pubKey.toString('base64'), priv: identity.privKey.toString('base64') },
-            registrationId: p.registrationId, preKeys: keys, identities: p.identities, sessions,
-        }));
+        dirty.clear();
     };
     p.storage = {
         async isTrustedIdentity(addr, key) {
             const id = String(addr).split('.')[0];
             const known = p.identities[id];
-            if (!known) { p.identities[id] = key.toString('base64'); return true; }
+            if (!known) {
+                p.identities[id] = key.toString('base64'); dirty.add('identities'); return true;
+            }
             return known === key.toString('base64');
         },
         async loadSession(addr) { return p.sessions[addr]; },
-        async storeSession(addr, record) { p.sessions[addr] = record; },
+        async storeSession(addr, record) { p.sessions[addr] = record; dirty.add(addr); },
         async getOurIdentity() { return identity; },
         async getOurRegistrationId() { return p.registrationId; },
         async loadPreKey(id) { return p.preKeys[id]; },
-        async removePreKey(id) { delete p.preKeys[id]; },
+        async removePreKey(id) { delete p.preKeys[id]; dirty.add('preKeys'); },
         async loadSignedPreKey(id) { return id === 1 ? spk.keyPair : undefined; },
     };
     return p;
@@ -72,10 +82,13 @@ async function send(src, dst, srcName, dstName) {
     if (!plaintext.equals(PLAINTEXT)) throw new Error('mismatch');
 }
 
+const tempDirs = [];
+
 function files(persistent) {
     if (!persistent) return [null, null];
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signal-bench-node-'));
-    return [path.join(dir, 'alice.json'), path.join(dir, 'bob.json')];
+    tempDirs.push(dir);
+    return [dir, dir];
 }
 
 async function pair(persistent, bobPreKeys) {
@@ -126,5 +139,6 @@ async function newSessions(persistent, count) {
         out[`ping-pong/${persistent}`] = await pingPong(persistent, pingN);
         out[`new-sessions/${persistent}`] = await newSessions(persistent, newN);
     }
+    for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
     process.stdout.write(JSON.stringify(out) + '\n');
 })();

@@ -1,10 +1,10 @@
 """X3DH as libsignal performs it (version 3): the initiator's and the responder's halves.
 
-Written on top of ``xeddsa`` rather than through the ``x3dh`` package's ``BaseState``: that class
-verifies signed-prekey signatures assuming the Edwards sign bit is zero (XEdDSA proper), which
-rejects about half of the signatures made by curve25519-js and older libsignal builds (they carry the
-sign bit in the signature), and it has no notion of prekey ids. The arithmetic is the same and a test
-cross-checks both halves against ``x3dh``.
+Written on top of ``xeddsa`` rather than through the ``x3dh`` package's ``BaseState``: that
+class verifies signed-prekey signatures assuming the Edwards sign bit is zero (XEdDSA proper),
+which rejects about half of the signatures made by curve25519-js and older libsignal builds (they
+carry the sign bit in the signature), and it has no notion of prekey ids. The arithmetic is the
+same and a test cross-checks both halves against ``x3dh``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Conformance driver: ``python -m bridge.signal.conformance [--db PATH]``.
 
 Reads JSON-lines requests on stdin and answers each with one JSON line carrying the request's
-``"id"`` (protocol in ``docs/signal-conformance.md``). State goes through the real storage layer and
-the trust boundary: an SQLite database at ``--db`` (default: a temporary file) and a master key file
-beside it (``PATH.key``, created with mode 0600). Each request runs in its own transaction.
+``"id"`` (protocol in ``docs/signal-conformance.md``). State goes through the real storage layer
+and the trust boundary: an SQLite database at ``--db`` (default: a temporary file) and a master
+key file beside it (``PATH.key``, created with mode 0600). Each request runs in its own
+transaction.
 """
 
 from __future__ import annotations

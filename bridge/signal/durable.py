@@ -19,7 +19,7 @@ from enum import Enum
 from ..storage import Database
 from ..trust import Vault
 from .errors import SignalError
-from .party import SignalParty
+from .party import SignalParty, logger_name
 from .types import PeerId, UserId
 
 log = logging.getLogger("bridge.signal.durable")
@@ -63,7 +63,7 @@ class Inbox:
     def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
         self.db, self.vault, self.party = db, vault, party
         self.user_id: UserId = party.user_id
-        self.log = log.getChild("inbox")
+        self.log = log.getChild("inbox").getChild(logger_name(self.user_id))
 
     async def _checkpoint(self, step: str) -> None:
         """A named point between steps; tests override it to simulate a crash there."""
@@ -82,8 +82,8 @@ class Inbox:
                 await self._checkpoint("after-decrypt")
                 boundary = await self.vault.boundary(conn, self.user_id)
                 await conn.execute(
-                    "INSERT INTO signal_inbound (user_id, gateway_message_id, sender, message_type,"
-                    " ciphertext, sealed_plaintext, state, received_at)"
+                    "INSERT INTO signal_inbound (user_id, gateway_message_id, sender,"
+                    " message_type, ciphertext, sealed_plaintext, state, received_at)"
                     " VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
                     self.user_id, gateway_message_id, sender, kind,
                     boundary.seal(P_INBOUND, gateway_message_id, result.plaintext),
@@ -112,6 +112,35 @@ class Inbox:
                 InboundState.FAILED.value, error, int(time.time()))
         return InboundResult(gateway_message_id, InboundState.FAILED, None, redelivered=False,
                              error=error)
+
+    async def retry_failed(self, gateway_message_id: str) -> InboundResult:
+        """Try a FAILED message again from its stored ciphertext, e.g. once a changed identity
+        was accepted. On success the row becomes DECRYPTED and loses its ciphertext."""
+        try:
+            async with self.db.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    "SELECT sender, message_type, ciphertext, state FROM signal_inbound"
+                    " WHERE user_id=$1 AND gateway_message_id=$2", self.user_id,
+                    gateway_message_id)
+                if row is None:
+                    raise KeyError(gateway_message_id)
+                if row["state"] != InboundState.FAILED.value:
+                    known = await self._load(conn, gateway_message_id)
+                    assert known is not None
+                    return known
+                result = await self.party.decrypt(conn, PeerId(row["sender"]),
+                                                  row["message_type"], row["ciphertext"])
+                boundary = await self.vault.boundary(conn, self.user_id)
+                await conn.execute(
+                    "UPDATE signal_inbound SET state=$3, sealed_plaintext=$4, ciphertext=NULL,"
+                    " error=NULL WHERE user_id=$1 AND gateway_message_id=$2",
+                    self.user_id, gateway_message_id, InboundState.DECRYPTED.value,
+                    boundary.seal(P_INBOUND, gateway_message_id, result.plaintext))
+        except SignalError as e:
+            return InboundResult(gateway_message_id, InboundState.FAILED, None,
+                                 redelivered=True, error=type(e).__name__)
+        return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
+                             redelivered=False)
 
     async def _load(self, conn, gateway_message_id: str) -> InboundResult | None:
         row = await conn.fetchrow(
@@ -143,7 +172,8 @@ class Inbox:
             "SELECT sender FROM signal_inbound WHERE user_id=$1 AND gateway_message_id=$2",
             self.user_id, gateway_message_id)
 
-    async def mark_delivered(self, gateway_message_id: str, *, drop_plaintext: bool = True) -> None:
+    async def mark_delivered(self, gateway_message_id: str, *,
+                             drop_plaintext: bool = True) -> None:
         await self.db.execute(
             "UPDATE signal_inbound SET state=$3"
             + (", sealed_plaintext=NULL" if drop_plaintext else "")
@@ -155,7 +185,7 @@ class Outbox:
     def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
         self.db, self.vault, self.party = db, vault, party
         self.user_id: UserId = party.user_id
-        self.log = log.getChild("outbox")
+        self.log = log.getChild("outbox").getChild(logger_name(self.user_id))
 
     async def _checkpoint(self, step: str) -> None:
         """A named point between steps; tests override it to simulate a crash there."""

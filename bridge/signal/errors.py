@@ -31,6 +31,11 @@ class TooFarAheadError(DecryptionError):
     """The message would make us skip more message keys than the limit allows."""
 
 
+class StaleSessionError(SignalError):
+    """The stored session is not the one an operation started from (a rolled-back or concurrent
+    write); the operation is retried from the stored state. Not seen outside :mod:`.party`."""
+
+
 class MissingPreKeyError(DecryptionError):
     """A PreKeySignalMessage names a one-time or signed prekey we no longer have."""
 

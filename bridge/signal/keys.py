@@ -1,10 +1,10 @@
 """Curve25519 keys as libsignal encodes them, and XEdDSA signatures made with them.
 
 Public keys travel as 33 bytes (``0x05`` type byte, then the 32-byte X25519 key). Signatures use
-the ``xeddsa`` library. Our own signatures are XEdDSA proper (sign bit of the Edwards key forced to
-zero, so the signature's top bit is zero). Verification also accepts the older libsignal convention,
-still used by curve25519-js and hence by WhatsApp Web clients, where the Edwards key's sign bit is
-carried in the top bit of the signature's last byte.
+the ``xeddsa`` library. Our own signatures are XEdDSA proper (sign bit of the Edwards key forced
+to zero, so the signature's top bit is zero). Verification also accepts the older libsignal
+convention, still used by curve25519-js and hence by WhatsApp Web clients, where the Edwards key's
+sign bit is carried in the top bit of the signature's last byte.
 """
 
 from __future__ import annotations

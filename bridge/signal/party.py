@@ -17,19 +17,26 @@ from typing import Any
 from . import agreement, prekeys
 from .agreement import PeerBundle
 from .errors import (
+    DecryptionError,
     IdentityChange,
     MissingPreKeyError,
     NoSessionError,
+    StaleSessionError,
     UntrustedIdentityError,
 )
 from .keys import KeyPair, generate_registration_id
-from .prekeys import LocalIdentity, PreKey, SignedPreKey
+from .prekeys import LocalIdentity, PreKey
 from .session import MSG, PKMSG, PendingPreKey, Session, SessionRecord
 from .store import KeyCounters, SignalStore
 from .types import PeerId, RegistrationId, UserId
 from .wire import InvalidMessageError, PreKeySignalMessage
 
 log = logging.getLogger("bridge.signal")
+
+
+def logger_name(user_id: str) -> str:
+    """A logger name part for a user id (dots would make logging treat it as a hierarchy)."""
+    return user_id.replace(".", "_")
 
 
 def fingerprint(identity_key: bytes) -> str:
@@ -67,7 +74,7 @@ class SignalParty:
         self.store = store
         self.user_id = user_id
         self.accept_identity_changes = accept_identity_changes
-        self.log = log.getChild("party")
+        self.log = log.getChild("party").getChild(logger_name(user_id))
 
     # -- our keys ---------------------------------------------------------------------------------
 
@@ -167,12 +174,25 @@ class SignalParty:
     # -- sessions ---------------------------------------------------------------------------------
 
     async def has_session(self, conn: Any, peer: PeerId) -> bool:
-        record = await self.store.load_session(conn, self.user_id, peer)
+        record = await self.store.load_session(conn, self.user_id, peer, fresh=True)
         return record is not None and record.current is not None
+
+    async def _retry_if_stale(self, operation, *args):
+        """Run ``operation(*args, fresh=False)``; if the session it used from the store's memory
+        turns out stale, run it once more on the stored state. Operations write the session last
+        (before any other change that must not happen twice), so redoing one is safe."""
+        try:
+            return await operation(*args, fresh=False)
+        except StaleSessionError:
+            return await operation(*args, fresh=True)
 
     async def process_bundle(self, conn: Any, peer: PeerId,
                              bundle: PeerBundle) -> IdentityChange | None:
         """Start a new session with ``peer`` from their bundle (X3DH, initiator side)."""
+        return await self._retry_if_stale(self._process_bundle, conn, peer, bundle)
+
+    async def _process_bundle(self, conn: Any, peer: PeerId, bundle: PeerBundle, *,
+                              fresh: bool) -> IdentityChange | None:
         change = await self._check_identity(conn, peer, bundle.identity_key)
         identity, _ = await self._identity(conn)
         root_key, base = agreement.initiate(identity.identity, bundle)
@@ -183,7 +203,8 @@ class SignalParty:
             pending_start=(root_key, bundle.signed_pre_key),
             pending_pre_key=PendingPreKey(bundle.pre_key_id, bundle.signed_pre_key_id,
                                           base.public))
-        record = await self.store.load_session(conn, self.user_id, peer) or SessionRecord()
+        record = (await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
+                  or SessionRecord())
         record.promote(session)
         await self.store.save_session(conn, self.user_id, peer, record)
         self.log.debug("Started a session of %s with %s", self.user_id, peer)
@@ -192,7 +213,11 @@ class SignalParty:
     async def encrypt(self, conn: Any, peer: PeerId, plaintext: bytes) -> tuple[str, bytes]:
         """Encrypt for ``peer``: (``"pkmsg"`` | ``"msg"``, wire bytes). The session update is
         written on ``conn``; commit it before the ciphertext leaves."""
-        record = await self.store.load_session(conn, self.user_id, peer)
+        return await self._retry_if_stale(self._encrypt, conn, peer, plaintext)
+
+    async def _encrypt(self, conn: Any, peer: PeerId, plaintext: bytes, *,
+                       fresh: bool) -> tuple[str, bytes]:
+        record = await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
         if record is None or record.current is None:
             raise NoSessionError(f"no session with {peer}")
         kind, body = await record.current.encrypt(plaintext)
@@ -202,24 +227,44 @@ class SignalParty:
     async def decrypt(self, conn: Any, peer: PeerId, kind: str, body: bytes) -> Decrypted:
         """Decrypt a ``"pkmsg"`` or ``"msg"`` from ``peer``. On failure nothing is written."""
         if kind == PKMSG:
-            return await self._decrypt_prekey_message(conn, peer, body)
+            return await self._retry_if_stale(self._decrypt_prekey_message, conn, peer, body)
         if kind != MSG:
             raise InvalidMessageError(f"unknown message type {kind!r}")
-        record = await self.store.load_session(conn, self.user_id, peer)
+        return await self._retry_if_stale(self._decrypt_message, conn, peer, body)
+
+    async def _decrypt_message(self, conn: Any, peer: PeerId, body: bytes, *,
+                               fresh: bool) -> Decrypted:
+        record = await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
         if record is None or record.current is None:
             raise NoSessionError(f"no session with {peer}")
-        plaintext = await record.decrypt(body)
+        try:
+            plaintext = await record.decrypt(body)
+        except DecryptionError as e:
+            # a record from memory may be ahead of the row (a rolled-back decryption): only the
+            # stored state can say the message is really a replay or forged
+            if record.from_cache:
+                raise StaleSessionError("check against the stored session") from e
+            raise
         await self.store.save_session(conn, self.user_id, peer, record)
         return Decrypted(plaintext)
 
-    async def _decrypt_prekey_message(self, conn: Any, peer: PeerId, body: bytes) -> Decrypted:
+    async def _decrypt_prekey_message(self, conn: Any, peer: PeerId, body: bytes, *,
+                                      fresh: bool) -> Decrypted:
         message = PreKeySignalMessage.parse(body)
         change = await self._check_identity(conn, peer, message.identity_key)
-        record = await self.store.load_session(conn, self.user_id, peer) or SessionRecord()
+        record = (await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
+                  or SessionRecord())
         existing = record.find_by_base_key(message.base_key)
+        if existing is None and record.from_cache:
+            raise StaleSessionError("look the base key up in the stored session")
         if existing is not None:
             # The peer has not seen our reply yet and keeps wrapping its messages.
-            plaintext = await existing.decrypt(message.message)
+            try:
+                plaintext = await existing.decrypt(message.message)
+            except DecryptionError as e:
+                if record.from_cache:
+                    raise StaleSessionError("check against the stored session") from e
+                raise
             await self.store.save_session(conn, self.user_id, peer, record)
             return Decrypted(plaintext, change)
         identity, counters = await self._identity(conn)
@@ -246,6 +291,3 @@ class SignalParty:
         self.log.debug("Accepted a session of %s from %s", self.user_id, peer)
         return Decrypted(plaintext, change)
 
-
-def signed_pre_key_of(keys: list[SignedPreKey], key_id: int) -> SignedPreKey | None:
-    return next((k for k in keys if k.key_id == key_id), None)

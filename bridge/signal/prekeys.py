@@ -59,7 +59,7 @@ def generate_pre_keys(first_id: int, count: int) -> list[PreKey]:
 
 
 def pre_keys_to_add(unused_count: int) -> int:
-    """How many one-time prekeys to generate now (0 unless the pool fell below the refill level)."""
+    """How many one-time prekeys to generate now (0 unless the pool is below the refill level)."""
     return PRE_KEY_POOL_SIZE - unused_count if unused_count < PRE_KEY_REFILL_BELOW else 0
 
 

@@ -28,7 +28,7 @@ def encode_varint(value: int) -> bytes:
 
 
 def encode_fields(fields: list[tuple[int, int | bytes | None]]) -> bytes:
-    """Encode ``(field number, value)`` pairs; ints as varints, bytes as length-delimited, None skipped."""
+    """Encode ``(field number, value)`` pairs: ints as varints, bytes length-delimited."""
     out = bytearray()
     for number, value in fields:
         if value is None:
@@ -57,7 +57,7 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def decode_fields(data: bytes) -> dict[int, int | bytes]:
-    """Decode a flat message into ``{field number: last value}``; unknown wire types are refused."""
+    """Decode a flat message into ``{field number: last value}``; refuse unknown wire types."""
     fields: dict[int, int | bytes] = {}
     pos = 0
     while pos < len(data):

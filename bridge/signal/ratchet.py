@@ -2,20 +2,22 @@
 
 What libsignal does, and where it is configured here:
 
-* root chain: HKDF-SHA256(salt = root key, input = DH output, info "WhisperRatchet") -> new root key
-  ‖ chain key: the library's HKDF KDF with that info (:class:`RootChainKDF`);
+* root chain: HKDF-SHA256(salt = root key, input = DH output, info "WhisperRatchet") -> new root
+  key ‖ chain key: the library's HKDF KDF with that info (:class:`RootChainKDF`);
 * message chains: next chain key = HMAC(ck, 0x02), message seed = HMAC(ck, 0x01): the library's
   separate-HMACs KDF fed the constant ``02 01`` (the chain keeps the first output as its new key);
 * message keys: HKDF(seed, 32 zero bytes, "WhisperMessageKeys", 80) = cipher key ‖ MAC key ‖ IV,
   AES-256-CBC/PKCS#7, and an 8-byte truncated HMAC over sender identity ‖ receiver identity ‖ the
   serialised message: :class:`LibsignalAEAD`, which emits and checks the whole wire SignalMessage,
   because libsignal's MAC covers the header and the ciphertext as encoded together;
-* counters: libsignal's ``previousCounter`` is the index of the last message of the previous sending
-  chain, where the library counts its length. The header is translated both ways.
+* counters: libsignal's ``previousCounter`` is the index of the last message of the previous
+  sending chain, where the library counts its length. The header is translated both ways.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hmac
 import struct
 from hashlib import sha256
@@ -26,6 +28,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.padding import PKCS7
 from doubleratchet import aead as dr_aead
 from doubleratchet.double_ratchet import DoubleRatchet
+from doubleratchet.kdf_chain import KDFChain
+from doubleratchet.symmetric_key_ratchet import SymmetricKeyRatchet
 from doubleratchet.recommended import HashFunction, kdf_hkdf, kdf_separate_hmacs
 from doubleratchet.recommended.diffie_hellman_ratchet_curve25519 import (
     DiffieHellmanRatchet as Curve25519Ratchet,
@@ -118,11 +122,42 @@ class LibsignalAEAD(dr_aead.AEAD):
     @classmethod
     async def decrypt(cls, ciphertext: bytes, key: bytes, associated_data: bytes) -> bytes:
         cipher_key, mac_key, iv = derive_message_keys(key)
-        message = SignalMessage.parse(ciphertext)
+        message = parse_signal_message(ciphertext)
         expected = _mac(mac_key, associated_data[:IDENTITY_AD_LENGTH], message.signed_part)
         if not hmac.compare_digest(expected, message.mac):
             raise dr_aead.AuthenticationFailedException("bad MAC")
         return aes_cbc_decrypt(cipher_key, iv, message.ciphertext)
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_of(private: bytes) -> bytes:
+    return Curve25519Ratchet._derive_pub(private)
+
+
+def _copy_chains(value: object) -> object:
+    """Copy a chain object; its own attributes are immutable except nested chains."""
+    clone = copy.copy(value)
+    for name, inner in vars(value).items():
+        if isinstance(inner, (KDFChain, SymmetricKeyRatchet)):
+            setattr(clone, name, _copy_chains(inner))
+    return clone
+
+
+class LibsignalDHRatchet(Curve25519Ratchet):
+    """The package's Curve25519 ratchet with two measured shortcuts:
+
+    * it derives the public ratchet key from the private one for every message header; the result
+      is cached (a ratchet key serves a whole chain);
+    * the Double Ratchet deep-copies it before every decryption (to keep failures harmless);
+      everything in it is immutable except the KDF chains, so copying those suffices.
+    """
+
+    @staticmethod
+    def _derive_pub(priv: bytes) -> bytes:
+        return _public_of(priv)
+
+    def __deepcopy__(self, memo: dict) -> LibsignalDHRatchet:
+        return _copy_chains(self)  # type: ignore[return-value]
 
 
 class LibsignalDoubleRatchet(DoubleRatchet):
@@ -135,7 +170,7 @@ class LibsignalDoubleRatchet(DoubleRatchet):
 
 #: keyword arguments that configure every ratchet of this layer
 RATCHET_CONFIG = dict(
-    diffie_hellman_ratchet_class=Curve25519Ratchet,
+    diffie_hellman_ratchet_class=LibsignalDHRatchet,
     root_chain_kdf=RootChainKDF,
     message_chain_kdf=MessageChainKDF,
     message_chain_constant=MESSAGE_CHAIN_CONSTANT,
@@ -143,6 +178,20 @@ RATCHET_CONFIG = dict(
     max_num_skipped_message_keys=MAX_SKIPPED_KEYS,
     aead=LibsignalAEAD,
 )
+
+
+_last_parsed: tuple[bytes, SignalMessage] | None = None
+
+
+def parse_signal_message(data: bytes) -> SignalMessage:
+    """Parse, remembering the last result: the session parses a message for its header and the
+    AEAD needs the same parse a moment later. Only the identical bytes object is reused."""
+    global _last_parsed
+    if _last_parsed is not None and _last_parsed[0] is data:
+        return _last_parsed[1]
+    message = SignalMessage.parse(data)
+    _last_parsed = (data, message)
+    return message
 
 
 def header_from_wire(message: SignalMessage) -> Header:

@@ -30,7 +30,12 @@ from doubleratchet.models import (
 
 from .errors import DecryptionError, DuplicateMessageError, TamperedMessageError, TooFarAheadError
 from .keys import encode_public_key
-from .ratchet import RATCHET_CONFIG, LibsignalDoubleRatchet, header_from_wire
+from .ratchet import (
+    RATCHET_CONFIG,
+    LibsignalDoubleRatchet,
+    header_from_wire,
+    parse_signal_message,
+)
 from .wire import InvalidMessageError, PreKeySignalMessage, SignalMessage
 
 #: skipped message keys older than this are dropped (the gateway keeps mail for 30 days)
@@ -91,9 +96,9 @@ class Session:
 
     async def decrypt(self, data: bytes) -> bytes:
         """Decrypt a SignalMessage; on any failure the session is left exactly as it was."""
-        if self.ratchet is None:
-            raise DuplicateMessageError("session has not started receiving")
-        message = SignalMessage.parse(data)
+        if self.ratchet is None:  # we set it up but have not sent yet: nothing can be for it
+            raise DecryptionError("session has no receiving chain yet")
+        message = parse_signal_message(data)
         encrypted = EncryptedMessage(header=header_from_wire(message), ciphertext=data)
         with translate_ratchet_errors():
             plaintext = await self.ratchet.decrypt_message(encrypted, self._associated_data(False))
@@ -167,6 +172,11 @@ class SessionRecord:
     """All sessions with one peer: the current one first, then superseded ones (newest first)."""
 
     sessions: list[Session] = field(default_factory=list)
+    #: the sealed bytes this record was read as / last written as (None: not stored yet); the
+    #: store only overwrites a row still holding exactly these bytes
+    stored_as: bytes | None = field(default=None, compare=False, repr=False)
+    #: True when the record came from the store's memory rather than from the row
+    from_cache: bool = field(default=False, compare=False, repr=False)
 
     @property
     def current(self) -> Session | None:

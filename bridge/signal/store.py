@@ -12,10 +12,14 @@ import base64
 import json
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mautrix.util.async_db import Scheme
+
 from ..trust import UserBoundary, Vault
+from .errors import StaleSessionError
 from .keys import KeyPair
 from .prekeys import LocalIdentity, PreKey, SignedPreKey
 from .session import SessionRecord
@@ -39,7 +43,8 @@ class KeyCounters:
 
 
 class SignalStore(Protocol):
-    async def load_identity(self, conn: Any, user: UserId) -> tuple[LocalIdentity, KeyCounters] | None: ...
+    async def load_identity(self, conn: Any,
+                            user: UserId) -> tuple[LocalIdentity, KeyCounters] | None: ...
     async def create_identity(self, conn: Any, user: UserId, identity: LocalIdentity,
                               counters: KeyCounters) -> None: ...
     async def save_counters(self, conn: Any, user: UserId, counters: KeyCounters) -> None: ...
@@ -50,17 +55,21 @@ class SignalStore(Protocol):
     async def load_pre_keys(self, conn: Any, user: UserId) -> list[PreKey]: ...
     async def save_pre_keys(self, conn: Any, user: UserId, keys: list[PreKey]) -> None: ...
     async def delete_pre_key(self, conn: Any, user: UserId, key_id: int) -> None: ...
-    async def load_session(self, conn: Any, user: UserId, peer: PeerId) -> SessionRecord | None: ...
+    async def load_session(self, conn: Any, user: UserId, peer: PeerId, *,
+                           fresh: bool = False) -> SessionRecord | None: ...
     async def save_session(self, conn: Any, user: UserId, peer: PeerId,
                            record: SessionRecord) -> None: ...
     async def load_peer_identity(self, conn: Any, user: UserId, peer: PeerId) -> bytes | None: ...
-    async def save_peer_identity(self, conn: Any, user: UserId, peer: PeerId, key: bytes) -> None: ...
-    async def load_sender_key(self, conn: Any, user: UserId, group: str, sender: str) -> bytes | None: ...
+    async def save_peer_identity(self, conn: Any, user: UserId, peer: PeerId,
+                                 key: bytes) -> None: ...
+    async def load_sender_key(self, conn: Any, user: UserId, group: str,
+                              sender: str) -> bytes | None: ...
     async def save_sender_key(self, conn: Any, user: UserId, group: str, sender: str,
                               record: bytes) -> None: ...
 
 
 _POSITIONAL = re.compile(r"\$(\d+)")
+_SQLITE_QUERIES: dict[str, str] = {}
 
 
 async def fetch_value(conn: Any, query: str, *args: Any) -> Any:
@@ -73,8 +82,18 @@ async def fetch_value(conn: Any, query: str, *args: Any) -> Any:
     fast = getattr(getattr(conn, "wrapped", None), "execute_fetchall", None)
     if fast is None:
         return await conn.fetchval(query, *args)
-    rows = await fast(_POSITIONAL.sub(r"?\1", query), args)
+    sqlite_query = _SQLITE_QUERIES.get(query)
+    if sqlite_query is None:
+        sqlite_query = _SQLITE_QUERIES[query] = _POSITIONAL.sub(r"?\1", query)
+    rows = await fast(sqlite_query, args)
     return rows[0][0] if rows else None
+
+
+def _rows_affected(result: Any) -> int:
+    """Rows changed by an INSERT/UPDATE: asyncpg returns a status string, SQLite a cursor."""
+    if isinstance(result, str):
+        return int(result.rsplit(" ", 1)[-1])
+    return result.rowcount
 
 
 def _b(data: bytes) -> str:
@@ -115,10 +134,21 @@ def decode_pre_key(key_id: int, data: bytes) -> PreKey:
 
 
 class SqlSignalStore:
-    """The durable store: the bridge database, every secret sealed by the user's boundary."""
+    """The durable store: the bridge database, every secret sealed by the user's boundary.
+
+    Session records are also kept decoded in memory with the exact sealed bytes last written for
+    them, and a load hands that record out without reading the row. Writing it back is a
+    compare-and-swap on those bytes: if the row holds anything else (the write was rolled back,
+    or another transaction wrote since), the write fails with :class:`StaleSessionError` and the
+    party redoes the operation from the row. A record is taken out of memory when loaded, so a
+    record changed by a failed operation is never handed out again.
+    """
+
+    SESSION_CACHE_SIZE = 4096
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        self._sessions: OrderedDict[tuple[str, str], tuple[bytes, SessionRecord]] = OrderedDict()
 
     async def _boundary(self, conn: Any, user: UserId) -> UserBoundary:
         return await self.vault.boundary(conn, user)
@@ -197,21 +227,47 @@ class SqlSignalStore:
         await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
                            user, key_id)
 
-    async def load_session(self, conn, user, peer):
+    async def load_session(self, conn, user, peer, *, fresh=False):
+        cached = self._sessions.pop((user, peer), None)
+        if cached is not None and not fresh:
+            # Used optimistically: save_session only overwrites the row if it still holds the
+            # bytes this record was saved as, otherwise the party redoes the operation fresh.
+            record = cached[1]
+            record.stored_as, record.from_cache = cached[0], True
+            return record
+        # On PostgreSQL the row stays locked until the caller's transaction ends, so two
+        # concurrent operations on one session queue up. (SQLite runs one transaction at a time.)
+        lock = " FOR UPDATE" if getattr(conn, "scheme", None) == Scheme.POSTGRES else ""
         sealed = await fetch_value(
-            conn, "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2", user, peer)
+            conn, "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + lock,
+            user, peer)
         if sealed is None:
             return None
         boundary = await self._boundary(conn, user)
-        return SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
+        record = SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
+        record.stored_as = sealed
+        return record
 
     async def save_session(self, conn, user, peer, record):
         boundary = await self._boundary(conn, user)
         sealed = boundary.seal(P_SESSION, peer, record.serialize())
-        await conn.execute(
-            "INSERT INTO signal_session (user_id, peer, sealed, updated_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (user_id, peer) DO UPDATE SET sealed=excluded.sealed,"
-            " updated_at=excluded.updated_at", user, peer, sealed, int(time.time()))
+        now = int(time.time())
+        if record.stored_as is None:
+            result = await conn.execute(
+                "INSERT INTO signal_session (user_id, peer, sealed, updated_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO NOTHING",
+                user, peer, sealed, now)
+        else:  # compare-and-swap: only over the exact state this record started from
+            result = await conn.execute(
+                "UPDATE signal_session SET sealed=$3, updated_at=$4"
+                " WHERE user_id=$1 AND peer=$2 AND sealed=$5",
+                user, peer, sealed, now, record.stored_as)
+        if _rows_affected(result) != 1:
+            raise StaleSessionError(f"the stored session of {user} with {peer} changed")
+        record.stored_as, record.from_cache = sealed, False
+        self._sessions[(user, peer)] = (sealed, record)
+        if len(self._sessions) > self.SESSION_CACHE_SIZE:
+            self._sessions.popitem(last=False)
 
     async def load_peer_identity(self, conn, user, peer):
         sealed = await fetch_value(
@@ -246,7 +302,9 @@ class SqlSignalStore:
             boundary.seal(P_SENDER_KEY, f"{group}\n{sender}", record), int(time.time()))
 
     async def delete_user(self, conn, user: UserId) -> None:
-        """Remove every Signal row of a user (the opt-out path, beside the vault's crypto-shred)."""
+        """Remove every Signal row of a user (on opt-out, beside the vault's crypto-shred)."""
+        for key in [k for k in self._sessions if k[0] == user]:
+            del self._sessions[key]
         for table in ("signal_identity", "signal_signed_pre_key", "signal_pre_key",
                       "signal_session", "signal_peer_identity", "signal_sender_key",
                       "signal_inbound", "signal_outbound"):
@@ -296,7 +354,7 @@ class MemorySignalStore:
     async def delete_pre_key(self, conn, user, key_id):
         self.pre.get(user, {}).pop(key_id, None)
 
-    async def load_session(self, conn, user, peer):
+    async def load_session(self, conn, user, peer, *, fresh=False):
         return self.sessions.get((user, peer))
 
     async def save_session(self, conn, user, peer, record):

@@ -1,6 +1,7 @@
 """Classic Signal (version 3) wire messages: parse and serialise, nothing else.
 
-SignalMessage          = 0x33 ‖ protobuf{ratchetKey=1, counter=2, previousCounter=3, ciphertext=4} ‖ MAC(8)
+SignalMessage          = 0x33 ‖ protobuf{ratchetKey=1, counter=2, previousCounter=3,
+                                         ciphertext=4} ‖ MAC(8)
 PreKeySignalMessage    = 0x33 ‖ protobuf{preKeyId=1, baseKey=2, identityKey=3, message=4,
                                          registrationId=5, signedPreKeyId=6}
 SenderKeyMessage       = 0x33 ‖ protobuf{id=1, iteration=2, ciphertext=3} ‖ signature(64)
@@ -139,7 +140,8 @@ class SenderKeyMessage:
 
     @staticmethod
     def encode_unsigned(key_id: int, iteration: int, ciphertext: bytes) -> bytes:
-        return bytes((VERSION_BYTE,)) + encode_fields([(1, key_id), (2, iteration), (3, ciphertext)])
+        return bytes((VERSION_BYTE,)) + encode_fields(
+            [(1, key_id), (2, iteration), (3, ciphertext)])
 
     @classmethod
     def parse(cls, data: bytes) -> SenderKeyMessage:

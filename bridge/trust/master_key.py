@@ -1,8 +1,9 @@
 """The bridge master key: it wraps every user's data key and nothing else.
 
-It comes from the environment (``INTEROP_BRIDGE_MASTER_KEY``, standard base64 of 32 bytes) or from a
-key file holding the same text, created on first run with mode 0600. Back it up separately from the
-database: the database alone reveals nothing, and without the key it cannot be opened.
+It comes from the environment (``INTEROP_BRIDGE_MASTER_KEY``, standard base64 of 32 bytes) or
+from a key file holding the same text, created on first run with mode 0600. Back it up
+separately from the database: the database alone reveals nothing, and without the key it cannot be
+opened.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class MasterKey:
             raise MasterKeyError(f"a master key is {KEY_LENGTH} bytes")
         self._secret = secret
         # A one-way fingerprint, safe to store and log: identifies the key without revealing it.
-        self.key_id = hmac.new(secret, b"interop-bridge master key id", hashlib.sha256).hexdigest()[:16]
+        self.key_id = hmac.new(secret, b"interop-bridge master key id",
+                               hashlib.sha256).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"MasterKey(key_id={self.key_id})"

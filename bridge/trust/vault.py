@@ -74,7 +74,7 @@ class UserBoundary:
     def __init__(self, user_id: UserId, data_key: bytes) -> None:
         self.user_id = user_id
         self._aead = AESGCM(data_key)
-        self.log = log.getChild("user")
+        self.log = log.getChild("user").getChild(user_id.replace(".", "_"))
 
     def __repr__(self) -> str:
         return f"UserBoundary({self.user_id!r})"

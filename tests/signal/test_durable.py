@@ -10,7 +10,7 @@ from bridge.signal.store import SqlSignalStore
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 
-from .helpers import start_session
+from .helpers import peer_bundle, start_session
 
 
 class SimulatedCrash(Exception):
@@ -104,7 +104,8 @@ async def test_inbound_survives_a_crash_at_every_step(world):
         (f"gw-{i}", "decrypted") for i in range(len(INBOUND_STEPS))]
     # the session still works both ways
     kind, body = await _alice_encrypts(w, b"after all that")
-    assert (await w.bob_inbox.receive("gw-last", "alice", kind, body)).plaintext == b"after all that"
+    last = await w.bob_inbox.receive("gw-last", "alice", kind, body)
+    assert last.plaintext == b"after all that"
     await w.bob_outbox.submit("b-1", "alice", b"reply")
     reply = await w.bob_outbox.ciphertext("b-1")
     result = await w.alice_inbox.receive("gw-b-1", "bob", reply.message_type, reply.ciphertext)
@@ -164,3 +165,60 @@ async def test_outbound_survives_a_crash_at_every_step(world):
             received.append(result.plaintext)
     assert received == [b"outgoing %d" % i for i in range(len(OUTBOUND_STEPS))]
     assert len(wire) > len(OUTBOUND_STEPS)  # the after-commit/after-send crashes resent
+
+
+@pytest.mark.parametrize("step", ["after-decrypt", "before-commit"])
+async def test_a_rolled_back_decrypt_leaves_no_trace_in_the_same_process(world, step):
+    """No restart: the very objects that saw the rolled-back transaction must not reuse its state
+    (the store keeps decoded sessions in memory)."""
+    w = world
+    kind, body = await _alice_encrypts(w, b"warm-up")  # bob has a stored session from here on
+    assert (await w.bob_inbox.receive("gw-0", "alice", kind, body)).plaintext == b"warm-up"
+    kind, body = await _alice_encrypts(w, b"first try fails")
+    w.bob_inbox.crash_at = step
+    with pytest.raises(SimulatedCrash):
+        await w.bob_inbox.receive("gw-1", "alice", kind, body)
+    result = await w.bob_inbox.receive("gw-1", "alice", kind, body)
+    assert result.plaintext == b"first try fails" and not result.redelivered
+    kind, body = await _alice_encrypts(w, b"and the next one")
+    second = await w.bob_inbox.receive("gw-2", "alice", kind, body)
+    assert second.plaintext == b"and the next one"
+
+
+async def test_a_rolled_back_encrypt_is_encrypted_again_and_arrives(world):
+    w = world
+    await w.alice_outbox.submit("o-0", "bob", b"warm-up")
+    warm_up = await w.alice_outbox.ciphertext("o-0")
+    await w.bob_inbox.receive("o-0", "alice", warm_up.message_type, warm_up.ciphertext)
+    await w.alice_outbox.submit("o-1", "bob", b"rolled back once")
+    w.alice_outbox.crash_at = "before-commit"
+    with pytest.raises(SimulatedCrash):
+        await w.alice_outbox.ciphertext("o-1")
+    message = await w.alice_outbox.ciphertext("o-1")
+    result = await w.bob_inbox.receive("o-1", "alice", message.message_type, message.ciphertext)
+    assert result.plaintext == b"rolled back once"
+    await w.alice_outbox.submit("o-2", "bob", b"next")
+    message = await w.alice_outbox.ciphertext("o-2")
+    assert (await w.bob_inbox.receive("o-2", "alice", message.message_type,
+                                      message.ciphertext)).plaintext == b"next"
+
+
+async def test_a_message_refused_for_a_changed_identity_opens_once_accepted(world):
+    w = world
+    kind, body = await _alice_encrypts(w, b"hello")
+    assert (await w.bob_inbox.receive("gw-1", "alice", kind, body)).plaintext == b"hello"
+    # alice reinstalls: new identity, new session towards bob
+    reinstalled = SignalParty(SqlSignalStore(w.vault), "@alice-new:example.org")
+    async with w.db.acquire() as conn, conn.transaction():
+        await reinstalled.ensure_identity(conn, pre_key_count=1)
+        await reinstalled.process_bundle(conn, "bob", peer_bundle(await w.bob.bundle(conn)))
+        kind, body = await reinstalled.encrypt(conn, "bob", b"it is me, new phone")
+    refused = await w.bob_inbox.receive("gw-2", "alice", kind, body)
+    assert refused.state == InboundState.FAILED and refused.error == "UntrustedIdentityError"
+    assert (await w.bob_inbox.retry_failed("gw-2")).state == InboundState.FAILED
+    async with w.db.acquire() as conn, conn.transaction():
+        identity, _ = await reinstalled.store.load_identity(conn, "@alice-new:example.org")
+        await w.bob.accept_identity(conn, "alice", identity.identity.public)
+    retried = await w.bob_inbox.retry_failed("gw-2")
+    assert retried.state == InboundState.DECRYPTED and retried.plaintext == b"it is me, new phone"
+    assert (await w.bob_inbox.receive("gw-2", "alice", kind, body)).redelivered

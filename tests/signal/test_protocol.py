@@ -30,7 +30,7 @@ from bridge.signal.wire import InvalidMessageError, PreKeySignalMessage, SignalM
 
 from .helpers import peer_bundle
 
-# -- wire ------------------------------------------------------------------------------------------
+# -- wire -----------------------------------------------------------------------------------------
 
 
 def test_protobuf_fields_round_trip():
@@ -79,7 +79,7 @@ def test_signatures_accept_both_sign_bit_conventions():
         pytest.fail("no key with the sign bit set in 40 tries")
 
 
-# -- X3DH, cross-checked against the x3dh package ---------------------------------------------------
+# -- X3DH, cross-checked against the x3dh package -------------------------------------------------
 
 
 class _SignalX3DH(BaseState):
@@ -137,7 +137,7 @@ def test_a_forged_signed_pre_key_is_refused():
                                                        signed.key_pair.public, signed.signature))
 
 
-# -- sessions between two of our parties ------------------------------------------------------------
+# -- sessions between two of our parties ----------------------------------------------------------
 
 
 async def _pair(use_pre_key=True, **kwargs):

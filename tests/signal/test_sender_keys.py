@@ -82,7 +82,8 @@ async def test_group_cipher_through_the_sealed_store(db_url):
             await bob.process_distribution(conn, "group-1", "@alice:x", distribution)
             for i in range(5):
                 body = await alice.encrypt(conn, "group-1", b"hello group %d" % i)
-                assert await bob.decrypt(conn, "group-1", "@alice:x", body) == b"hello group %d" % i
+                plaintext = await bob.decrypt(conn, "group-1", "@alice:x", body)
+                assert plaintext == b"hello group %d" % i
         sealed = await db.fetchval("SELECT sealed FROM signal_sender_key WHERE user_id='@bob:x'")
         assert b"hello" not in sealed
     finally:

@@ -79,7 +79,8 @@ async def test_full_exchange_at_debug_logs_no_secret(db_url, caplog):
             for user in ("@alice:x", "@bob:x"):
                 identity, _ = await store.load_identity(conn, user)
                 secrets.append(identity.identity.private)
-                secrets += [k.key_pair.private for k in await store.load_signed_pre_keys(conn, user)]
+                signed = await store.load_signed_pre_keys(conn, user)
+                secrets += [k.key_pair.private for k in signed]
                 secrets += [k.key_pair.private for k in await store.load_pre_keys(conn, user)]
                 wrapped = await conn.fetchval(
                     "SELECT wrapped_key FROM trust_user_key WHERE user_id=$1", user)
