@@ -9,8 +9,8 @@ from nio import ReceiptEvent, RoomMessageText, TypingNoticeEvent
 from bridge.content import Text
 from tests.support.stack import running_stack
 
-from .helpers import (gatekeeper_inbox, gatekeeper_receipt, join_invited_room, opted_in_person,
-                      send_as_gatekeeper, simulated_user)
+from .helpers import (gatekeeper_inbox, gatekeeper_receipt, join_invited_room, notice,
+                      opted_in_person, send_as_gatekeeper, simulated_user)
 
 pytestmark = pytest.mark.synapse
 
@@ -68,5 +68,33 @@ async def test_text_both_ways_through_an_encrypted_portal(db_url, tmp_path):
             assert status_code == 200
             await alice.wait_for_ephemeral(portal_room, lambda e: isinstance(
                 e, TypingNoticeEvent) and ghost in e.users)
+        finally:
+            await alice.close()
+
+
+async def test_start_chat_and_contacts(db_url, tmp_path):
+    async with running_stack(db_url, tmp_path) as stack:
+        alice, management, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
+        try:
+            await simulated_user(stack, "hugo")
+            status, _ = await stack.admin.call("POST", "/gatekeeper-users",
+                                               {"username": "ivy", "opted_in": False})
+            assert status == 201
+
+            await alice.send_text(management, "start-chat nobody-here")
+            await alice.wait_for(management, notice("There is nobody called **nobody-here**"))
+            await alice.send_text(management, "start-chat ivy")
+            await alice.wait_for(management, notice("**ivy** has not turned on third-party"))
+
+            await alice.send_text(management, "start-chat hugo")
+            await alice.wait_for(management, notice("Your chat with **hugo**"))
+            portal_room = await join_invited_room(alice)
+            await alice.send_text(portal_room, "hello hugo")
+            [(entry, content)] = await gatekeeper_inbox(stack, "hugo", 1)
+            assert content.text == "hello hugo" and entry["from"] == alice_id
+
+            await alice.send_text(management, "contacts")
+            listing = await alice.wait_for(management, notice("Your third-party chats"))
+            assert "hugo" in listing.body and portal_room in listing.body
         finally:
             await alice.close()

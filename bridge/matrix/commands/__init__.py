@@ -6,11 +6,12 @@ being imported.
 
 from __future__ import annotations
 
-from . import account, meta
+from . import account, chats, meta
 from .registry import Command, CommandContext, CommandError, CommandRegistry
 
 __all__ = ["Command", "CommandContext", "CommandError", "CommandRegistry", "build_registry"]
 
 
 def build_registry(prefix: str) -> CommandRegistry:
-    return CommandRegistry([*meta.COMMANDS, *account.COMMANDS], prefix=prefix)
+    return CommandRegistry([*meta.COMMANDS, *account.COMMANDS, *chats.COMMANDS],
+                           prefix=prefix)
