@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 import asyncio
+import time
 import logging
 
 from mautrix.types import UserID
@@ -28,7 +29,7 @@ from ..gateway.ids import Address, InternalId, StanzaId
 from ..gateway.requests import OneTimePreKey, PreKeyBundle, SignedPreKey
 from ..gateway.stanzas import ServerAck
 from ..signal.agreement import PeerBundle
-from ..signal.durable import Inbox, Outbox
+from ..signal.durable import InboundState, Inbox, Outbox
 from ..signal.party import SignalParty
 from ..signal.types import PeerId
 from ..storage import Database
@@ -172,6 +173,8 @@ class PartnerClient:
             return
         result = await self.inbox.receive(stanza_id, PeerId(sender), enc.attrs.get("type", ""),
                                           enc.content)
+        if result.state == InboundState.FAILED and not result.redelivered:
+            await self._ask_for_retry(node, sender)
         # Stored (or recorded as undecryptable): returning lets the connection acknowledge it.
         if result.plaintext is not None and not result.redelivered:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
@@ -206,6 +209,9 @@ class PartnerClient:
         async with self.db.acquire() as conn:
             if await self.party.has_session(conn, PeerId(peer)):
                 return
+        await self._new_session(peer)
+
+    async def _new_session(self, peer: Address) -> None:
         bundles = await self.requests.fetch_bundles([peer])
         bundle = bundles.get(peer)
         if isinstance(bundle, ErrorInfo) or bundle is None:
@@ -226,8 +232,43 @@ class PartnerClient:
         await self.connection.send(stanzas.receipt(StanzaId(stanza_id), to,
                                                    "read" if read else "delivery"))
 
+    async def _ask_for_retry(self, node: Node, sender: Address) -> None:
+        """We could not decrypt: ask the sender to encrypt the message again."""
+        self.log.info("Asking %s to resend %s", sender, node.attrs["id"])
+        async with self.db.acquire() as conn:
+            bundle = await self.party.bundle(conn)
+        original_t = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else 0
+        await self.connection.send(stanzas.retry_receipt(
+            StanzaId(node.attrs["id"]), sender, 1, original_t, bundle.registration_id,
+            int(time.time())))
+
+    async def _answer_retry(self, node: Node) -> None:
+        """The contact could not decrypt one of ours: re-encrypt it (from count 2 on, over a
+        fresh session) and send it again under the same id."""
+        sender = Address(node.attrs.get("from", ""))
+        retry = node.child("retry")
+        count = int(retry.attrs.get("count", "1")) if retry is not None else 1
+        local_id = node.attrs["id"]
+        try:
+            async with self._send_lock:
+                if count >= 2:
+                    await self._new_session(sender)
+                message = await self.outbox.reencrypt(local_id)
+        except KeyError:
+            self.log.info("Retry receipt from %s for unknown message %s", sender, local_id)
+            return
+        if message.recipient != sender:
+            return
+        self.log.info("Resending %s to %s (retry %d)", local_id, sender, count)
+        await self.connection.send(stanzas.message(StanzaId(local_id), sender,
+                                                   message.message_type, message.ciphertext,
+                                                   retry_count=count))
+
     async def _on_receipt(self, node: Node) -> None:
-        if self._signals is None or node.attrs.get("type") == "retry":
+        if node.attrs.get("type") == "retry":
+            await self._answer_retry(node)
+            return
+        if self._signals is None:
             return
         ids = [node.attrs["id"]]
         listed = node.child("list")

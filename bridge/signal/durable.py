@@ -247,3 +247,22 @@ class Outbox:
             OutboundState.ENCRYPTED.value)
         return [OutboundMessage(r["local_id"], PeerId(r["recipient"]), r["message_type"],
                                 r["ciphertext"], OutboundState.ENCRYPTED) for r in rows]
+
+    async def reencrypt(self, local_id: str) -> OutboundMessage:
+        """Encrypt a stored message again (the peer could not decrypt it and sent a retry
+        receipt); the new ciphertext replaces the old one in the same transaction."""
+        async with self.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT recipient, sealed_plaintext FROM signal_outbound"
+                " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id)
+            if row is None:
+                raise KeyError(local_id)
+            boundary = await self.vault.boundary(conn, self.user_id)
+            plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
+            kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
+            await conn.execute(
+                "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
+                " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
+                OutboundState.ENCRYPTED.value)
+        return OutboundMessage(local_id, PeerId(row["recipient"]), kind, body,
+                               OutboundState.ENCRYPTED)
