@@ -29,6 +29,13 @@ def identity_change_notice(name: str) -> str:
             "answering for them. Check with them another way if that matters to you.")
 
 
+def blocked_notice(name: str, blocked: bool) -> str:
+    if blocked:
+        return (f"You blocked {name}. Neither of you can message the other; "
+                "send `!interop unblock` here to undo it.")
+    return f"You unblocked {name}."
+
+
 def opted_out_notice(name: str) -> str:
     return (f"{name} turned off third-party chats. Messages you send here can no longer reach "
             "them.")
@@ -58,6 +65,15 @@ class ContactSignalsFlow:
 
     async def notification(self, client: PartnerClient, kind: str, sender: Address,
                            node: Node) -> None:
+        if kind == "blocklist":
+            # The blocklist changed elsewhere (another session, the gateway): follow it.
+            for item in node.children_by_tag("item"):
+                portal = await self.portals.get(client.mxid, Address(item.attrs.get("jid", "")))
+                blocked = item.attrs.get("action") == "block"
+                if portal is not None and portal.blocked != blocked:
+                    await portal.set_blocked(blocked)
+                    await portal.send_notice(blocked_notice(portal.ghost.username, blocked))
+            return
         portal = await self.portals.get(client.mxid, sender)
         if portal is None:
             return

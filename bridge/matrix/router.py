@@ -78,6 +78,10 @@ class MatrixEventRouter:
                                        "This bridge is not set up for encrypted rooms.")
                 return
             event = await self.encryption.decrypt(event)
+        if event.type == EventType.ROOM_MESSAGE and self._addressed_to_bot(event):
+            # Commands work in portals too (`!interop block`), and are never bridged.
+            await self._handle_message(event)
+            return
         if self.portal_events and await self.portal_events(event):
             return
         if event.type == EventType.ROOM_MESSAGE:
@@ -92,6 +96,12 @@ class MatrixEventRouter:
         cls = EventType.Class.STATE if "state_key" in raw else EventType.Class.MESSAGE
         event.type = event.type.with_class(cls)
         return event
+
+    def _addressed_to_bot(self, event: MessageEvent) -> bool:
+        content = event.content
+        return (getattr(content, "msgtype", None) == MessageType.TEXT
+                and isinstance(content.body, str)
+                and self.commands.parse(content.body, is_management_room=False) is not None)
 
     # --- state -------------------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ async def test_start_chat_and_contacts(db_url, tmp_path):
     async with running_stack(db_url, tmp_path) as stack:
         alice, management, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
         try:
-            await simulated_user(stack, "hugo")
+            hugo = await simulated_user(stack, "hugo")
             status, _ = await stack.admin.call("POST", "/gatekeeper-users",
                                                {"username": "ivy", "opted_in": False})
             assert status == 201
@@ -96,5 +96,23 @@ async def test_start_chat_and_contacts(db_url, tmp_path):
             await alice.send_text(management, "contacts")
             listing = await alice.wait_for(management, notice("Your third-party chats"))
             assert "hugo" in listing.body and portal_room in listing.body
+
+            # Blocking from inside the chat reaches the gateway, and the chat says so.
+            await alice.send_text(portal_room, "!interop block")
+            await alice.wait_for(portal_room, notice("You blocked hugo"))
+            status, blocks = await stack.admin.call("GET", f"/blocks/{alice_id}")
+            assert status == 200 and blocks["blocked"] == [hugo], blocks
+            status, reply = await stack.admin.call(
+                "POST", "/gatekeeper-users/hugo/send",
+                {"to": alice_id, "plaintext": "aGVsbG8=", "pad": True})
+            assert "409" in str(reply), reply  # the gateway refuses hugo's message
+            await alice.send_text(management, "blocklist")
+            await alice.wait_for(management, notice("You have blocked:"))
+            await alice.send_text(management, "unblock hugo")
+            await alice.wait_for(management, notice("**hugo** is unblocked"))
+            status, blocks = await stack.admin.call("GET", f"/blocks/{alice_id}")
+            assert blocks["blocked"] == []
+            await alice.send_text(management, "blocklist")
+            await alice.wait_for(management, notice("You have blocked nobody"))
         finally:
             await alice.close()

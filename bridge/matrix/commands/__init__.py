@@ -13,5 +13,6 @@ __all__ = ["Command", "CommandContext", "CommandError", "CommandRegistry", "buil
 
 
 def build_registry(prefix: str) -> CommandRegistry:
-    return CommandRegistry([*meta.COMMANDS, *account.COMMANDS, *chats.COMMANDS],
+    return CommandRegistry([*meta.COMMANDS, *account.COMMANDS, *chats.COMMANDS,
+                            *chats.BLOCKING],
                            prefix=prefix)
