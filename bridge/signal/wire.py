@@ -122,7 +122,9 @@ class PreKeySignalMessage:
         pre_key_id = fields.get(1)
         return cls(
             registration_id=_int_field(fields, 5, 0),
-            pre_key_id=pre_key_id if isinstance(pre_key_id, int) else None,
+            # Prekey ids start at 1 everywhere. libsignal-protocol-typescript sends an explicit 0
+            # when it used no one-time prekey, and the Node port reads 0 as "none": so do we.
+            pre_key_id=pre_key_id if isinstance(pre_key_id, int) and pre_key_id else None,
             signed_pre_key_id=_int_field(fields, 6),
             base_key=_key_field(fields, 2),
             identity_key=_key_field(fields, 3),

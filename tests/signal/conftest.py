@@ -19,15 +19,26 @@ def node_modules():
 
 @pytest.fixture
 def make_peer(tmp_path, node_modules):
-    """``make_peer("python" | "node")`` starts a JSON-lines party; all are closed afterwards."""
+    """``make_peer("python" | "node" | "node-ts")`` starts a JSON-lines party (ours, npm
+    ``libsignal``, or the TypeScript port); all are closed afterwards."""
     started = []
 
     def make(kind: str):
-        peer = (python_peer(tmp_path / f"py-{len(started)}.db") if kind == "python"
-                else node_peer())
+        if kind == "python":
+            peer = python_peer(tmp_path / f"py-{len(started)}.db")
+        elif kind == "node-ts":
+            peer = node_peer(script="peer-ts.js")
+        else:
+            peer = node_peer()
         started.append(peer)
         return peer
 
     yield make
     for peer in started:
         peer.close()
+
+
+@pytest.fixture(params=["node", "node-ts"], ids=["libsignal", "libsignal-ts"])
+def other(request):
+    """The independent implementation a test plays against."""
+    return request.param

@@ -16,7 +16,9 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 
 def ensure_node_modules() -> None:
     """Install the pinned npm packages (``npm ci``) when they are missing."""
-    if (NODE_DIR / "node_modules" / "libsignal").is_dir():
+    if ((NODE_DIR / "node_modules" / "libsignal").is_dir() and (
+            NODE_DIR / "node_modules" / "@privacyresearch" / "libsignal-protocol-typescript"
+    ).is_dir()):
         return
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
                    stdout=subprocess.DEVNULL)
@@ -100,9 +102,11 @@ def python_peer(db_path: Path | None = None) -> JsonLinesPeer:
     return JsonLinesPeer(argv, "python", env=env, cwd=ROOT)
 
 
-def node_peer(state_path: Path | None = None) -> JsonLinesPeer:
+def node_peer(state_path: Path | None = None, script: str = "peer.js") -> JsonLinesPeer:
+    """``peer.js``: npm ``libsignal``; ``peer-ts.js``: ``@privacyresearch/libsignal-protocol-
+    typescript`` (in memory only)."""
     ensure_node_modules()
-    argv = ["node", str(NODE_DIR / "peer.js")]
+    argv = ["node", str(NODE_DIR / script)]
     if state_path is not None:
         argv += ["--state", str(state_path)]
     return JsonLinesPeer(argv, "node", cwd=NODE_DIR)

@@ -297,3 +297,11 @@ async def test_a_used_one_time_prekey_cannot_start_a_second_session():
     kind, body = await carol.encrypt(None, "bob", b"second")
     with pytest.raises(MissingPreKeyError):
         await bob.decrypt(None, "carol", kind, body)
+
+
+def test_a_zero_prekey_id_means_no_one_time_prekey():
+    key = KeyPair.generate().public
+    explicit_zero = bytes((0x33,)) + encode_fields([
+        (1, 0), (2, encode_public_key(key)), (3, encode_public_key(key)), (4, b"m"), (5, 1),
+        (6, 1)])
+    assert PreKeySignalMessage.parse(explicit_zero).pre_key_id is None
