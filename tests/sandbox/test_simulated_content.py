@@ -19,9 +19,11 @@ from bridge.content import (
     Revoke,
     StanzaId,
     Text,
+    encode_content,
 )
 from bridge.gateway.codec import Node
 from bridge.media import decrypt_media, encrypt_media
+from bridge.signal.types import PeerId
 
 from .simulated_support import PartnerSide, download, simulated_gina
 
@@ -189,5 +191,55 @@ async def test_inbox_decodes_content_verifies_partner_media_and_lists_receipts(s
         assert await sandbox.mailbox.count(gina) == 0
         _, again = await admin.call("GET", "/gatekeeper-users/gina/inbox")
         assert [e["seq"] for e in again["entries"]] == [e["seq"] for e in inbox["entries"]]
+    finally:
+        await alice.client.close()
+
+
+async def test_redelivered_message_is_only_acked_again(sandbox, partner):
+    """A message delivered again after it was stored (a crash before the ack) keeps one inbox
+    entry and is not decrypted twice (that would fail: its message key is used up)."""
+    admin, gina = await simulated_gina(sandbox)
+    alice = await PartnerSide.enlist(sandbox, partner)
+    try:
+        await admin.call("POST", "/gatekeeper-users/gina/send/text", {"to": "alice", "text": "x"})
+        await alice.receive_content(gina)
+        await alice.send_content(gina, Text(text="once"), stanza_id="A1")
+        [pending] = await sandbox.mailbox.pending(gina)
+        _, first = await admin.call("GET", "/gatekeeper-users/gina/inbox")
+        await sandbox.mailbox.put(gina, pending.ack_class, pending.stanza_id, pending.peer,
+                                  pending.stanza_type, pending.stanza, pending.stored_at)
+        _, second = await admin.call("GET", "/gatekeeper-users/gina/inbox")
+        assert second["entries"] == first["entries"]
+        assert [e["content"]["text"] for e in second["entries"]] == ["once"]
+        assert await sandbox.mailbox.count(gina) == 0
+    finally:
+        await alice.client.close()
+
+
+async def test_undecryptable_message_gets_a_retry_receipt(sandbox, partner):
+    admin, gina = await simulated_gina(sandbox)
+    alice = await PartnerSide.enlist(sandbox, partner)
+    try:
+        await admin.call("POST", "/gatekeeper-users/gina/send/text", {"to": "alice", "text": "x"})
+        await alice.receive_content(gina)
+        await alice.client.request(Node("message", {"id": "BAD", "to": gina, "type": "text"},
+                                        [Node("enc", {"v": "2", "type": "msg"}, b"\x33junk")]))
+        _, inbox = await admin.call("GET", "/gatekeeper-users/gina/inbox")
+        [entry] = inbox["entries"]
+        assert entry["id"] == "BAD" and "error" in entry and "content" not in entry
+        retry = await alice.client.receive_until(lambda n: n.tag == "receipt")
+        assert (retry.attrs["id"], retry.attrs["type"]) == ("BAD", "retry")
+        # The resend (same id, enc count="1") that decrypts replaces the failed entry.
+        kind, ciphertext = await alice.party.encrypt(None, PeerId(gina),
+                                                     encode_content(Text(text="again")))
+        ack = await alice.client.request(Node("message", {"id": "BAD", "to": gina,
+                                                          "type": "text"},
+                                              [Node("enc", {"v": "2", "type": kind,
+                                                            "count": "1"}, ciphertext)]))
+        assert not ack.children
+        _, inbox = await admin.call("GET", "/gatekeeper-users/gina/inbox")
+        [entry] = inbox["entries"]
+        assert entry["id"] == "BAD" and "error" not in entry
+        assert entry["content"]["text"] == "again"
     finally:
         await alice.client.close()
