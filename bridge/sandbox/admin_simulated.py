@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -44,6 +45,12 @@ def add_admin_simulated_routes(app: web.Application, gateway: SandboxGateway,
     r.add_get(f"{user}/inbox", api.inbox)
 
 
+def _refuse(error_class: type[web.HTTPException], error: str, message: str) -> web.HTTPException:
+    """An HTTP error with the admin API's JSON body, to raise from helpers."""
+    return error_class(text=json.dumps({"error": error, "message": message}),
+                       content_type="application/json")
+
+
 def _reply_json(reply: Node | None) -> dict[str, Any]:
     """``{"reply": ack}`` plus ``{"error": {code, text}}`` when the gateway refused it."""
     out: dict[str, Any] = {"reply": to_obj(reply) if reply is not None else None}
@@ -61,20 +68,16 @@ class SimulatedUserApi:
     async def _user(self, request: web.Request, *, simulated: bool = True):
         user = await self.gw.directory.get_gatekeeper_user(request.match_info["username"])
         if user is None:
-            raise web.HTTPNotFound(text='{"error":"not_found","message":"no such gatekeeper user"}',
-                                   content_type="application/json")
+            raise _refuse(web.HTTPNotFound, "not_found", "no such gatekeeper user")
         if simulated and not self.gw.simulated.is_simulated(user.address):
-            raise web.HTTPConflict(
-                text='{"error":"not_simulated","message":"POST …/simulate first"}',
-                content_type="application/json")
+            raise _refuse(web.HTTPConflict, "not_simulated", "POST …/simulate first")
         return user
 
     async def resolve(self, value: Any) -> str:
         """An address from an internal id, a gatekeeper address, a partner's user-visible id
         or a gatekeeper username."""
         if not isinstance(value, str) or not value:
-            raise web.HTTPBadRequest(text='{"error":"bad_request","message":"to is required"}',
-                                     content_type="application/json")
+            raise _refuse(web.HTTPBadRequest, "bad_request", "to is required")
         if is_internal_id(value):
             return value  # an unknown one is refused by the router, in the ack
         partner = await self.gw.partners.get_by_visible_id(value)
@@ -84,9 +87,7 @@ class SimulatedUserApi:
                            or await self.gw.directory.get_gatekeeper_user(value))
         if gatekeeper_user is not None:
             return gatekeeper_user.address
-        raise web.HTTPNotFound(
-            text='{"error":"unknown_user","message":"no user with that id or username"}',
-            content_type="application/json")
+        raise _refuse(web.HTTPNotFound, "unknown_user", "no user with that id or username")
 
     async def simulate(self, request: web.Request) -> web.Response:
         user = await self._user(request, simulated=False)
@@ -95,16 +96,14 @@ class SimulatedUserApi:
     async def _send(self, user, to: str, plaintext: bytes, *, message_type: str,
                     stanza_id: Any, add_padding: bool = False) -> dict[str, Any]:
         if not user.opted_in:
-            raise web.HTTPForbidden(
-                text='{"error":"not_opted_in","message":"this gatekeeper user has not opted in"}',
-                content_type="application/json")
+            raise _refuse(web.HTTPForbidden, "not_opted_in",
+                          "this gatekeeper user has not opted in")
         try:
             outcome = await self.gw.simulated.send(
                 user.address, to, plaintext, message_type=message_type,
                 stanza_id=str(stanza_id) if stanza_id else None, add_padding=add_padding)
         except LookupError as e:
-            raise web.HTTPNotFound(text=f'{{"error":"no_keys","message":"{e}"}}',
-                                   content_type="application/json") from None
+            raise _refuse(web.HTTPNotFound, "no_keys", str(e)) from None
         return {"id": outcome.stanza_id, **_reply_json(outcome.reply)}
 
     async def send_plaintext(self, request: web.Request) -> web.Response:
@@ -124,7 +123,8 @@ class SimulatedUserApi:
         """``POST …/send/{text|reply|media|location|reaction|edit|revoke}`` (docs/sandbox.md)."""
         kind = request.match_info["kind"]
         if kind not in sc.SEND_KINDS:
-            return json_error(404, "not_found", f"kind is one of {', '.join(sorted(sc.SEND_KINDS))}")
+            return json_error(404, "not_found",
+                              f"kind is one of {', '.join(sorted(sc.SEND_KINDS))}")
         user = await self._user(request)
         body = await _json_body(request)
         to = await self.resolve(body.get("to"))

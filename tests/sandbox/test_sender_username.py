@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.content import Text
 from bridge.gateway.codec import Node
 from bridge.gateway.stanzas import sender_username
-from bridge.content import Text
 
 from .conftest import ADMIN_SECRET
 from .helpers import Admin, connect_user, enlist_user

@@ -7,7 +7,6 @@ import os
 import stat
 
 from bridge.content import Text, decode_content
-from bridge.gateway.codec import Node
 from bridge.sandbox.simulated import MASTER_KEY_STATE
 from bridge.signal.types import PeerId
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bridge.trust import Vault
 from bridge.signal.types import UserId
+from bridge.trust import Vault
 
 P_INBOX = "sandbox.simulated-inbox"
 
@@ -36,7 +36,8 @@ class SimulatedUserStore:
 
     async def set_published_up_to(self, conn: Any, address: str, key_id: int, now_ms: int) -> None:
         await conn.execute(
-            """INSERT INTO simulated_user (address, published_up_to, enabled_at) VALUES ($1, $2, $3)
+            """INSERT INTO simulated_user (address, published_up_to, enabled_at)
+               VALUES ($1, $2, $3)
                ON CONFLICT (address) DO UPDATE SET published_up_to=excluded.published_up_to""",
             address, key_id, now_ms)
 
@@ -66,7 +67,8 @@ class SimulatedUserStore:
                DO UPDATE SET sealed=excluded.sealed""",
             address, *key, now_ms, sealed)
 
-    async def entries(self, conn: Any, address: str, *, after_seq: int = 0) -> list[dict[str, Any]]:
+    async def entries(self, conn: Any, address: str, *,
+                      after_seq: int = 0) -> list[dict[str, Any]]:
         rows = await conn.fetch(
             """SELECT seq, stanza_class, sender, stanza_id, stanza_type, sealed
                FROM simulated_inbox WHERE address=$1 AND seq > $2 ORDER BY seq""",
