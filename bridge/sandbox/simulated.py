@@ -171,10 +171,14 @@ class SimulatedUsers:
 
     async def _peer_bundle(self, party: SignalParty, sender: str, recipient: str
                            ) -> PeerBundle | None:
-        """The recipient's bundle from the key server when there is no session yet."""
+        """The recipient's bundle from the key server when there is no session yet, or when
+        the key server holds another identity than the session's (the recipient enlisted
+        again, e.g. after a reinstall): a real client would have heard ``identity-change``."""
         async with self.gw.db.acquire() as conn:
-            if await party.has_session(conn, PeerId(recipient)):
-                return None
+            has_session = await party.has_session(conn, PeerId(recipient))
+            trusted = await party.trusted_identity(conn, PeerId(recipient))
+        if has_session and trusted == await self.gw.partners.identity_key(recipient):
+            return None
         bundle = await self.gw.partners.take_bundle(sender, recipient, millis(self.gw.clock))
         if bundle is None:
             raise LookupError("recipient has no keys")

@@ -19,6 +19,7 @@ from bridge.content import (
     Revoke,
     StanzaId,
     Text,
+    decode_content,
     encode_content,
 )
 from bridge.gateway.codec import Node
@@ -243,3 +244,25 @@ async def test_undecryptable_message_gets_a_retry_receipt(sandbox, partner):
         assert entry["content"]["text"] == "again"
     finally:
         await alice.client.close()
+
+
+async def test_simulated_user_starts_a_new_session_when_the_partner_enlists_again(sandbox,
+                                                                                  partner):
+    admin, gina = await simulated_gina(sandbox)
+    old = await PartnerSide.enlist(sandbox, partner)
+    await admin.call("POST", "/gatekeeper-users/gina/send/text", {"to": "alice", "text": "one"})
+    await old.receive_content(gina)
+    # Alice reinstalls: same user-visible id and login, new Signal identity.
+    new = await PartnerSide.enlist(sandbox, partner)
+    await old.client.close()
+    try:
+        assert new.login == old.login
+        await admin.call("POST", "/gatekeeper-users/gina/send/text",
+                         {"to": "alice", "text": "two", "id": "G2"})
+        message = await new.client.receive_until(
+            lambda n: n.tag == "message" and n.attrs["id"] == "G2")
+        assert message.child("enc").attrs["type"] == "pkmsg"
+        decrypted = await new.party.decrypt(None, PeerId(gina), "pkmsg", message.child("enc").data)
+        assert decode_content(decrypted.plaintext) == Text(text="two")
+    finally:
+        await new.client.close()
