@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from bridge.content import ContentError, decode_payload
+from bridge.content import decode_payload
 from bridge.content.models import Audio, Document, Image, Sticker, Video
 from bridge.gateway.codec import Node
 from bridge.media import MediaCryptoError, decrypt_media
@@ -286,7 +286,7 @@ class SimulatedUsers:
                 if resp.status != 200:
                     return {"error": f"HTTP {resp.status}"}
                 blob = await resp.read()
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             return {"error": type(e).__name__}
         try:
             data = decrypt_media(model.kind, blob, media.media_key, media.sha256_enc,
@@ -308,7 +308,8 @@ class SimulatedUsers:
 def _decode(plaintext: bytes) -> tuple[Any, dict[str, Any]]:
     try:
         payload = decode_payload(plaintext)
-    except ContentError as e:
+    except ValueError as e:
+        # ContentError, or a field a model refuses: shown, never allowed to stall the inbox.
         return None, {"kind": "undecodable", "error": type(e).__name__}
     model = payload.content if payload.content is not None else payload.sender_key_distribution
     return model, content_to_json(model)

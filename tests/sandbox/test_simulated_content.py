@@ -266,3 +266,20 @@ async def test_simulated_user_starts_a_new_session_when_the_partner_enlists_agai
         assert decode_content(decrypted.plaintext) == Text(text="two")
     finally:
         await new.client.close()
+
+
+async def test_plaintext_that_is_not_content_is_listed_as_undecodable(sandbox, partner):
+    admin, gina = await simulated_gina(sandbox)
+    alice = await PartnerSide.enlist(sandbox, partner)
+    try:
+        await admin.call("POST", "/gatekeeper-users/gina/send/text", {"to": "alice", "text": "x"})
+        await alice.receive_content(gina)
+        kind, ciphertext = await alice.party.encrypt(None, PeerId(gina), b"no padding here\x00")
+        await alice.client.request(Node("message", {"id": "RAW", "to": gina, "type": "text"},
+                                        [Node("enc", {"v": "2", "type": kind}, ciphertext)]))
+        _, inbox = await admin.call("GET", "/gatekeeper-users/gina/inbox")
+        [entry] = inbox["entries"]
+        assert entry["content"] == {"kind": "undecodable", "error": "BadPadding"}
+        assert base64.b64decode(entry["plaintext"]) == b"no padding here\x00"
+    finally:
+        await alice.client.close()
