@@ -18,7 +18,9 @@ from bridge.content import (
     ReplyTo,
     Revoke,
     StanzaId,
+    Sticker,
     Text,
+    Video,
     decode_content,
     encode_content,
 )
@@ -281,5 +283,28 @@ async def test_plaintext_that_is_not_content_is_listed_as_undecodable(sandbox, p
         [entry] = inbox["entries"]
         assert entry["content"] == {"kind": "undecodable", "error": "BadPadding"}
         assert base64.b64decode(entry["plaintext"]) == b"no padding here\x00"
+    finally:
+        await alice.client.close()
+
+
+async def test_video_sticker_and_a_detailed_reply(sandbox, partner):
+    admin, gina = await simulated_gina(sandbox)
+    alice = await PartnerSide.enlist(sandbox, partner)
+    try:
+        status, _ = await admin.call("POST", "/gatekeeper-users/gina/send/media", {
+            "to": "alice", "kind": "video", "data": base64.b64encode(b"mp4").decode(),
+            "duration_seconds": 12, "width": 640, "height": 360,
+            "reply_to": {"id": "A1", "participant": alice.login, "preview": "lunch?"}})
+        assert status == 200
+        message, content = await alice.receive_content(gina)
+        assert message.attrs["type"] == "media" and isinstance(content, Video)
+        assert (content.duration_seconds, content.width, content.media.mime_type) == (
+            12, 640, "video/mp4")
+        assert content.reply_to == ReplyTo(stanza_id=StanzaId("A1"), participant=alice.login,
+                                           quoted_preview="lunch?")
+        await admin.call("POST", "/gatekeeper-users/gina/send/media", {
+            "to": "alice", "kind": "sticker", "data": base64.b64encode(b"webp").decode()})
+        _, content = await alice.receive_content(gina)
+        assert isinstance(content, Sticker) and content.media.mime_type == "image/webp"
     finally:
         await alice.client.close()
