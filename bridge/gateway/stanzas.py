@@ -70,6 +70,24 @@ def ping(stanza_id: StanzaId) -> Node:
     return iq(stanza_id, "get", "ping")
 
 
+#: Longest ``notify`` name a client accepts (§7.1).
+MAX_NOTIFY_LENGTH = 256
+
+
+def sender_username(node: Node) -> str | None:
+    """The sender's user-visible name on a delivered ``message`` (§7.1 ``notify``).
+
+    None when absent, empty, over 256 characters or not printable (control characters, line
+    breaks): the name ends up as a display name, so anything odd is dropped rather than shown.
+    """
+    if node.tag != "message":
+        return None
+    name = node.attrs.get("notify", "")
+    if not name or len(name) > MAX_NOTIFY_LENGTH or not name.isprintable():
+        return None
+    return name
+
+
 def ack_for(node: Node) -> Node:
     """The client's ack of a delivered message, receipt or notification (§7.5)."""
     if node.tag not in ACKED_CLASSES:

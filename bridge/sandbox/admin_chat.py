@@ -37,11 +37,6 @@ def add_admin_chat_routes(app: web.Application, gateway: SandboxGateway, prefix:
     r.add_get(f"{prefix}/faults", api.get_faults)
     r.add_put(f"{prefix}/faults", api.put_faults)
     r.add_post(f"{prefix}/partners/{{internal_id}}/disconnect", api.disconnect)
-    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/simulate", api.simulate)
-    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/send", api.simulated_send)
-    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/typing", api.simulated_typing)
-    r.add_post(f"{prefix}/gatekeeper-users/{{username}}/read", api.simulated_read)
-    r.add_get(f"{prefix}/gatekeeper-users/{{username}}/inbox", api.simulated_inbox)
 
 
 def node_from_json(obj: Any) -> Node:
@@ -196,60 +191,3 @@ class AdminChatApi:
         else:
             await conn.drop()
         return web.json_response({"disconnected": True})
-
-    # --- simulated users (real Signal clients inside the sandbox) ---------------------------
-
-    async def simulate(self, request: web.Request) -> web.Response:
-        user = await self._user(request)
-        return web.json_response(await self.gw.simulated.enable(user.address))
-
-    async def _simulated(self, request: web.Request):
-        user = await self._user(request)
-        if self.gw.simulated.party(user.address) is None:
-            raise web.HTTPConflict(
-                text='{"error":"not_simulated","message":"POST …/simulate first"}',
-                content_type="application/json")
-        return user
-
-    async def simulated_send(self, request: web.Request) -> web.Response:
-        """``{"to", "plaintext": base64, "type"?: text|media|reaction, "id"?, "pad"?: bool}``."""
-        user = await self._simulated(request)
-        body = await _json_body(request)
-        try:
-            plaintext = base64.b64decode(body["plaintext"], validate=True)
-            to = str(body["to"])
-        except (KeyError, ValueError, binascii.Error):
-            return json_error(400, "bad_request", "to and plaintext (base64) are required")
-        if not user.opted_in:
-            return json_error(403, "not_opted_in", "this gatekeeper user has not opted in")
-        try:
-            reply = await self.gw.simulated.send(user.address, to, plaintext,
-                                                 message_type=str(body.get("type", "text")),
-                                                 stanza_id=body.get("id"),
-                                                 add_padding=bool(body.get("pad", False)))
-        except LookupError as e:
-            return json_error(404, "no_keys", str(e))
-        return web.json_response({"reply": node_to_json(reply) if reply is not None else None})
-
-    async def simulated_typing(self, request: web.Request) -> web.Response:
-        user = await self._simulated(request)
-        body = await _json_body(request)
-        state = body.get("state", "composing")
-        if state not in ("composing", "paused"):
-            return json_error(400, "bad_request", "state is composing or paused")
-        await self.gw.router.handle(user.address, Node("chatstate", {"to": str(body.get("to"))},
-                                                       [Node(state)]))
-        return web.json_response({"sent": True})
-
-    async def simulated_read(self, request: web.Request) -> web.Response:
-        user = await self._simulated(request)
-        body = await _json_body(request)
-        receipt = Node("receipt", {"id": str(body.get("id", "")), "to": str(body.get("to", "")),
-                                   "type": "read"})
-        reply = await self.gw.router.handle(user.address, receipt)
-        return web.json_response({"reply": node_to_json(reply) if reply is not None else None})
-
-    async def simulated_inbox(self, request: web.Request) -> web.Response:
-        user = await self._simulated(request)
-        inbox = await self.gw.simulated.sync_inbox(user.address)
-        return web.json_response({"entries": [entry.to_json() for entry in inbox]})

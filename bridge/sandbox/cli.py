@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=29400, help="listen port (default 29400)")
     parser.add_argument("--data", default="sandbox-data",
-                        help="directory for the state file sandbox.db (default ./sandbox-data)")
+                        help="directory for the state file sandbox.db and the simulated users' "
+                             "master key simulated-users.key (default ./sandbox-data)")
     parser.add_argument("--database-url", default="",
                         help="mautrix async_db URL instead of DATA/sandbox.db "
                              "(sqlite:… or postgres://…)")
@@ -54,11 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     if not args.partner_base_url and not args.partner_jwks_url:
         raise SystemExit("--partner-base-url (or --partner-jwks-url) is required")
-    database_url = args.database_url
-    if not database_url:
-        data = Path(args.data)
-        data.mkdir(parents=True, exist_ok=True, mode=0o700)
-        database_url = f"sqlite:{data / 'sandbox.db'}"
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database_url = args.database_url or f"sqlite:{data / 'sandbox.db'}"
     secret = args.admin_secret if args.admin_secret is not None else os.environ.get(
         ADMIN_SECRET_ENV, "")
     return SandboxConfig(
@@ -68,6 +67,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         gateway_id=args.gateway_id, public_base_url=args.public_base_url, admin_secret=secret,
         retention_days=args.retention_days, idle_unenlist_days=args.idle_unenlist_days,
         test_clock=args.test_clock,
+        simulated_users_key_file=str(data / "simulated-users.key"),
     )
 
 

@@ -34,6 +34,9 @@ class SandboxConfig:
     # Seconds between housekeeping runs (mailbox expiry, idle un-enlistment).
     sweep_interval: float = 3600
     low_prekey_threshold: int = 5
+    # Master key file of the simulated users' sealed Signal state; empty keeps the key in the
+    # state database itself (fine for throwaway sandboxes; the CLI uses ``{data}/…``).
+    simulated_users_key_file: str = ""
 
     def __post_init__(self) -> None:
         self.partner_base_url = self.partner_base_url.rstrip("/")

@@ -38,6 +38,8 @@ async def test_command_line_starts_and_stops(tmp_path, partner):
                                 headers={"Authorization": "Bearer cli-secret"}) as resp:
                 assert resp.status == 200
         assert (tmp_path / "sandbox.db").exists()
+        # The simulated users' master key lives beside it, readable by the owner only.
+        assert (tmp_path / "simulated-users.key").stat().st_mode & 0o077 == 0
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 20) == 0

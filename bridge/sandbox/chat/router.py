@@ -126,6 +126,15 @@ class Router:
 
     # --- addresses ------------------------------------------------------------------------
 
+    async def username_of(self, address: str) -> str | None:
+        """The directory's user-visible name of an address: a partner user's enlisted
+        user-visible id, a gatekeeper user's username."""
+        if is_internal_id(address):
+            partner = await self.gw.partners.get(address)
+            return partner.visible_id if partner is not None else None
+        user = await self.gw.directory.gatekeeper_user_at(address)
+        return user.username if user is not None else None
+
     async def check_reachable(self, sender: str, recipient: str) -> None:
         """Raise the documented error if ``sender`` may not send to ``recipient``."""
         if recipient == sender or recipient == SERVER_ADDRESS:
@@ -164,8 +173,13 @@ class Router:
         if message_type not in MESSAGE_TYPES:
             raise StanzaRejected(ErrorCode.BAD_REQUEST, "unknown message type")
         await self.check_reachable(sender, recipient)
-        delivered = Node("message", {"id": stanza_id, "from": sender, "type": message_type,
-                                     "t": str(int(self.gw.clock.now()))}, [enc])
+        attrs = {"id": stanza_id, "from": sender, "type": message_type,
+                 "t": str(int(self.gw.clock.now()))}
+        username = await self.username_of(sender)
+        if username:
+            # Protocol §7.1: the sender's user-visible name, so a new contact can be named.
+            attrs["notify"] = username
+        delivered = Node("message", attrs, [enc])
         await self.store_and_deliver(recipient, delivered, ack_class="message",
                                      stanza_id=stanza_id, peer=sender)
         await self.gw.contacts.add_pair(sender, recipient)
@@ -225,17 +239,23 @@ class Router:
             log.getChild(recipient).debug("Ack for nothing in the mailbox (%s)", ack_class)
 
     async def handle_chatstate(self, sender: str, node: Node) -> None:
-        """Relayed live to a connected partner user only; never stored (best effort)."""
+        """Relayed live to a connected partner user (or shown to a simulated gatekeeper user);
+        never stored in the mailbox (best effort)."""
         recipient = node.attrs.get("to", "")
         state = next((c for c in node.children if c.tag in CHAT_STATES), None)
         conn = self.connections.get(recipient)
-        if state is None or conn is None:
+        simulated = self.gw.simulated.is_simulated(recipient)
+        if state is None or (conn is None and not simulated):
             return
         try:
             await self.check_reachable(sender, recipient)
         except StanzaRejected:
             return
-        await conn.send_live(Node("chatstate", {"from": sender}, [Node(state.tag)]))
+        if conn is not None:
+            await conn.send_live(Node("chatstate", {"from": sender}, [Node(state.tag)]))
+        else:
+            # A simulated gatekeeper user "sees" it: its inbox lists recent chat states.
+            self.gw.simulated.saw_chat_state(recipient, sender, state.tag)
 
     async def handle(self, sender: str, node: Node) -> Node | None:
         """Dispatch one stanza from a client; returns the reply (if any)."""

@@ -6,10 +6,11 @@ import logging
 
 from mautrix.util.async_db import UpgradeTable
 
-from . import v00_latest_revision, v01_initial
+from . import v00_latest_revision, v01_initial, v02_simulated_users
 
 STEPS = [
     v01_initial.upgrade,
+    v02_simulated_users.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 VERSION_TABLE = "sandbox_version"

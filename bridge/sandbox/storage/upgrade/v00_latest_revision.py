@@ -5,8 +5,10 @@ from __future__ import annotations
 from mautrix.util.async_db import Connection, Scheme
 
 from .v01_initial import create_v01
+from .v02_simulated_users import create_v02
 
 
 async def create_latest(conn: Connection, scheme: Scheme) -> None:
-    # While there is one step the latest revision is that step; later steps fold their DDL in here.
+    # Every step so far only adds tables, so the latest revision is the steps' DDL in order.
     await create_v01(conn, scheme)
+    await create_v02(conn, scheme)
