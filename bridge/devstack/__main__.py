@@ -82,6 +82,7 @@ async def run(args: argparse.Namespace) -> None:
     sandbox = SandboxGateway(SandboxConfig(
         host="127.0.0.1", port=args.sandbox_port,
         database_url=f"sqlite:{data / 'sandbox.db'}",
+        simulated_users_key_file=str(data / "simulated-users.key"),
         partner_base_url=bridge_config["partner_server.public_url"],
         admin_secret=args.sandbox_secret,
     ))

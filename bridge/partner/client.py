@@ -179,7 +179,7 @@ class PartnerClient:
         if result.plaintext is not None and not result.redelivered:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
             self._enqueue(stanza_id, result.plaintext, sender, timestamp,
-                          node.attrs.get("notify"))
+                          stanzas.sender_username(node))
 
     async def _hand_on(self, stanza_id: str, plaintext: bytes, *, sender: Address | None,
                        timestamp: int | None, username: str | None = None) -> None:

@@ -40,6 +40,9 @@ async def test_text_both_ways_through_an_encrypted_portal(db_url, tmp_path):
             assert isinstance(content, Text) and content.text == "hi gina, this is alice"
             portal = await stack.bridge.portals.by_room(portal_room)
             assert portal.contact_id == gina
+            # The ghost carries the name the gateway gives the sender (notify), not an id.
+            assert portal.ghost.username == "gina"
+            assert portal.ghost.displayname == "gina"
 
             # The gateway's ack shows as a successful send status on Alice's message.
             status = await alice.wait_for_raw(portal_room, lambda e: (

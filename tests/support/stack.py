@@ -63,6 +63,7 @@ async def running_stack(db_url: str, directory: Path, *,
     sandbox = SandboxGateway(SandboxConfig(
         host="127.0.0.1", port=sandbox_port,
         database_url=f"sqlite:{directory / 'sandbox.db'}",
+        simulated_users_key_file=str(directory / "simulated-users.key"),
         partner_base_url=f"http://127.0.0.1:{bridge_port}/_interop",
         admin_secret=ADMIN_SECRET, test_clock=True,
     ))
