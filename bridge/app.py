@@ -207,12 +207,21 @@ class Bridge:
         elif edu.get("type") == "m.typing":
             await self.signals.matrix_typing(portal, content.get("user_ids") or [])
 
-    async def _on_partner_state(self, mxid, state: str) -> None:
-        if state == "opted-out":
+    async def _on_partner_state(self, mxid, state: str, explanation: str = "") -> None:
+        if state == "connection-stopped":
+            user = await MatrixUsers(self.db).get(mxid)
+            if user is not None and user.management_room:
+                await self.router.send_notice(user.management_room, explanation)
+            return
+        reasons = {
+            "opted-out": "You turned off third-party chats: this chat is read-only. Send "
+                         "`opt-in` to the bridge bot to turn them on again.",
+            "unenlisted": "The gatekeeper removed your third-party chats account: this chat is "
+                          "read-only. Send `opt-in` to the bridge bot to join again.",
+        }
+        if state in reasons:
             for portal in await self.portals.for_user(mxid):
-                await portal.set_read_only(
-                    "You turned off third-party chats: this chat is read-only. Send `opt-in` "
-                    "to the bridge bot to turn them on again.")
+                await portal.set_read_only(reasons[state])
 
     async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> None:
         """A decrypted message from a contact, into its portal (partner clients call this)."""

@@ -89,7 +89,9 @@ class PartnerClient:
                  inbox: Inbox, outbox: Outbox,
                  make_connection: Callable[[Handlers, _OutboxView], GatewayConnection],
                  deliver: Deliver, report: SendReport,
-                 signals: ContactSignals | None = None) -> None:
+                 signals: ContactSignals | None = None,
+                 on_connection_stopped: Callable[["PartnerClient", ErrorInfo],
+                                                 Awaitable[None]] | None = None) -> None:
         self.mxid = mxid
         self.db = db
         self.internal_id = internal_id
@@ -99,6 +101,7 @@ class PartnerClient:
         self._deliver = deliver
         self._report = report
         self._signals = signals
+        self._on_connection_stopped = on_connection_stopped
         self.log = log.getChild(internal_id)
         self.connection = make_connection(
             Handlers(on_message=self._on_message, on_server_ack=self._on_server_ack,
@@ -108,6 +111,8 @@ class PartnerClient:
         )
         self.requests = GatewayRequests(self.connection)
         self.stop_error: ErrorInfo | None = None
+        #: Set while opting out: the gateway's "deleted" is then the expected end.
+        self.leaving = False
         self._send_lock = asyncio.Lock()
         # Hand-on to Matrix happens in arrival order, one message at a time per user.
         self._deliveries: asyncio.Queue[tuple] = asyncio.Queue()
@@ -293,6 +298,8 @@ class PartnerClient:
     async def _on_stopped(self, error: ErrorInfo) -> None:
         self.stop_error = error
         self.log.warning("Gateway connection stopped: %s %s", error.code, error.text)
+        if self._on_connection_stopped is not None:
+            await self._on_connection_stopped(self, error)
 
 
 class BundleUnavailable(Exception):

@@ -18,7 +18,7 @@ from mautrix.util.async_db import Database
 
 from ..gateway.connection import ConnectionSettings, GatewayConnection
 from ..gateway.enlistment import EnlistmentError, EnlistmentKeys, enlist
-from ..gateway.errors import GatewayError
+from ..gateway.errors import ErrorCode, ErrorInfo, GatewayError
 from ..gateway.identity import IdentityTokenIssuer
 from ..gateway.ids import InternalId, UserVisibleId
 from ..gateway.noise_channel import generate_static_private, static_public_from_private
@@ -50,7 +50,7 @@ class PartnerService:
                  tokens: IdentityTokenIssuer, gateway_base: str, settings: dict,
                  user_visible_id_template: str, allow_custom_username: bool,
                  deliver: Deliver, report: SendReport, signals: ContactSignals | None = None,
-                 on_state_change: Callable[[UserID, str], Awaitable[None]] | None = None) -> None:
+                 on_state_change: Callable[..., Awaitable[None]] | None = None) -> None:
         self.db = db
         self.vault = vault
         self.http = http
@@ -171,9 +171,12 @@ class PartnerService:
         if account is None or not account.is_active:
             raise OptInError("You are not opted in to third-party chats.")
         client = await self._client_for(account)
+        # The gateway ends the channel with "deleted" right after; that is expected here.
+        client.leaving = True
         try:
             await client.requests.delete_account()
         except GatewayError as e:
+            client.leaving = False
             log.warning("The gateway refused the deletion of %s: %s", mxid, e)
             raise OptInError(f"The gateway did not confirm the deletion ({e}); try again later.")
         await client.close()
@@ -197,6 +200,20 @@ class PartnerService:
             log.info("Push for unknown or inactive user %s ignored", user_visible_id)
             return
         (await self._client_for(account)).wake()
+
+    async def _connection_stopped(self, client: PartnerClient, error: ErrorInfo) -> None:
+        if client.leaving:
+            return
+        explanation, state = explain_stop(error)
+        if state is not None:
+            await self.wipe(client.mxid, state, error=explanation)
+            self.clients.pop(client.mxid, None)
+        else:
+            await self.accounts.set_error(client.mxid, explanation)
+        if self.on_state_change:
+            if state is not None:
+                await self.on_state_change(client.mxid, "unenlisted", explanation)
+            await self.on_state_change(client.mxid, "connection-stopped", explanation)
 
     def client(self, mxid: UserID) -> PartnerClient | None:
         return self.clients.get(mxid)
@@ -232,9 +249,31 @@ class PartnerService:
             party=party, inbox=Inbox(self.db, self.vault, party),
             outbox=Outbox(self.db, self.vault, party), make_connection=make_connection,
             deliver=self.deliver, report=self.report, signals=self.signals,
+            on_connection_stopped=self._connection_stopped,
         )
         self.clients[account.mxid] = client
         return client
+
+
+def explain_stop(error: ErrorInfo) -> tuple[str, AccountState | None]:
+    """What a stopped connection means for the person, and the account state it leads to."""
+    text = (error.text or "").lower()
+    if error.code == ErrorCode.NOT_AUTHORIZED and ("idle" in text or "unenlist" in text
+                                                   or "deleted" in text or "not enlisted" in text):
+        return ("The gatekeeper removed your third-party chats account (it is removed after 30 "
+                "days without a connection, or by the gatekeeper). Send `opt-in` to join again.",
+                AccountState.UNENLISTED)
+    if error.code == ErrorCode.NOT_AUTHORIZED:
+        return ("The gatekeeper did not accept this bridge's credentials for you. Your admin "
+                "should check the bridge's partner-server settings; the bridge will not retry "
+                "until then.", None)
+    if error.code == ErrorCode.VERSION_UNSUPPORTED:
+        return ("The gatekeeper no longer supports this bridge's protocol version. Your admin "
+                "needs to upgrade the bridge.", None)
+    if error.code == ErrorCode.CONNECTION_REPLACED:
+        return ("Another connection took over your third-party chats account. If that was not "
+                "this bridge, tell your admin.", None)
+    return (f"Your connection to the gatekeeper stopped ({int(error.code)} {error.text}).", None)
 
 
 def _explain_enlistment(error: EnlistmentError) -> str:

@@ -68,3 +68,29 @@ async def test_opt_in_status_restart_and_opt_out(db_url, tmp_path):
             assert account.state.value == "opted_out" and account.internal_id is None
         finally:
             await alice.close()
+
+
+async def test_unenlisted_by_the_gateway_is_explained_in_the_management_room(db_url, tmp_path):
+    async with running_stack(db_url, tmp_path) as stack:
+        alice = await PersonClient.create(stack.synapse, "alice", tmp_path / "alice")
+        try:
+            room = await alice.create_dm(BOT)
+            await alice.wait_for_member(room, BOT)
+            await alice.send_text(room, "opt-in")
+            await alice.wait_for(room, notice("Before you turn on"))
+            await alice.send_text(room, "opt-in confirm")
+            await alice.wait_for(room, notice("third-party chats are on"))
+            account = await stack.bridge.partners.accounts.get("@alice:localhost")
+            client = stack.bridge.partners.client("@alice:localhost")
+            client.wake()
+            await client.connection.wait_open(10)
+
+            status, _ = await stack.admin.call("POST",
+                                               f"/partners/{account.internal_id}/unenlist")
+            assert status == 200
+            await alice.wait_for(room, notice("The gatekeeper removed your third-party chats"))
+            await alice.send_text(room, "status")
+            await alice.wait_for(room, notice("removed by the gateway"))
+            assert await count_rows(stack.bridge.db, "trust_user_key", "@alice:localhost") == 0
+        finally:
+            await alice.close()
