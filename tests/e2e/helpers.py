@@ -92,3 +92,17 @@ async def gatekeeper_receipt(stack: Stack, username: str, message_id: str, *, re
                 return entry
         assert time.monotonic() < deadline, inbox
         await asyncio.sleep(0.3)
+
+
+async def gatekeeper_chat_state(stack: Stack, username: str, sender: str, state: str,
+                                timeout: float = 30) -> dict:
+    """Wait until the simulated user saw ``sender`` in chat state ``state``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, inbox = await stack.admin.call("GET", f"/gatekeeper-users/{username}/inbox")
+        assert status == 200, inbox
+        for seen in inbox.get("chat_states", []):
+            if seen.get("from") == sender and seen.get("state") == state:
+                return seen
+        assert time.monotonic() < deadline, inbox.get("chat_states")
+        await asyncio.sleep(0.3)

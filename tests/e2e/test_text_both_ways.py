@@ -9,7 +9,7 @@ from nio import ReceiptEvent, RoomMessageText, TypingNoticeEvent
 from bridge.content import Text
 from tests.support.stack import running_stack
 
-from .helpers import (gatekeeper_inbox, gatekeeper_receipt, join_invited_room, notice,
+from .helpers import (gatekeeper_chat_state, gatekeeper_inbox, gatekeeper_receipt, join_invited_room, notice,
                       opted_in_person, send_as_gatekeeper, simulated_user)
 
 pytestmark = pytest.mark.synapse
@@ -71,6 +71,10 @@ async def test_text_both_ways_through_an_encrypted_portal(db_url, tmp_path):
             assert status_code == 200
             await alice.wait_for_ephemeral(portal_room, lambda e: isinstance(
                 e, TypingNoticeEvent) and ghost in e.users)
+
+            # Alice types: Gina's app shows it.
+            await alice.client.room_typing(portal_room, typing_state=True, timeout=10000)
+            await gatekeeper_chat_state(stack, "gina", alice_id, "composing")
         finally:
             await alice.close()
 
