@@ -25,7 +25,8 @@ from .messages import MessageMap
 from .portal import Portal, PortalRecord
 from .room_setup import initial_state, power_levels_override, topic_for
 
-_COLUMNS = "user_mxid, contact_id, room_id, encrypted, read_only_reason, blocked, created_at"
+_COLUMNS = ("user_mxid, contact_id, room_id, contact_name, encrypted, read_only_reason, "
+            "blocked, created_at")
 _PairKey = tuple[UserID, InternalID]
 
 
@@ -105,18 +106,21 @@ class Portals:
         async with lock:
             portal = await self.get(user_mxid, contact_id)
             if portal is not None:
+                await portal.update_contact(contact_username)
                 # A user who left the room gets it back when the chat goes on.
                 await portal.ensure_user_invited()
                 return portal
             ghost = await self.puppets.get_or_create(contact_id, contact_username)
             room_id = await self._create_room(user_mxid, ghost)
             record = PortalRecord(user_mxid=user_mxid, contact_id=contact_id, room_id=room_id,
+                                  contact_name=ghost.username,
                                   encrypted=self.encrypt_new_rooms, read_only_reason=None,
                                   blocked=False, created_at=int(time.time() * 1000))
             stored = await self.db.fetchval(
-                f"INSERT INTO portal ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                f"INSERT INTO portal ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                 "ON CONFLICT (user_mxid, contact_id) DO NOTHING RETURNING room_id",
-                record.user_mxid, record.contact_id, record.room_id, record.encrypted,
+                record.user_mxid, record.contact_id, record.room_id, record.contact_name,
+                record.encrypted,
                 record.read_only_reason, record.blocked, record.created_at,
             )
             if stored is None:
@@ -166,17 +170,25 @@ class Portals:
             self._room_version = str(versions.get("default", "1"))
         return self._room_version
 
+    async def set_read_only_for_user(self, user_mxid: UserID, reason: str) -> list[Portal]:
+        """Make every portal of a user read-only (e.g. when they opt out); returns them."""
+        portals = [p for p in await self.for_user(user_mxid) if not p.read_only]
+        for portal in portals:
+            await portal.set_read_only(reason)
+        return portals
+
     # --- updates ---------------------------------------------------------------------------
 
     async def update(self, record: PortalRecord, **changes: Any) -> None:
-        """Change a portal's stored flags (``read_only_reason``, ``blocked``)."""
-        allowed = {"read_only_reason", "blocked"}
+        """Change what may change of a stored portal."""
+        allowed = {"contact_name", "read_only_reason", "blocked"}
         if not changes.keys() <= allowed:
             raise ValueError(f"cannot change {sorted(changes.keys() - allowed)}")
         for name, value in changes.items():
             setattr(record, name, value)
         await self.db.execute(
-            "UPDATE portal SET read_only_reason=$3, blocked=$4 "
+            "UPDATE portal SET contact_name=$3, read_only_reason=$4, blocked=$5 "
             "WHERE user_mxid=$1 AND contact_id=$2",
-            record.user_mxid, record.contact_id, record.read_only_reason, record.blocked,
+            record.user_mxid, record.contact_id, record.contact_name, record.read_only_reason,
+            record.blocked,
         )
