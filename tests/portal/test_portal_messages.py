@@ -53,7 +53,10 @@ async def test_read_only_portal_refuses_the_users_messages(db_url, tmp_path):
             allowed = await send_as_alice(alice, portal.room_id, "still allowed")
             assert isinstance(allowed, RoomSendResponse), allowed
 
-            await portal.set_read_only("you turned off third-party chats.")
+            portals = stack.bridge.portals
+            assert await portals.set_read_only_for_user(
+                ALICE, "you turned off third-party chats.") == [portal]
+            assert await portals.set_read_only_for_user(ALICE, "again") == []  # already so
             notice = await alice.wait_for(portal.room_id,
                                           notice_containing("third-party chats"))
             assert notice.decrypted and notice.sender == BOT
