@@ -148,18 +148,27 @@ class Portals:
         )
         state_store = self.appservice.state_store
         await state_store.set_membership(room_id, ghost.mxid, Membership.JOIN)
-        # The bot joins before the user is invited, so that the user's client counts it among
-        # the members it shares room keys with from the very first message.
-        await bot.join_room_by_id(room_id)
-        await ghost.intent.invite_user(room_id, user_mxid, extra_content={"is_direct": True})
+        try:
+            # The bot joins before the user is invited, so that the user's client counts it
+            # among the members it shares room keys with from the very first message.
+            await bot.join_room_by_id(room_id)
+            await ghost.intent.invite_user(room_id, user_mxid, extra_content={"is_direct": True})
+        except Exception:
+            # Not stored yet, so nothing would ever use this room: leave it rather than strand it.
+            self.log.warning("Setting up room %s for %s failed; leaving it", room_id, user_mxid)
+            await self._abandon(room_id, ghost)
+            raise
         return room_id
 
     async def _abandon(self, room_id: RoomID, ghost: Puppet) -> None:
         for intent in (self.bot, ghost.intent):
+            if await self.appservice.state_store.get_membership(room_id, intent.mxid) not in (
+                    Membership.JOIN, Membership.INVITE):
+                continue
             try:
-                await intent.leave_room(room_id, reason="Duplicate portal")
+                await intent.leave_room(room_id, reason="Not used as a portal")
             except Exception:
-                self.log.exception("Could not leave duplicate portal %s", room_id)
+                self.log.exception("Could not leave unused room %s", room_id)
 
     async def _default_room_version(self) -> str:
         """The homeserver's default room version (decides who holds power, see room_setup)."""
