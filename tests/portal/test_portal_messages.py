@@ -53,7 +53,10 @@ async def test_read_only_portal_refuses_the_users_messages(db_url, tmp_path):
             allowed = await send_as_alice(alice, portal.room_id, "still allowed")
             assert isinstance(allowed, RoomSendResponse), allowed
 
-            await portal.set_read_only("you turned off third-party chats.")
+            portals = stack.bridge.portals
+            assert await portals.set_read_only_for_user(
+                ALICE, "you turned off third-party chats.") == [portal]
+            assert await portals.set_read_only_for_user(ALICE, "again") == []  # already so
             notice = await alice.wait_for(portal.room_id,
                                           notice_containing("third-party chats"))
             assert notice.decrypted and notice.sender == BOT
@@ -81,6 +84,8 @@ async def test_send_status_failure_notice_and_receipts(db_url, tmp_path):
             delivered = (await send_as_alice(alice, portal.room_id, "hello bob")).event_id
             refused = (await send_as_alice(alice, portal.room_id, "hello again")).event_id
 
+            await portal.status.pending(delivered)
+            await alice.wait_for(portal.room_id, status_of(delivered, "PENDING"))
             await portal.status.success(delivered)
             await alice.wait_for(portal.room_id, status_of(delivered, "SUCCESS"))
 
@@ -137,10 +142,17 @@ async def test_a_user_who_left_is_invited_again(db_url, tmp_path):
         alice, portal = await open_portal(stack, tmp_path)
         try:
             assert await portal.ensure_user_invited() is False  # joined: nothing to do
+            # A lost membership cache is refilled from the homeserver, not guessed.
+            state_store = stack.bridge.appservice.state_store
+            await stack.bridge.db.execute(
+                "DELETE FROM mx_user_profile WHERE room_id=$1 AND user_id=$2",
+                portal.room_id, ALICE)
+            assert await state_store.get_membership(portal.room_id, ALICE) == Membership.LEAVE
+            assert await portal.ensure_user_invited() is False
+            assert await state_store.get_membership(portal.room_id, ALICE) == Membership.JOIN
             await alice.client.room_leave(portal.room_id)
             assert portal.room_id not in (await alice.client.joined_rooms()).rooms
             # The leave reaches the bridge in a later homeserver transaction.
-            state_store = stack.bridge.appservice.state_store
             for _ in range(100):
                 if await state_store.get_membership(portal.room_id, ALICE) == Membership.LEAVE:
                     break

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from mautrix.errors import MatrixRequestError
 
 from bridge.matrix.portals import Portals
 from tests.portal.helpers import CONTACT, CONTACT_NAME, restartable_stack
@@ -79,3 +80,19 @@ async def test_restart_returns_the_same_room(db_url, tmp_path):
             assert list(alice.client.invited_rooms) == [created.room_id]
         finally:
             await alice.close()
+
+
+async def test_a_failed_setup_leaves_no_room_behind(db_url, tmp_path):
+    async with restartable_stack(db_url, tmp_path) as stack:
+        bridge = stack.bridge
+        # Nobody registered @ghostly: the homeserver refuses to invite them.
+        with pytest.raises(MatrixRequestError):
+            await bridge.portals.get_or_create("@ghostly:localhost", CONTACT, CONTACT_NAME)
+        assert await bridge.db.fetchval("SELECT COUNT(*) FROM portal") == 0
+        assert await rooms_the_bot_is_in(bridge) == set()
+        ghost = await bridge.puppets.get(CONTACT)
+        assert await ghost.intent.get_joined_rooms() == []
+
+        await stack.synapse.register_user("ghostly", "ghostly-password")
+        portal = await bridge.portals.get_or_create("@ghostly:localhost", CONTACT, CONTACT_NAME)
+        assert await rooms_the_bot_is_in(bridge) == {portal.room_id}

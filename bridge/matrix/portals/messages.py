@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import NewType
 
 import asyncpg
 from attrs import define
 from mautrix.types import EventID, RoomID
 from mautrix.util.async_db import Database
 
+from ...content.models import StanzaId
 from ..ids import InternalID
 
-# A message ID on the gateway, chosen by the sending client.
-StanzaID = NewType("StanzaID", str)
+# A message ID on the gateway, chosen by the sending client: the content schema's type, under
+# the spelling of the Matrix side's IDs.
+StanzaID = StanzaId
 
 # A unique key taken on either side. asyncpg and sqlite3 report it with their own exceptions.
 _CONFLICT = (asyncpg.UniqueViolationError, sqlite3.IntegrityError)

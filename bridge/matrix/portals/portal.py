@@ -14,7 +14,14 @@ from ..ids import InternalID
 from ..puppet import Puppet
 from ..send_status import SendStatusReporter
 from .messages import MappedMessage, StanzaID
-from .room_setup import READ_ONLY_LEVEL, read_only_notice
+from .room_setup import (
+    BRIDGE_INFO_TYPES,
+    READ_ONLY_LEVEL,
+    bridge_info,
+    bridge_state_key,
+    read_only_notice,
+    topic_for,
+)
 
 if TYPE_CHECKING:
     from .registry import Portals
@@ -32,6 +39,8 @@ class PortalRecord:
     user_mxid: UserID
     contact_id: InternalID
     room_id: RoomID
+    # The contact's name as the room's bridge info and topic show it.
+    contact_name: str
     encrypted: bool
     read_only_reason: str | None
     blocked: bool
@@ -40,7 +49,8 @@ class PortalRecord:
     @classmethod
     def from_row(cls, row) -> PortalRecord:
         return cls(user_mxid=UserID(row["user_mxid"]), contact_id=InternalID(row["contact_id"]),
-                   room_id=RoomID(row["room_id"]), encrypted=bool(row["encrypted"]),
+                   room_id=RoomID(row["room_id"]), contact_name=row["contact_name"],
+                   encrypted=bool(row["encrypted"]),
                    read_only_reason=row["read_only_reason"], blocked=bool(row["blocked"]),
                    created_at=row["created_at"])
 
@@ -157,6 +167,24 @@ class Portal:
         await self._set_events_default(0)
         await self._portals.update(self.record, read_only_reason=None)
         self.log.info("Portal is writable again")
+
+    async def update_contact(self, username: str) -> bool:
+        """The contact changed their user-visible name: rename the ghost and update the room's
+        bridge info and topic. Returns whether anything changed."""
+        # The ghost is shared by every portal with this contact and may be renamed already.
+        renamed = await self.ghost.update_profile(username=username)
+        if username == self.record.contact_name:
+            return renamed
+        bot = self._portals.bot
+        info = bridge_info(bot=bot.mxid, ghost=self.ghost.mxid, contact_id=self.contact_id,
+                           contact_name=username)
+        for event_type in BRIDGE_INFO_TYPES:
+            await bot.send_state_event(self.room_id, event_type, info,
+                                       state_key=bridge_state_key(self.contact_id))
+        await bot.set_room_topic(self.room_id, topic_for(username))
+        await self._portals.update(self.record, contact_name=username)
+        self.log.info("Contact renamed; ghost and room info updated")
+        return True
 
     async def set_blocked(self, blocked: bool) -> None:
         """Remember that the user blocked the contact (or unblocked them)."""

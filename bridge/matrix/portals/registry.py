@@ -25,7 +25,8 @@ from .messages import MessageMap
 from .portal import Portal, PortalRecord
 from .room_setup import initial_state, power_levels_override, topic_for
 
-_COLUMNS = "user_mxid, contact_id, room_id, encrypted, read_only_reason, blocked, created_at"
+_COLUMNS = ("user_mxid, contact_id, room_id, contact_name, encrypted, read_only_reason, "
+            "blocked, created_at")
 _PairKey = tuple[UserID, InternalID]
 
 
@@ -105,18 +106,21 @@ class Portals:
         async with lock:
             portal = await self.get(user_mxid, contact_id)
             if portal is not None:
+                await portal.update_contact(contact_username)
                 # A user who left the room gets it back when the chat goes on.
                 await portal.ensure_user_invited()
                 return portal
             ghost = await self.puppets.get_or_create(contact_id, contact_username)
             room_id = await self._create_room(user_mxid, ghost)
             record = PortalRecord(user_mxid=user_mxid, contact_id=contact_id, room_id=room_id,
+                                  contact_name=ghost.username,
                                   encrypted=self.encrypt_new_rooms, read_only_reason=None,
                                   blocked=False, created_at=int(time.time() * 1000))
             stored = await self.db.fetchval(
-                f"INSERT INTO portal ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                f"INSERT INTO portal ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                 "ON CONFLICT (user_mxid, contact_id) DO NOTHING RETURNING room_id",
-                record.user_mxid, record.contact_id, record.room_id, record.encrypted,
+                record.user_mxid, record.contact_id, record.room_id, record.contact_name,
+                record.encrypted,
                 record.read_only_reason, record.blocked, record.created_at,
             )
             if stored is None:
@@ -144,18 +148,27 @@ class Portals:
         )
         state_store = self.appservice.state_store
         await state_store.set_membership(room_id, ghost.mxid, Membership.JOIN)
-        # The bot joins before the user is invited, so that the user's client counts it among
-        # the members it shares room keys with from the very first message.
-        await bot.join_room_by_id(room_id)
-        await ghost.intent.invite_user(room_id, user_mxid, extra_content={"is_direct": True})
+        try:
+            # The bot joins before the user is invited, so that the user's client counts it
+            # among the members it shares room keys with from the very first message.
+            await bot.join_room_by_id(room_id)
+            await ghost.intent.invite_user(room_id, user_mxid, extra_content={"is_direct": True})
+        except Exception:
+            # Not stored yet, so nothing would ever use this room: leave it rather than strand it.
+            self.log.warning("Setting up room %s for %s failed; leaving it", room_id, user_mxid)
+            await self._abandon(room_id, ghost)
+            raise
         return room_id
 
     async def _abandon(self, room_id: RoomID, ghost: Puppet) -> None:
         for intent in (self.bot, ghost.intent):
+            if await self.appservice.state_store.get_membership(room_id, intent.mxid) not in (
+                    Membership.JOIN, Membership.INVITE):
+                continue
             try:
-                await intent.leave_room(room_id, reason="Duplicate portal")
+                await intent.leave_room(room_id, reason="Not used as a portal")
             except Exception:
-                self.log.exception("Could not leave duplicate portal %s", room_id)
+                self.log.exception("Could not leave unused room %s", room_id)
 
     async def _default_room_version(self) -> str:
         """The homeserver's default room version (decides who holds power, see room_setup)."""
@@ -166,17 +179,25 @@ class Portals:
             self._room_version = str(versions.get("default", "1"))
         return self._room_version
 
+    async def set_read_only_for_user(self, user_mxid: UserID, reason: str) -> list[Portal]:
+        """Make every portal of a user read-only (e.g. when they opt out); returns them."""
+        portals = [p for p in await self.for_user(user_mxid) if not p.read_only]
+        for portal in portals:
+            await portal.set_read_only(reason)
+        return portals
+
     # --- updates ---------------------------------------------------------------------------
 
     async def update(self, record: PortalRecord, **changes: Any) -> None:
-        """Change a portal's stored flags (``read_only_reason``, ``blocked``)."""
-        allowed = {"read_only_reason", "blocked"}
+        """Change what may change of a stored portal."""
+        allowed = {"contact_name", "read_only_reason", "blocked"}
         if not changes.keys() <= allowed:
             raise ValueError(f"cannot change {sorted(changes.keys() - allowed)}")
         for name, value in changes.items():
             setattr(record, name, value)
         await self.db.execute(
-            "UPDATE portal SET read_only_reason=$3, blocked=$4 "
+            "UPDATE portal SET contact_name=$3, read_only_reason=$4, blocked=$5 "
             "WHERE user_mxid=$1 AND contact_id=$2",
-            record.user_mxid, record.contact_id, record.read_only_reason, record.blocked,
+            record.user_mxid, record.contact_id, record.contact_name, record.read_only_reason,
+            record.blocked,
         )

@@ -21,10 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mautrix.types import RoomCreateStateEventContent, UserID
+from mautrix.types import EventType, RoomCreateStateEventContent, UserID
 
 PROTOCOL_ID = "interop"
 PROTOCOL_NAME = "Third-party messaging"
+# The bridge info is published under both the stable and the older unstable type (MSC2346).
+BRIDGE_INFO_TYPES = (
+    EventType.find("m.bridge", EventType.Class.STATE),
+    EventType.find("uk.half-shot.bridge", EventType.Class.STATE),
+)
 # Level the user must reach to send anything once a portal is read-only.
 READ_ONLY_LEVEL = 50
 
@@ -67,9 +72,9 @@ def initial_state(*, bot: UserID, ghost: UserID, contact_id: str, contact_name: 
                   encrypted: bool) -> list[dict[str, Any]]:
     info = bridge_info(bot=bot, ghost=ghost, contact_id=contact_id, contact_name=contact_name)
     state: list[dict[str, Any]] = [
-        {"type": "m.bridge", "state_key": bridge_state_key(contact_id), "content": info},
-        {"type": "uk.half-shot.bridge", "state_key": bridge_state_key(contact_id),
-         "content": info},
+        {"type": str(event_type), "state_key": bridge_state_key(contact_id), "content": info}
+        for event_type in BRIDGE_INFO_TYPES
+    ] + [
         {"type": "io.element.functional_members", "state_key": "",
          "content": {"service_members": [bot]}},
     ]

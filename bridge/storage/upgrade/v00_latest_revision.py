@@ -162,6 +162,7 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
             user_mxid        TEXT NOT NULL,
             contact_id       TEXT NOT NULL,
             room_id          TEXT NOT NULL UNIQUE,
+            contact_name     TEXT NOT NULL,
             encrypted        BOOLEAN NOT NULL,
             read_only_reason TEXT,
             blocked          BOOLEAN NOT NULL DEFAULT false,
