@@ -220,8 +220,7 @@ class Bridge:
                           "read-only. Send `opt-in` to the bridge bot to join again.",
         }
         if state in reasons:
-            for portal in await self.portals.for_user(mxid):
-                await portal.set_read_only(reasons[state])
+            await self.portals.set_read_only_for_user(mxid, reasons[state])
 
     async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> None:
         """A decrypted message from a contact, into its portal (partner clients call this)."""

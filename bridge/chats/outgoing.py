@@ -56,10 +56,11 @@ class OutgoingFlow:
         if event.sender != portal.user_mxid:
             return  # only the portal's owner speaks for this chat
         client = self.partners.client(portal.user_mxid)
-        if client is None or portal.read_only:
-            await portal.status.failure(
-                event.event_id, SendFailure.UNSUPPORTED,
-                detail="third-party chats are off for you; send `opt-in` to the bridge bot")
+        if client is None:
+            account = await self.partners.accounts.get(portal.user_mxid)
+            failure = (SendFailure.GATEWAY_UNREACHABLE if account is not None
+                       and account.is_active else SendFailure.SENDER_OPTED_OUT)
+            await portal.status.failure(event.event_id, failure)
             return
         if portal.blocked:
             await portal.status.failure(event.event_id, SendFailure.BLOCKED)

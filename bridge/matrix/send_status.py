@@ -69,6 +69,11 @@ class SendFailure(Enum):
         MessageStatus.FAIL, MessageStatusReason.UNSUPPORTED,
         "This kind of message cannot be sent to {contact}'s service.",
     )
+    SENDER_OPTED_OUT = _Failure(
+        MessageStatus.FAIL, MessageStatusReason.NO_PERMISSION,
+        "Third-party chats are off for you, so nothing reaches {contact}. Send `opt-in` to "
+        "the bridge bot to turn them on.",
+    )
     UNDECRYPTABLE = _Failure(
         MessageStatus.FAIL, MessageStatusReason.UNDECRYPTABLE,
         "The bridge could not decrypt this message, so it was not sent to {contact}. Your "
