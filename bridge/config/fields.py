@@ -203,6 +203,7 @@ FIELDS: tuple[Field, ...] = (
     Field("bridge.allow_custom_username", boolean),
     Field("bridge.inbox_default", one_of("separate", "main")),
     Field("bridge.message_requests", boolean),
+    Field("bridge.reachability_ping_interval", number(0)),
     Field("bridge.identity_change_policy", one_of("notice", "block")),
     Field("bridge.encryption.allow", boolean),
     Field("bridge.encryption.default", boolean),

@@ -92,6 +92,12 @@ async def test_start_chat_and_contacts(db_url, tmp_path):
             await alice.wait_for(management, notice("There is nobody called **nobody-here**"))
             await alice.send_text(management, "start-chat ivy")
             await alice.wait_for(management, notice("**ivy** has not turned on third-party"))
+            await alice.send_text(management, "resolve ivy")
+            await alice.wait_for(management, notice("has not turned on third-party chats."))
+            await alice.send_text(management, "invite ivy")
+            await alice.wait_for(management, notice("**ivy** was asked to turn on"))
+            await alice.send_text(management, "invite ivy")
+            await alice.wait_for(management, notice("You asked **ivy** recently"))
 
             await alice.send_text(management, "start-chat hugo")
             await alice.wait_for(management, notice("Your chat with **hugo**"))

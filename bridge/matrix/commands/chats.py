@@ -1,10 +1,12 @@
-"""Commands about chats with gatekeeper users: start-chat, contacts."""
+"""Commands about chats with gatekeeper users: start-chat, contacts, resolve, invite, blocking."""
 
 from __future__ import annotations
 
+import time
+
+from ...chats.signals import blocked_notice
 from ...gateway.connection import ConnectionUnavailable
 from ...gateway.errors import ErrorCode, GatewayError
-from ...chats.signals import blocked_notice
 from .registry import Command, CommandContext, CommandError
 
 
@@ -19,18 +21,11 @@ async def start_chat(ctx: CommandContext) -> None:
     if len(ctx.args) != 1:
         raise CommandError("Usage: `start-chat <username>`")
     username = ctx.args[0].lstrip("@")
-    client = _client(ctx)
-    try:
-        found = await client.requests.lookup_username(username)
-    except GatewayError as e:
-        if e.code == ErrorCode.UNKNOWN_USER:
-            raise CommandError(f"There is nobody called **{username}** on the other service.")
-        raise CommandError(f"The gateway could not look up {username} ({e}).") from None
-    except ConnectionUnavailable:
-        raise CommandError("The gateway cannot be reached right now; try again later.") from None
+    _, found = await _lookup(ctx, username)
     if not found.opted_in:
         raise CommandError(f"**{username}** has not turned on third-party chats, so they "
-                           "cannot receive your messages yet.")
+                           f"cannot receive your messages yet. Send `invite {username}` to ask "
+                           "them to turn it on.")
     portal = await ctx.services.portals.get_or_create(ctx.sender, found.address, found.username)
     await ctx.reply(f"Your chat with **{found.username}** is in "
                     f"[this room](https://matrix.to/#/{portal.room_id}); you have been invited.")
@@ -55,28 +50,13 @@ async def contacts(ctx: CommandContext) -> None:
     await ctx.reply("\n".join(lines))
 
 
-COMMANDS = (
-    Command("start-chat", start_chat, "start a chat with a user of the other service",
-            usage="<username>"),
-    Command("contacts", contacts, "list your third-party chats"),
-)
 
 
 async def _contact(ctx: CommandContext):
     """The contact a command is about: a username argument, or the portal it was sent in."""
     client = _client(ctx)
     if ctx.args:
-        username = ctx.args[0].lstrip("@")
-        try:
-            found = await client.requests.lookup_username(username)
-        except GatewayError as e:
-            if e.code == ErrorCode.UNKNOWN_USER:
-                raise CommandError(f"There is nobody called **{username}** on the other "
-                                   "service.") from None
-            raise CommandError(f"The gateway could not look up {username} ({e}).") from None
-        except ConnectionUnavailable:
-            raise CommandError("The gateway cannot be reached right now; try again later.") \
-                from None
+        _, found = await _lookup(ctx, ctx.args[0].lstrip("@"))
         return client, found.address, found.username
     portal = await ctx.services.portals.by_room(ctx.room_id)
     if portal is None or portal.user_mxid != ctx.sender:
@@ -124,6 +104,62 @@ async def blocklist(ctx: CommandContext) -> None:
         names.append(f"- **{puppet.username}**" if puppet else f"- `{address}`")
     await ctx.reply("You have blocked:\n\n" + "\n".join(names))
 
+
+async def _lookup(ctx: CommandContext, username: str):
+    client = _client(ctx)
+    try:
+        return client, await client.requests.lookup_username(username)
+    except GatewayError as e:
+        if e.code == ErrorCode.UNKNOWN_USER:
+            raise CommandError(f"There is nobody called **{username}** on the other "
+                               "service.") from None
+        raise CommandError(f"The gateway could not look up {username} ({e}).") from None
+    except ConnectionUnavailable:
+        raise CommandError("The gateway cannot be reached right now; try again later.") from None
+
+
+async def resolve(ctx: CommandContext) -> None:
+    if len(ctx.args) != 1:
+        raise CommandError("Usage: `resolve <username>`")
+    _, found = await _lookup(ctx, ctx.args[0].lstrip("@"))
+    state = "has turned on" if found.opted_in else "has not turned on"
+    await ctx.reply(f"**{found.username}** (`{found.address}`) {state} third-party chats.")
+
+
+async def invite(ctx: CommandContext) -> None:
+    """Ask a gatekeeper user to turn on third-party chats (a reachability ping)."""
+    if len(ctx.args) != 1:
+        raise CommandError("Usage: `invite <username>`")
+    client, found = await _lookup(ctx, ctx.args[0].lstrip("@"))
+    if found.opted_in:
+        raise CommandError(f"**{found.username}** already has third-party chats on: "
+                           f"`start-chat {found.username}`.")
+    db = ctx.services.db
+    interval_ms = int(ctx.services.config["bridge.reachability_ping_interval"] * 3_600_000)
+    now = int(time.time() * 1000)
+    last = await db.fetchval("SELECT sent_at FROM reachability_ping WHERE user_mxid=$1 AND "
+                             "address=$2", ctx.sender, found.address)
+    if last is not None and now - last < interval_ms:
+        hours = (interval_ms - (now - last)) / 3_600_000
+        raise CommandError(f"You asked **{found.username}** recently; you can ask again in "
+                           f"{hours:.0f} hour(s).")
+    try:
+        await client.requests.ping_reachability(found.address)
+    except GatewayError as e:
+        raise CommandError(f"The gateway did not pass it on ({e}).") from None
+    await db.execute(
+        "INSERT INTO reachability_ping (user_mxid, address, sent_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (user_mxid, address) DO UPDATE SET sent_at=excluded.sent_at",
+        ctx.sender, found.address, now)
+    await ctx.reply(f"**{found.username}** was asked to turn on third-party chats.")
+
+COMMANDS = (
+    Command("start-chat", start_chat, "start a chat with a user of the other service",
+            usage="<username>"),
+    Command("contacts", contacts, "list your third-party chats"),
+    Command("resolve", resolve, "look a username up on the other service", usage="<username>"),
+    Command("invite", invite, "ask someone to turn on third-party chats", usage="<username>"),
+)
 
 BLOCKING = (
     Command("block", block, "block someone (in their chat, or by username)",

@@ -20,6 +20,7 @@ from . import (
     v04_portals,
     v05_partner_accounts,
     v06_chats,
+    v07_reachability_pings,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -30,6 +31,7 @@ STEPS = [
     v04_portals.upgrade,
     v05_partner_accounts.upgrade,
     v06_chats.upgrade,
+    v07_reachability_pings.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

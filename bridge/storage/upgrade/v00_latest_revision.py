@@ -226,3 +226,13 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
         "CREATE INDEX portal_reaction_target_idx ON portal_reaction "
         "(room_id, target_sender, target_stanza, sender, created_at)"
     )
+
+    # --- reachability pings (v07) ---
+    await conn.execute(
+        """CREATE TABLE reachability_ping (
+            user_mxid TEXT NOT NULL,
+            address   TEXT NOT NULL,
+            sent_at   BIGINT NOT NULL,
+            PRIMARY KEY (user_mxid, address)
+        )"""
+    )
