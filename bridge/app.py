@@ -20,6 +20,7 @@ from .chats.incoming import IncomingFlow
 from .chats.media import HomeserverMedia, HostedMedia
 from .chats.message_ids import MessageIds
 from .chats.outgoing import OutgoingFlow
+from .chats.requests import MessageRequests
 from .chats.signals import ContactSignalsFlow
 from .config import Config
 from .gateway.identity import IdentityTokenIssuer
@@ -69,6 +70,7 @@ class Bridge:
         self.incoming: IncomingFlow | None = None
         self.outgoing: OutgoingFlow | None = None
         self.signals: ContactSignalsFlow | None = None
+        self.requests: MessageRequests | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -173,15 +175,24 @@ class Bridge:
     def _start_chat_flows(self) -> None:
         message_ids = MessageIds(self.db, self.portals.messages)
         matrix_media = HomeserverMedia(self.appservice.intent)
+        self.requests = (MessageRequests(self.db) if self.config["bridge.message_requests"]
+                         else None)
         self.incoming = IncomingFlow(portals=self.portals, puppets=self.puppets,
                                      message_ids=message_ids, matrix_media=matrix_media,
-                                     hosted_media=self.hosted_media, on_bridged=self._count)
+                                     hosted_media=self.hosted_media, requests=self.requests,
+                                     notify_user=self.notify_user, on_bridged=self._count)
         self.outgoing = OutgoingFlow(partners=self.partners, message_ids=message_ids,
                                      matrix_media=matrix_media, hosted_media=self.hosted_media,
                                      portals=self.portals, on_bridged=self._count)
         self.signals = ContactSignalsFlow(portals=self.portals, partners=self.partners,
                                           message_ids=message_ids)
         self.partners.signals = self.signals
+
+    async def notify_user(self, mxid, text: str) -> None:
+        """A notice in the user's management room (if they have one)."""
+        user = await MatrixUsers(self.db).get(mxid)
+        if user is not None and user.management_room:
+            await self.router.send_notice(user.management_room, text)
 
     async def _count(self, direction: str, kind: str, result: str) -> None:
         self.metrics.messages.labels(direction, kind, result).inc()
@@ -209,9 +220,7 @@ class Bridge:
 
     async def _on_partner_state(self, mxid, state: str, explanation: str = "") -> None:
         if state == "connection-stopped":
-            user = await MatrixUsers(self.db).get(mxid)
-            if user is not None and user.management_room:
-                await self.router.send_notice(user.management_room, explanation)
+            await self.notify_user(mxid, explanation)
             return
         reasons = {
             "opted-out": "You turned off third-party chats: this chat is read-only. Send "
@@ -222,10 +231,10 @@ class Bridge:
         if state in reasons:
             await self.portals.set_read_only_for_user(mxid, reasons[state])
 
-    async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> None:
+    async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> bool:
         """A decrypted message from a contact, into its portal (partner clients call this)."""
         with self.metrics.handling_seconds.labels("from_gateway").time():
-            await self.incoming.deliver(client, message)
+            return await self.incoming.deliver(client, message)
 
     async def _report_send_result(self, client: PartnerClient, result: SendResult) -> None:
         await self.outgoing.report(client, result)

@@ -11,7 +11,7 @@ import logging
 
 from mautrix.types import EventType
 
-from ..content import ContentError, decode_payload
+from ..content import ContentError, decode_payload, preview
 from ..formatting import MatrixMention
 from ..gateway.ids import InternalId, StanzaId
 from ..mapping import GatewayToMatrix, Notice, PortalInfo, Redact, SendEvent, unreadable_notice
@@ -20,6 +20,7 @@ from ..matrix.puppet import Puppets
 from ..partner.client import IncomingMessage, PartnerClient
 from .media import HomeserverMedia, HostedMedia
 from .message_ids import MessageIds
+from .requests import MessageRequests, RequestState
 
 log = logging.getLogger("bridge.chats.incoming")
 
@@ -30,19 +31,38 @@ def portal_info(portal: Portal, client: PartnerClient) -> PortalInfo:
                       encrypted=portal.record.encrypted)
 
 
+def request_notice(username: str, plaintext: bytes) -> str:
+    try:
+        first = preview(decode_payload(plaintext).content)
+    except ContentError:
+        first = "a message the bridge could not read"
+    return (f"**{username}** wants to chat with you (message request). Their first message: "
+            f"“{first}”\n\nSend `accept {username}` to open the chat, or `block {username}` "
+            "to block them. Nothing else from them is shown until you decide.")
+
+
 class IncomingFlow:
     def __init__(self, *, portals: Portals, puppets: Puppets, message_ids: MessageIds,
                  matrix_media: HomeserverMedia, hosted_media: HostedMedia,
+                 requests: MessageRequests | None = None, notify_user=None,
                  on_bridged=None) -> None:
         self.portals = portals
         self.puppets = puppets
         self.message_ids = message_ids
         self.matrix_media = matrix_media
         self.hosted_media = hosted_media
+        # With message requests on: the store of requests, and how to tell the user about one.
+        self.requests = requests
+        self.notify_user = notify_user
         self.on_bridged = on_bridged
 
-    async def deliver(self, client: PartnerClient, message: IncomingMessage) -> None:
+    async def deliver(self, client: PartnerClient, message: IncomingMessage) -> bool:
+        """Bridge one message; False when it is held as (part of) a message request."""
         sender = InternalId(message.sender)
+        if self.requests is not None and await self.portals.get(client.mxid, sender) is None:
+            verdict = await self._request_verdict(client, message)
+            if verdict is not None:
+                return verdict
         portal = await self.portals.get_or_create(client.mxid, sender,
                                                   message.username or sender)
         stanza_id = StanzaId(message.stanza_id)
@@ -80,6 +100,19 @@ class IncomingFlow:
         await client.send_receipt(stanza_id, message.sender, read=False)
         if self.on_bridged:
             await self.on_bridged("in", kind, "bridged")
+        return True
+
+    async def _request_verdict(self, client: PartnerClient, message: IncomingMessage
+                               ) -> bool | None:
+        """None: bridge it. False: hold it (request pending). True: drop it (request blocked)."""
+        request = await self.requests.get(client.mxid, message.sender)
+        if request is not None:
+            return {RequestState.ACCEPTED: None, RequestState.PENDING: False,
+                    RequestState.BLOCKED: True}[request.state]
+        username = message.username or message.sender
+        if await self.requests.open(client.mxid, message.sender, username):
+            await self.notify_user(client.mxid, request_notice(username, message.plaintext))
+        return False
 
     async def _record(self, portal: Portal, action: SendEvent, event_id, sender: InternalId,
                       stanza_id: StanzaId, timestamp: int | None, recorded: bool) -> bool:

@@ -55,7 +55,8 @@ class SendResult:
     error: ErrorInfo | None
 
 
-Deliver = Callable[["PartnerClient", IncomingMessage], Awaitable[None]]
+# Returns False when the message is held (not handed on yet), anything else when it is done.
+Deliver = Callable[["PartnerClient", IncomingMessage], Awaitable[bool | None]]
 SendReport = Callable[["PartnerClient", SendResult], Awaitable[None]]
 
 
@@ -191,13 +192,24 @@ class PartnerClient:
         if sender is None:
             sender = Address(await self.inbox.sender_of(stanza_id))
         try:
-            await self._deliver(self, IncomingMessage(stanza_id, sender, plaintext, timestamp,
-                                                      username))
+            done = await self._deliver(self, IncomingMessage(stanza_id, sender, plaintext,
+                                                             timestamp, username))
         except Exception:
             self.log.exception("Delivering %s failed; it stays stored for the next start",
                                stanza_id)
             return
+        if done is False:
+            return  # held (a message request): stays stored until the user decides
         await self.inbox.mark_delivered(stanza_id)
+
+    async def drop_undelivered_from(self, sender: Address) -> int:
+        """Forget what is held from ``sender`` (a refused message request)."""
+        dropped = 0
+        for stanza_id in await self.inbox.undelivered():
+            if await self.inbox.sender_of(stanza_id) == sender:
+                await self.inbox.mark_delivered(stanza_id)
+                dropped += 1
+        return dropped
 
     # --- outgoing ----------------------------------------------------------------------------
 

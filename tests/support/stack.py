@@ -55,6 +55,8 @@ async def running_stack(db_url: str, directory: Path, *,
         port=bridge_port, database=db_url, overrides={
             "gateway.base_url": sandbox_url,
             "gateway.jwks_url": f"{sandbox_url}/.well-known/jwks.json",
+            # Message requests hold first contacts; tests of other features switch them off.
+            "bridge.message_requests": False,
             **dict(overrides),
         },
     )

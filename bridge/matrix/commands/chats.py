@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ...chats.requests import RequestState
 from ...chats.signals import blocked_notice
 from ...gateway.connection import ConnectionUnavailable
 from ...gateway.errors import ErrorCode, GatewayError
@@ -27,6 +28,7 @@ async def start_chat(ctx: CommandContext) -> None:
                            f"cannot receive your messages yet. Send `invite {username}` to ask "
                            "them to turn it on.")
     portal = await ctx.services.portals.get_or_create(ctx.sender, found.address, found.username)
+    await _accept_request(ctx, found.address)
     await ctx.reply(f"Your chat with **{found.username}** is in "
                     f"[this room](https://matrix.to/#/{portal.room_id}); you have been invited.")
 
@@ -71,6 +73,13 @@ async def _set_blocked(ctx: CommandContext, blocked: bool) -> None:
         await client.requests.set_blocked(address, blocked)
     except (GatewayError, ConnectionUnavailable) as e:
         raise CommandError(f"The gateway did not confirm it ({e}); try again later.") from None
+    requests = ctx.services.requests
+    if blocked and requests is not None:
+        request = await requests.get(ctx.sender, address)
+        if request is not None and request.state == RequestState.PENDING:
+            # A refused request never comes back, and what it held is dropped.
+            await requests.settle(ctx.sender, address, RequestState.BLOCKED)
+            await client.drop_undelivered_from(address)
     portal = await ctx.services.portals.get(ctx.sender, address)
     if portal is not None:
         await portal.set_blocked(blocked)
@@ -103,6 +112,29 @@ async def blocklist(ctx: CommandContext) -> None:
         puppet = await ctx.services.puppets.get(address)
         names.append(f"- **{puppet.username}**" if puppet else f"- `{address}`")
     await ctx.reply("You have blocked:\n\n" + "\n".join(names))
+
+
+async def _accept_request(ctx: CommandContext, contact_id: str) -> bool:
+    """Settle a pending request from ``contact_id`` and show what it held, in order."""
+    requests = ctx.services.requests
+    request = await requests.get(ctx.sender, contact_id) if requests else None
+    if request is None or request.state != RequestState.PENDING:
+        return False
+    await requests.settle(ctx.sender, contact_id, RequestState.ACCEPTED)
+    await _client(ctx).resume()
+    return True
+
+
+async def accept(ctx: CommandContext) -> None:
+    if len(ctx.args) != 1:
+        raise CommandError("Usage: `accept <username>`")
+    username = ctx.args[0].lstrip("@")
+    requests = ctx.services.requests
+    request = await requests.by_username(ctx.sender, username) if requests else None
+    if request is None or request.state != RequestState.PENDING:
+        raise CommandError(f"There is no message request from **{username}**.")
+    await _accept_request(ctx, request.contact_id)
+    await ctx.reply(f"Accepted: your chat with **{username}** opens now.")
 
 
 async def _lookup(ctx: CommandContext, username: str):
@@ -159,6 +191,7 @@ COMMANDS = (
     Command("contacts", contacts, "list your third-party chats"),
     Command("resolve", resolve, "look a username up on the other service", usage="<username>"),
     Command("invite", invite, "ask someone to turn on third-party chats", usage="<username>"),
+    Command("accept", accept, "accept a message request", usage="<username>"),
 )
 
 BLOCKING = (

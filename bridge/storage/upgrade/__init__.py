@@ -21,6 +21,7 @@ from . import (
     v05_partner_accounts,
     v06_chats,
     v07_reachability_pings,
+    v08_message_requests,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -32,6 +33,7 @@ STEPS = [
     v05_partner_accounts.upgrade,
     v06_chats.upgrade,
     v07_reachability_pings.upgrade,
+    v08_message_requests.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

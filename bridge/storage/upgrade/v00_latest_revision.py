@@ -236,3 +236,15 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
             PRIMARY KEY (user_mxid, address)
         )"""
     )
+
+    # --- message requests (v08) ---
+    await conn.execute(
+        """CREATE TABLE message_request (
+            user_mxid  TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            username   TEXT NOT NULL,
+            state      TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (user_mxid, contact_id)
+        )"""
+    )
