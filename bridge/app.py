@@ -22,6 +22,7 @@ from .chats.message_ids import MessageIds
 from .chats.outgoing import OutgoingFlow
 from .chats.requests import MessageRequests
 from .chats.signals import ContactSignalsFlow
+from .chats.spaces import InboxSpaces
 from .config import Config
 from .gateway.identity import IdentityTokenIssuer
 from .gateway.jwks_client import JwksCache
@@ -71,6 +72,7 @@ class Bridge:
         self.outgoing: OutgoingFlow | None = None
         self.signals: ContactSignalsFlow | None = None
         self.requests: MessageRequests | None = None
+        self.spaces: InboxSpaces | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -187,6 +189,10 @@ class Bridge:
         self.signals = ContactSignalsFlow(portals=self.portals, partners=self.partners,
                                           message_ids=message_ids)
         self.partners.signals = self.signals
+        self.spaces = InboxSpaces(bot=self.appservice.intent, users=MatrixUsers(self.db),
+                                  portals=self.portals, domain=self.config["homeserver.domain"],
+                                  default_inbox=self.config["bridge.inbox_default"])
+        self.portals.on_created.append(self.spaces.portal_created)
 
     async def notify_user(self, mxid, text: str) -> None:
         """A notice in the user's management room (if they have one)."""

@@ -14,6 +14,12 @@ class MatrixUser:
     mxid: UserID
     management_room: RoomID | None
     created_at: int
+    # "separate" or "main"; None means the config's default.
+    inbox: str | None = None
+    space_room: RoomID | None = None
+
+
+_COLUMNS = "mxid, management_room, created_at, inbox, space_room"
 
 
 class MatrixUsers:
@@ -24,7 +30,7 @@ class MatrixUsers:
 
     async def get(self, mxid: UserID) -> MatrixUser | None:
         row = await self.db.fetchrow(
-            "SELECT mxid, management_room, created_at FROM matrix_user WHERE mxid=$1", mxid
+            f"SELECT {_COLUMNS} FROM matrix_user WHERE mxid=$1", mxid
         )
         return MatrixUser(**row) if row else None
 
@@ -43,7 +49,15 @@ class MatrixUsers:
 
     async def by_management_room(self, room_id: RoomID) -> MatrixUser | None:
         row = await self.db.fetchrow(
-            "SELECT mxid, management_room, created_at FROM matrix_user WHERE management_room=$1",
+            f"SELECT {_COLUMNS} FROM matrix_user WHERE management_room=$1",
             room_id,
         )
         return MatrixUser(**row) if row else None
+
+    async def set_inbox(self, mxid: UserID, inbox: str) -> None:
+        await self.get_or_create(mxid)
+        await self.db.execute("UPDATE matrix_user SET inbox=$1 WHERE mxid=$2", inbox, mxid)
+
+    async def set_space(self, mxid: UserID, room_id: RoomID) -> None:
+        await self.get_or_create(mxid)
+        await self.db.execute("UPDATE matrix_user SET space_room=$1 WHERE mxid=$2", room_id, mxid)

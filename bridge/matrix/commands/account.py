@@ -90,7 +90,20 @@ async def status(ctx: CommandContext) -> None:
             lines.append(f"- Gateway connection: {client.connection.state.value}")
     if account.last_error:
         lines.append(f"- Last problem: {account.last_error}")
+    inbox = await ctx.services.spaces.inbox_of(ctx.sender)
+    lines.append("- Inbox: " + ("a separate space for third-party chats" if inbox == "separate"
+                                else "with your other chats"))
     await ctx.reply("\n".join(lines))
+
+
+async def inbox(ctx: CommandContext) -> None:
+    if len(ctx.args) != 1 or ctx.args[0] not in ("separate", "main"):
+        raise CommandError("Usage: `inbox separate` (a space just for third-party chats) or "
+                           "`inbox main` (with your other chats)")
+    moved = await ctx.services.spaces.choose(ctx.sender, ctx.args[0])
+    where = ("in the space “Third-party chats”" if ctx.args[0] == "separate"
+             else "with your other chats")
+    await ctx.reply(f"Third-party chats are now {where} ({moved} chat(s) moved).")
 
 
 COMMANDS = (
@@ -99,4 +112,6 @@ COMMANDS = (
     Command("opt-out", opt_out, "turn off third-party chats and delete your keys",
             usage="[confirm]"),
     Command("status", status, "show your third-party chats status"),
+    Command("inbox", inbox, "keep third-party chats in their own space, or with the rest",
+            usage="separate|main"),
 )

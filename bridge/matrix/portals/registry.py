@@ -8,6 +8,8 @@ and the stored one returned.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import asyncio
 import logging
 import time
@@ -47,6 +49,8 @@ class Portals:
         self._by_room: dict[RoomID, Portal] = {}
         self._locks: dict[_PairKey, asyncio.Lock] = {}
         self._room_version: str | None = None
+        # Called with each newly created portal (e.g. to file it in the user's space).
+        self.on_created: list[Callable[[Portal], Awaitable[None]]] = []
 
     @property
     def bot(self) -> IntentAPI:
@@ -130,6 +134,11 @@ class Portals:
                 return await self.get(user_mxid, contact_id)
             portal = self._remember(Portal(self, record, ghost))
             portal.log.info("Created portal for %s with %s", user_mxid, ghost.mxid)
+            for hook in self.on_created:
+                try:
+                    await hook(portal)
+                except Exception:
+                    portal.log.exception("A hook for the new portal failed")
             return portal
 
     async def _create_room(self, user_mxid: UserID, ghost: Puppet) -> RoomID:

@@ -22,6 +22,7 @@ from . import (
     v06_chats,
     v07_reachability_pings,
     v08_message_requests,
+    v09_inbox_choice,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -34,6 +35,7 @@ STEPS = [
     v06_chats.upgrade,
     v07_reachability_pings.upgrade,
     v08_message_requests.upgrade,
+    v09_inbox_choice.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

@@ -134,12 +134,14 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
         "CREATE INDEX signal_outbound_state_idx ON signal_outbound (user_id, state, created_at)"
     )
 
-    # --- Matrix users (v03) ---
+    # --- Matrix users (v03, inbox choice v09) ---
     await conn.execute(
         """CREATE TABLE matrix_user (
             mxid            TEXT PRIMARY KEY,
             management_room TEXT,
-            created_at      BIGINT NOT NULL
+            created_at      BIGINT NOT NULL,
+            inbox           TEXT,
+            space_room      TEXT
         )"""
     )
 
