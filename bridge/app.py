@@ -38,6 +38,7 @@ from .matrix.puppet import Puppets
 from .matrix.router import MatrixEventRouter
 from .matrix.users import MatrixUsers
 from .metrics import BridgeMetrics, MetricsServer
+from .provisioning import ProvisioningApi
 from .partner.client import IncomingMessage, PartnerClient, SendResult
 from .partner.service import PartnerService
 from .storage import open_database
@@ -67,6 +68,7 @@ class Bridge:
         self.gateway_http: aiohttp.ClientSession | None = None
         self.metrics = BridgeMetrics()
         self.metrics_server: MetricsServer | None = None
+        self.provisioning: ProvisioningApi | None = None
         self.hosted_media: HostedMedia | None = None
         self.incoming: IncomingFlow | None = None
         self.outgoing: OutgoingFlow | None = None
@@ -132,6 +134,10 @@ class Bridge:
             encryption_ready=self.encryption is not None, log=self.log.getChild("matrix"))
         self._start_chat_flows()
         await self.partners.start(config["gateway.server_static_key"])
+        if config["provisioning.enabled"]:
+            self.provisioning = ProvisioningApi(self, config["provisioning.shared_secret"])
+            await self.provisioning.start(config["provisioning.hostname"],
+                                          config["provisioning.port"])
         if config["metrics.enabled"]:
             self.metrics_server = MetricsServer(self.metrics, self._refresh_metrics)
             await self.metrics_server.start(config["metrics.hostname"], config["metrics.port"])
@@ -296,6 +302,8 @@ class Bridge:
         if self.inbox:
             # Workers may still talk to the homeserver, so the HTTP session outlives them.
             await self.inbox.stop()
+        if self.provisioning:
+            await self.provisioning.stop()
         if self.metrics_server:
             await self.metrics_server.stop()
         if self.partners:

@@ -144,6 +144,9 @@ class Config(BaseFileConfig):
             raise ConfigError("appservice.database_opts.min_size: larger than max_size")
         if self["gateway.reconnect_backoff_initial"] > self["gateway.reconnect_backoff_max"]:
             raise ConfigError("gateway.reconnect_backoff_initial: larger than reconnect_backoff_max")
+        if self["provisioning.enabled"] and len(self["provisioning.shared_secret"]) < 16:
+            raise ConfigError("provisioning.shared_secret: needs at least 16 characters when "
+                              "provisioning.enabled is true")
         if require_tokens:
             for key in ("appservice.as_token", "appservice.hs_token"):
                 if self[key] == PLACEHOLDER_TOKEN:

@@ -146,7 +146,7 @@ def test_old_config_is_upgraded_in_place_keeping_values(tmp_path):
         "bridge.message_requests": DELETE,
         "gateway.keepalive_interval": DELETE,
     })
-    assert "metrics" not in path.read_text()
+    assert "\nmetrics:" not in path.read_text()
     config = load_config(path, environ={})
     saved = yaml.load(path)
     assert saved["appservice"]["port"] == 31337
