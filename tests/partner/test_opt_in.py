@@ -54,6 +54,7 @@ async def test_opt_in_status_restart_and_opt_out(db_url, tmp_path):
             await alice.send_text(room, "status")
             status = await alice.wait_for(room, notice("Third-party chats: opted in"))
             assert enlisted["internal_id"] in status.body
+            assert "One-time prekeys left at the gateway: 50" in status.body
 
             await alice.send_text(room, "opt-out")
             await alice.wait_for(room, notice("Send `opt-out confirm`"))

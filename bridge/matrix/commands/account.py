@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from ...gateway.connection import ConnectionUnavailable
+from ...gateway.errors import GatewayError
 from ...partner.accounts import AccountState
 from ...partner.service import OptInError
 from .registry import Command, CommandContext, CommandError
@@ -88,6 +92,13 @@ async def status(ctx: CommandContext) -> None:
         client = service.client(ctx.sender)
         if client is not None:
             lines.append(f"- Gateway connection: {client.connection.state.value}")
+            try:
+                prekeys = await client.requests.prekey_count()
+            except (GatewayError, ConnectionUnavailable, asyncio.TimeoutError):
+                prekeys = None  # the status still shows when the gateway does not answer
+            if prekeys is not None:
+                lines.append(f"- One-time prekeys left at the gateway: {prekeys} "
+                             "(refilled automatically below 5)")
     if account.last_error:
         lines.append(f"- Last problem: {account.last_error}")
     inbox = await ctx.services.spaces.inbox_of(ctx.sender)
