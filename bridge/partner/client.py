@@ -169,9 +169,14 @@ class PartnerClient:
             await self.party.process_bundle(conn, PeerId(peer), _peer_bundle(bundle))
 
     async def _on_server_ack(self, ack: ServerAck) -> None:
+        if ack.stanza_class != "message":
+            return  # only messages go through the outbox
+        # 429/503 never get here (the connection resends those); any other error is final.
         if ack.error is None:
-            await self.outbox.mark_sent(ack.id)
-        await self._report(self, SendResult(ack.id, ack.error))
+            await self.outbox.mark_sent(ack.stanza_id)
+        else:
+            await self.outbox.mark_refused(ack.stanza_id)
+        await self._report(self, SendResult(ack.stanza_id, ack.error))
 
     async def _on_stopped(self, error: ErrorInfo) -> None:
         self.stop_error = error

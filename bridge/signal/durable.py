@@ -38,6 +38,7 @@ class OutboundState(str, Enum):
     QUEUED = "queued"         # plaintext stored, not encrypted yet
     ENCRYPTED = "encrypted"   # ciphertext committed; (re)send exactly this
     SENT = "sent"             # the gateway acknowledged it
+    REFUSED = "refused"       # the gateway answered with a final error: never resent
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,12 @@ class Outbox:
         await self.db.execute(
             "UPDATE signal_outbound SET state=$3 WHERE user_id=$1 AND local_id=$2",
             self.user_id, local_id, OutboundState.SENT.value)
+
+    async def mark_refused(self, local_id: str) -> None:
+        """A final error from the gateway (protocol §9 rule 5): out of the resend set for good."""
+        await self.db.execute(
+            "UPDATE signal_outbound SET state=$3 WHERE user_id=$1 AND local_id=$2",
+            self.user_id, local_id, OutboundState.REFUSED.value)
 
     async def unsent(self) -> list[str]:
         """Local ids queued or encrypted but not acknowledged, oldest first."""
