@@ -90,6 +90,9 @@ class PartnerClient:
         self.requests = GatewayRequests(self.connection)
         self.stop_error: ErrorInfo | None = None
         self._send_lock = asyncio.Lock()
+        #: hand-ons in progress; close() waits for them so none is cut between delivering and
+        #: marking delivered (which would hand the message on again after the restart)
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -98,6 +101,8 @@ class PartnerClient:
 
     async def close(self) -> None:
         await self.connection.close()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def publish_keys(self) -> None:
         """Upload the identity, the current signed prekey and the unused one-time prekeys."""
@@ -131,8 +136,10 @@ class PartnerClient:
         # Stored (or recorded as undecryptable): returning lets the connection acknowledge it.
         if result.plaintext is not None and not result.redelivered:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
-            background_task.create(self._hand_on(stanza_id, result.plaintext, sender=sender,
-                                                 timestamp=timestamp))
+            task = background_task.create(self._hand_on(stanza_id, result.plaintext,
+                                                        sender=sender, timestamp=timestamp))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _hand_on(self, stanza_id: str, plaintext: bytes, *, sender: Address | None,
                        timestamp: int | None) -> None:
