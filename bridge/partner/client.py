@@ -89,7 +89,10 @@ class PartnerClient:
         )
         self.requests = GatewayRequests(self.connection)
         self.stop_error: ErrorInfo | None = None
-        self._send_lock = asyncio.Lock()
+        # Encrypting and decrypting both rewrite the sealed session row: one at a time, or two
+        # overlapping transactions each write back their own copy and one ratchet step is lost
+        # (PostgreSQL does not serialise them for us).
+        self._session_lock = asyncio.Lock()
         #: hand-ons in progress; close() waits for them so none is cut between delivering and
         #: marking delivered (which would hand the message on again after the restart)
         self._background: set[asyncio.Task[None]] = set()
@@ -131,8 +134,9 @@ class PartnerClient:
         if enc is None or not isinstance(enc.content, bytes):
             self.log.warning("Message %s from %s has no encrypted payload", stanza_id, sender)
             return
-        result = await self.inbox.receive(stanza_id, PeerId(sender), enc.attrs.get("type", ""),
-                                          enc.content)
+        async with self._session_lock:
+            result = await self.inbox.receive(stanza_id, PeerId(sender),
+                                              enc.attrs.get("type", ""), enc.content)
         # Stored (or recorded as undecryptable): returning lets the connection acknowledge it.
         if result.plaintext is not None and not result.redelivered:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
@@ -158,7 +162,7 @@ class PartnerClient:
     async def send(self, local_id: str, recipient: Address, plaintext: bytes) -> None:
         """Store, encrypt (fetching the recipient's bundle if there is no session), send."""
         await self.outbox.submit(local_id, PeerId(recipient), plaintext)
-        async with self._send_lock:
+        async with self._session_lock:
             await self._ensure_session(recipient)
             message = await self.outbox.ciphertext(local_id)
         await self.connection.send(stanzas.message(StanzaId(local_id), recipient,
