@@ -28,7 +28,7 @@ from ..gateway.ids import Address, InternalId, StanzaId
 from ..gateway.requests import OneTimePreKey, PreKeyBundle, SignedPreKey
 from ..gateway.stanzas import ServerAck
 from ..signal.agreement import PeerBundle
-from ..signal.durable import Inbox, Outbox
+from ..signal.durable import InboundState, Inbox, Outbox
 from ..signal.party import SignalParty
 from ..signal.types import PeerId
 from ..storage import Database
@@ -96,6 +96,7 @@ class PartnerClient:
         #: hand-ons in progress; close() waits for them so none is cut between delivering and
         #: marking delivered (which would hand the message on again after the restart)
         self._background: set[asyncio.Task[None]] = set()
+        self._handing_on: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -121,9 +122,7 @@ class PartnerClient:
     async def resume(self) -> None:
         """Deliver what an earlier run stored but did not hand on."""
         for stanza_id in await self.inbox.undelivered():
-            stored = await self.inbox.get(stanza_id)
-            if stored is not None and stored.plaintext is not None:
-                await self._hand_on(stanza_id, stored.plaintext, sender=None, timestamp=None)
+            await self._hand_on_once(stanza_id, sender=None, timestamp=None)
 
     # --- incoming ----------------------------------------------------------------------------
 
@@ -138,24 +137,40 @@ class PartnerClient:
             result = await self.inbox.receive(stanza_id, PeerId(sender),
                                               enc.attrs.get("type", ""), enc.content)
         # Stored (or recorded as undecryptable): returning lets the connection acknowledge it.
-        if result.plaintext is not None and not result.redelivered:
+        # A redelivered message still in DECRYPTED state was stored by a connection that ended
+        # before handing it on (its handler was cancelled right after the commit): hand it on
+        # now, or it would wait for the next start of the bridge.
+        if result.plaintext is not None and result.state is InboundState.DECRYPTED:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
-            task = background_task.create(self._hand_on(stanza_id, result.plaintext,
-                                                        sender=sender, timestamp=timestamp))
+            task = background_task.create(self._hand_on_once(stanza_id, sender=sender,
+                                                             timestamp=timestamp))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _hand_on(self, stanza_id: str, plaintext: bytes, *, sender: Address | None,
-                       timestamp: int | None) -> None:
-        if sender is None:
-            sender = Address(await self.inbox.sender_of(stanza_id))
-        try:
-            await self._deliver(self, IncomingMessage(stanza_id, sender, plaintext, timestamp))
-        except Exception:
-            self.log.exception("Delivering %s failed; it stays stored for the next start",
-                               stanza_id)
+    async def _hand_on_once(self, stanza_id: str, *, sender: Address | None,
+                            timestamp: int | None) -> None:
+        """Hand a stored message on unless that is under way or done: one hand-on per id at a
+        time, and the stored state (not the caller's view of it) decides."""
+        if stanza_id in self._handing_on:
             return
-        await self.inbox.mark_delivered(stanza_id)
+        self._handing_on.add(stanza_id)
+        try:
+            stored = await self.inbox.get(stanza_id)
+            if (stored is None or stored.state is not InboundState.DECRYPTED
+                    or stored.plaintext is None):
+                return
+            if sender is None:
+                sender = Address(await self.inbox.sender_of(stanza_id))
+            try:
+                await self._deliver(self, IncomingMessage(stanza_id, sender, stored.plaintext,
+                                                          timestamp))
+            except Exception:
+                self.log.exception("Delivering %s failed; it stays stored for the next start",
+                                   stanza_id)
+                return
+            await self.inbox.mark_delivered(stanza_id)
+        finally:
+            self._handing_on.discard(stanza_id)
 
     # --- outgoing ----------------------------------------------------------------------------
 
