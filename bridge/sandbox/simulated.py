@@ -173,7 +173,16 @@ class SimulatedUsers:
         party = self.parties[address]
         inbox = self.inboxes[address]
         mailbox = self.gw.mailbox
+        # Protocol §9 rule 2: a client recognises a stanza it already stored by (sender, id) and
+        # only acks it again (the same ciphertext cannot be decrypted twice).
+        stored = {(e.stanza_class, e.sender, e.stanza_id, e.stanza_type) for e in inbox
+                  if e.error is None}
         for entry in await mailbox.pending(address, not_before_ms=self.gw.retention_cutoff_ms()):
+            key = (entry.ack_class, entry.peer, entry.stanza_id, entry.stanza_type)
+            if key in stored:
+                await mailbox.ack(address, entry.ack_class, entry.stanza_id, entry.peer,
+                                  entry.stanza_type)
+                continue
             node = stored_stanza.loads(entry.stanza)
             item = InboxEntry(entry.ack_class, entry.stanza_id, entry.peer, entry.stanza_type,
                               node.attrs.get("t", ""),
