@@ -86,7 +86,12 @@ class ChatConnection:
         async with self._send_lock:
             if self.ws.closed or self.channel.state is not ChannelState.OPEN:
                 return
-            await self.ws.send_bytes(self.channel.send_stanza(node))
+            try:
+                await self.ws.send_bytes(self.channel.send_stanza(node))
+            except ConnectionError:
+                # The client vanished mid-write: what it missed stays in the mailbox (or it
+                # resends what it did not get an ack for), so there is nothing to report.
+                self._ended = True
 
     async def _close(self, code: int, reason: str) -> None:
         self._ended = True
