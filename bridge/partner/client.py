@@ -97,6 +97,7 @@ class PartnerClient:
         #: marking delivered (which would hand the message on again after the restart)
         self._background: set[asyncio.Task[None]] = set()
         self._handing_on: set[str] = set()
+        self._queued_sender: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -104,6 +105,11 @@ class PartnerClient:
         self.connection.wake()
 
     async def close(self) -> None:
+        if self._queued_sender is not None:
+            # Cancelled, not awaited: it may be waiting for the gateway, and what it did not
+            # finish stays queued for the next start.
+            self._queued_sender.cancel()
+            await asyncio.gather(self._queued_sender, return_exceptions=True)
         await self.connection.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
@@ -120,9 +126,22 @@ class PartnerClient:
         )
 
     async def resume(self) -> None:
-        """Deliver what an earlier run stored but did not hand on."""
+        """Deliver what an earlier run stored but did not hand on, and send what it stored but
+        did not encrypt (committed ciphertexts are resent by the connection itself)."""
         for stanza_id in await self.inbox.undelivered():
             await self._hand_on_once(stanza_id, sender=None, timestamp=None)
+        queued = await self.outbox.queued()
+        if queued:
+            # In the background: encrypting may need a bundle from the gateway.
+            self._queued_sender = background_task.create(self._send_queued(queued))
+
+    async def _send_queued(self, queued: Sequence[tuple[str, PeerId]]) -> None:
+        for local_id, recipient in queued:
+            try:
+                await self._encrypt_and_send(local_id, Address(recipient))
+            except Exception:
+                self.log.exception("Could not send stored message %s yet; it stays queued",
+                                   local_id)
 
     # --- incoming ----------------------------------------------------------------------------
 
@@ -177,6 +196,9 @@ class PartnerClient:
     async def send(self, local_id: str, recipient: Address, plaintext: bytes) -> None:
         """Store, encrypt (fetching the recipient's bundle if there is no session), send."""
         await self.outbox.submit(local_id, PeerId(recipient), plaintext)
+        await self._encrypt_and_send(local_id, recipient)
+
+    async def _encrypt_and_send(self, local_id: str, recipient: Address) -> None:
         async with self._session_lock:
             await self._ensure_session(recipient)
             message = await self.outbox.ciphertext(local_id)

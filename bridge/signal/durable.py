@@ -216,6 +216,14 @@ class Outbox:
             OutboundState.ENCRYPTED.value)
         return [r["local_id"] for r in rows]
 
+    async def queued(self) -> list[tuple[str, PeerId]]:
+        """(local id, recipient) of messages stored but not encrypted yet, oldest first: what
+        an interrupted ``submit`` → encrypt left behind."""
+        rows = await self.db.fetch(
+            "SELECT local_id, recipient FROM signal_outbound WHERE user_id=$1 AND state=$2"
+            " ORDER BY created_at, local_id", self.user_id, OutboundState.QUEUED.value)
+        return [(r["local_id"], PeerId(r["recipient"])) for r in rows]
+
     async def committed(self) -> list[OutboundMessage]:
         """Ciphertexts committed but not acknowledged, oldest first: exactly what to resend."""
         rows = await self.db.fetch(
