@@ -7,6 +7,11 @@ Matrix happens afterwards, from the stored row, and marks it delivered.
 Outgoing: the plaintext is stored, then encrypted with the session update and the ciphertext in
 one transaction, then sent; after a reconnect every stored-but-unacknowledged ciphertext is sent
 again with the same stanza id (the gateway de-duplicates).
+
+Restarts: ``resume()`` hands on what was stored but not delivered and sends what was stored but
+not encrypted. Delivery is at least once: a crash after ``deliver`` returned but before the
+delivered mark committed hands the message on again, so ``deliver`` must recognise a stanza id it
+already handled.
 """
 
 from __future__ import annotations
