@@ -308,3 +308,31 @@ async def test_message_stored_but_not_encrypted_is_sent_after_a_restart(world: W
         state = await world.db.fetchval(
             "SELECT state FROM signal_outbound WHERE user_id=$1 AND local_id='Q0001'", MXID)
     assert state == "sent"
+
+
+async def test_gateway_stopped_between_storing_and_recording_a_send_stores_it_once(world: World):
+    """The gateway stores a message for its recipient and records the send (its dedupe entry)
+    together: cut in between, neither happened, and the sender's resend is stored once."""
+    sandbox, partner = world.sandbox, world.client().internal_id
+    record = sandbox.sends.record
+
+    async def stopped_here(*args, **kwargs):
+        sandbox.sends.record = record
+        raise asyncio.CancelledError  # what a stopping gateway does to a handler
+
+    sandbox.sends.record = stopped_here
+    with pytest.raises(asyncio.CancelledError):
+        await sandbox.simulated.send(world.gatekeeper_address, partner, b"hello",
+                                     stanza_id="C0001")
+    await asyncio.sleep(0.5)  # time enough for a stored copy to reach the partner
+    assert world.observed.delivered == []
+    assert await sandbox.mailbox.pending(partner) == []
+
+    reply = await sandbox.simulated.send(world.gatekeeper_address, partner, b"hello",
+                                         stanza_id="C0001")
+    assert reply is not None and reply.child("error") is None
+    streams = Streams(world)
+    await streams.wait_until(lambda: world.observed.delivered, "the resend", timeout=10)
+    await asyncio.sleep(0.2)
+    assert [(sid, p) for sid, _, p in world.observed.delivered] == [("C0001", b"hello")]
+    assert world.observed.redelivered_to_partner == 0
