@@ -17,6 +17,7 @@ from .noise_channel import (
     ChannelEvent,
     ChannelOpened,
     ChannelRefused,
+    ChannelState,
     ClientChannel,
     StanzaReceived,
     StreamClosed,
@@ -85,6 +86,10 @@ class ChannelSession:
             raise SessionEnded("channel closed")
         # One lock across encrypt and write: Noise nonces must reach the wire in order.
         async with self._send_lock:
+            if self._channel.state is not ChannelState.OPEN:
+                # The gateway ended the stream (a stream-error was read) before this session
+                # noticed: for a sender that is the same as a closed socket.
+                raise SessionEnded("channel closed")
             frame = self._channel.send_stanza(node)
             try:
                 await self._ws.send_bytes(frame)

@@ -19,6 +19,7 @@ import time
 import logging
 
 from mautrix.types import UserID
+from mautrix.util import background_task
 
 from ..gateway import stanzas
 from ..gateway.client_api import GatewayRequests
@@ -114,21 +115,35 @@ class PartnerClient:
         self.stop_error: ErrorInfo | None = None
         #: Set while opting out: the gateway's "deleted" is then the expected end.
         self.leaving = False
-        self._send_lock = asyncio.Lock()
-        # Hand-on to Matrix happens in arrival order, one message at a time per user.
-        self._deliveries: asyncio.Queue[tuple] = asyncio.Queue()
-        self._delivery_task: asyncio.Task | None = None
+        # Encrypting and decrypting both rewrite the sealed session row: one at a time, or two
+        # overlapping transactions each write back their own copy and one ratchet step is lost
+        # (PostgreSQL does not serialise them for us).
+        self._session_lock = asyncio.Lock()
+        # Hand-on to Matrix happens in arrival order, one message at a time per user; close()
+        # lets the one in progress finish, so none is cut between delivering and marking it
+        # delivered (which would hand it on again after the restart).
+        self._deliveries: asyncio.Queue[tuple[str, Address | None, int | None, str | None]] = \
+            asyncio.Queue()
+        self._delivery_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._queued_sender: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def wake(self) -> None:
+        self._closing = False
         self.connection.wake()
 
     async def close(self) -> None:
+        if self._queued_sender is not None:
+            # Cancelled, not awaited: it may be waiting for the gateway, and what it did not
+            # finish stays queued for the next start.
+            self._queued_sender.cancel()
+            await asyncio.gather(self._queued_sender, return_exceptions=True)
+        self._closing = True
         await self.connection.close()
         if self._delivery_task is not None:
-            # What was not handed on stays stored and is resumed on the next start.
-            self._delivery_task.cancel()
+            # The hand-on in progress finishes; the rest stays stored for the next start.
             await asyncio.gather(self._delivery_task, return_exceptions=True)
             self._delivery_task = None
 
@@ -150,22 +165,34 @@ class PartnerClient:
         await self.publish_keys()
 
     async def resume(self) -> None:
-        """Deliver what an earlier run stored but did not hand on."""
+        """Deliver what an earlier run stored but did not hand on, and send what it stored but
+        did not encrypt (committed ciphertexts are resent by the connection itself)."""
         for stanza_id in await self.inbox.undelivered():
-            stored = await self.inbox.get(stanza_id)
-            if stored is not None and stored.plaintext is not None:
-                self._enqueue(stanza_id, stored.plaintext, None, None, None)
+            self._enqueue(stanza_id, None, None, None)
+        queued = await self.outbox.queued()
+        if queued:
+            # In the background: encrypting may need a bundle from the gateway.
+            self._queued_sender = background_task.create(self._send_queued(queued))
 
-    def _enqueue(self, *item) -> None:
-        self._deliveries.put_nowait(item)
+    async def _send_queued(self, queued: Sequence[tuple[str, PeerId]]) -> None:
+        for local_id, recipient in queued:
+            try:
+                await self._encrypt_and_send(local_id, Address(recipient))
+            except Exception:
+                self.log.exception("Could not send stored message %s yet; it stays queued",
+                                   local_id)
+
+    def _enqueue(self, stanza_id: str, sender: Address | None, timestamp: int | None,
+                 username: str | None) -> None:
+        self._deliveries.put_nowait((stanza_id, sender, timestamp, username))
         if self._delivery_task is None or self._delivery_task.done():
             self._delivery_task = asyncio.create_task(self._deliver_in_order(),
                                                       name=f"deliver:{self.internal_id}")
 
     async def _deliver_in_order(self) -> None:
-        while not self._deliveries.empty():
-            stanza_id, plaintext, sender, timestamp, username = self._deliveries.get_nowait()
-            await self._hand_on(stanza_id, plaintext, sender=sender, timestamp=timestamp,
+        while not self._closing and not self._deliveries.empty():
+            stanza_id, sender, timestamp, username = self._deliveries.get_nowait()
+            await self._hand_on(stanza_id, sender=sender, timestamp=timestamp,
                                 username=username)
 
     # --- incoming ----------------------------------------------------------------------------
@@ -177,22 +204,29 @@ class PartnerClient:
         if enc is None or not isinstance(enc.content, bytes):
             self.log.warning("Message %s from %s has no encrypted payload", stanza_id, sender)
             return
-        result = await self.inbox.receive(stanza_id, PeerId(sender), enc.attrs.get("type", ""),
-                                          enc.content)
+        async with self._session_lock:
+            result = await self.inbox.receive(stanza_id, PeerId(sender),
+                                              enc.attrs.get("type", ""), enc.content)
         if result.state == InboundState.FAILED and not result.redelivered:
             await self._ask_for_retry(node, sender)
         # Stored (or recorded as undecryptable): returning lets the connection acknowledge it.
-        if result.plaintext is not None and not result.redelivered:
+        # A redelivered message still in DECRYPTED state was stored by a connection that ended
+        # before handing it on: hand it on now, or it would wait for the next start.
+        if result.plaintext is not None and result.state is InboundState.DECRYPTED:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
-            self._enqueue(stanza_id, result.plaintext, sender, timestamp,
-                          stanzas.sender_username(node))
+            self._enqueue(stanza_id, sender, timestamp, stanzas.sender_username(node))
 
-    async def _hand_on(self, stanza_id: str, plaintext: bytes, *, sender: Address | None,
-                       timestamp: int | None, username: str | None = None) -> None:
+    async def _hand_on(self, stanza_id: str, *, sender: Address | None, timestamp: int | None,
+                       username: str | None) -> None:
+        """Hand a stored message on unless that is done already: the stored state decides (the
+        same id may be queued twice, e.g. by a redelivery and a resume)."""
+        stored = await self.inbox.get(stanza_id)
+        if stored is None or stored.state is not InboundState.DECRYPTED or stored.plaintext is None:
+            return
         if sender is None:
             sender = Address(await self.inbox.sender_of(stanza_id))
         try:
-            done = await self._deliver(self, IncomingMessage(stanza_id, sender, plaintext,
+            done = await self._deliver(self, IncomingMessage(stanza_id, sender, stored.plaintext,
                                                              timestamp, username))
         except Exception:
             self.log.exception("Delivering %s failed; it stays stored for the next start",
@@ -216,7 +250,10 @@ class PartnerClient:
     async def send(self, local_id: str, recipient: Address, plaintext: bytes) -> None:
         """Store, encrypt (fetching the recipient's bundle if there is no session), send."""
         await self.outbox.submit(local_id, PeerId(recipient), plaintext)
-        async with self._send_lock:
+        await self._encrypt_and_send(local_id, recipient)
+
+    async def _encrypt_and_send(self, local_id: str, recipient: Address) -> None:
+        async with self._session_lock:
             await self._ensure_session(recipient)
             message = await self.outbox.ciphertext(local_id)
         await self.connection.send(stanzas.message(StanzaId(local_id), recipient,
@@ -238,9 +275,12 @@ class PartnerClient:
 
     async def _on_server_ack(self, ack: ServerAck) -> None:
         if ack.stanza_class != "message":
-            return  # our receipts: nothing is waiting for them
+            return  # only messages go through the outbox; our receipts need nothing
+        # 429/503 never get here (the connection resends those); any other error is final.
         if ack.error is None:
             await self.outbox.mark_sent(ack.stanza_id)
+        else:
+            await self.outbox.mark_refused(ack.stanza_id)
         await self._report(self, SendResult(ack.stanza_id, ack.error))
 
     # --- what contacts do besides messages ---------------------------------------------------
@@ -267,7 +307,7 @@ class PartnerClient:
         count = int(retry.attrs.get("count", "1")) if retry is not None else 1
         local_id = node.attrs["id"]
         try:
-            async with self._send_lock:
+            async with self._session_lock:
                 if count >= 2:
                     await self._new_session(sender)
                 message = await self.outbox.reencrypt(local_id)

@@ -38,6 +38,7 @@ class OutboundState(str, Enum):
     QUEUED = "queued"         # plaintext stored, not encrypted yet
     ENCRYPTED = "encrypted"   # ciphertext committed; (re)send exactly this
     SENT = "sent"             # the gateway acknowledged it
+    REFUSED = "refused"       # the gateway answered with a final error: never resent
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,12 @@ class Outbox:
             "UPDATE signal_outbound SET state=$3 WHERE user_id=$1 AND local_id=$2",
             self.user_id, local_id, OutboundState.SENT.value)
 
+    async def mark_refused(self, local_id: str) -> None:
+        """A final error from the gateway (protocol §9 rule 5): out of the resend set for good."""
+        await self.db.execute(
+            "UPDATE signal_outbound SET state=$3 WHERE user_id=$1 AND local_id=$2",
+            self.user_id, local_id, OutboundState.REFUSED.value)
+
     async def unsent(self) -> list[str]:
         """Local ids queued or encrypted but not acknowledged, oldest first."""
         rows = await self.db.fetch(
@@ -238,6 +245,14 @@ class Outbox:
             " ORDER BY created_at, local_id", self.user_id, OutboundState.QUEUED.value,
             OutboundState.ENCRYPTED.value)
         return [r["local_id"] for r in rows]
+
+    async def queued(self) -> list[tuple[str, PeerId]]:
+        """(local id, recipient) of messages stored but not encrypted yet, oldest first: what
+        an interrupted ``submit`` → encrypt left behind."""
+        rows = await self.db.fetch(
+            "SELECT local_id, recipient FROM signal_outbound WHERE user_id=$1 AND state=$2"
+            " ORDER BY created_at, local_id", self.user_id, OutboundState.QUEUED.value)
+        return [(r["local_id"], PeerId(r["recipient"])) for r in rows]
 
     async def committed(self) -> list[OutboundMessage]:
         """Ciphertexts committed but not acknowledged, oldest first: exactly what to resend."""

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 
+from yarl import URL
+
 from mautrix.util.async_db import Database, DatabaseException, UnsupportedDatabaseVersion
 
+from .sqlite import CancellationSafeSQLiteDatabase
 from .upgrade import build_upgrade_table
 
 __all__ = ["open_database", "DatabaseTooNew", "Database"]
@@ -23,6 +26,11 @@ class DatabaseTooNew(DatabaseException):
 def create_database(url: str, *, fresh_shortcut: bool = True, log: logging.Logger | None = None,
                     db_args: dict | None = None) -> Database:
     log = log or logging.getLogger("bridge.storage")
+    if url.split(":", 1)[0] in ("sqlite", "sqlite3"):
+        return CancellationSafeSQLiteDatabase(
+            URL(url), upgrade_table=build_upgrade_table(fresh_shortcut=fresh_shortcut, log=log),
+            db_args=db_args or {}, log=log, owner_name="interop-bridge",
+            ignore_foreign_tables=True)
     return Database.create(
         url,
         upgrade_table=build_upgrade_table(fresh_shortcut=fresh_shortcut, log=log),

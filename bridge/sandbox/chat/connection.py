@@ -86,7 +86,12 @@ class ChatConnection:
         async with self._send_lock:
             if self.ws.closed or self.channel.state is not ChannelState.OPEN:
                 return
-            await self.ws.send_bytes(self.channel.send_stanza(node))
+            try:
+                await self.ws.send_bytes(self.channel.send_stanza(node))
+            except ConnectionError:
+                # The client vanished mid-write: what it missed stays in the mailbox (or it
+                # resends what it did not get an ack for), so there is nothing to report.
+                self._ended = True
 
     async def _close(self, code: int, reason: str) -> None:
         self._ended = True
@@ -181,11 +186,16 @@ class ChatConnection:
         if self._ended:
             return
         self._ended = True
-        async with self._send_lock:
-            if not self.ws.closed and self.channel.state is ChannelState.OPEN:
-                await self.ws.send_bytes(self.channel.stream_error(info))
-        if not self.ws.closed:
-            await self.ws.close(code=CLOSE_NORMAL, message=info.text.encode()[:120])
+        try:
+            async with self._send_lock:
+                if not self.ws.closed and self.channel.state is ChannelState.OPEN:
+                    await self.ws.send_bytes(self.channel.stream_error(info))
+            if not self.ws.closed:
+                await self.ws.close(code=CLOSE_NORMAL, message=info.text.encode()[:120])
+        except ConnectionError:
+            # The peer vanished first (a crashed client): it is gone either way. Raising here
+            # would fail whoever ended it — e.g. the admission of its replacement.
+            self.log.info("Connection was already gone when ending it (%s)", info.text)
 
     async def drop(self) -> None:
         """Close the socket without a goodbye, like a broken network."""

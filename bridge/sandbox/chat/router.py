@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
 
 from bridge.gateway.codec import Node
@@ -35,6 +36,10 @@ ACK_CLASSES = frozenset({"message", "receipt", "notification"})
 CHAT_STATES = frozenset({"composing", "paused"})
 # Codes after which the client resends: not recorded for dedupe (protocol §9 rule 5).
 NOT_FINAL = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
+
+
+#: Inside a client send's transaction: recipients to wake once it committed.
+_wake_after_commit: ContextVar[list[str] | None] = ContextVar("wake_after_commit", default=None)
 
 
 class LiveConnection(Protocol):
@@ -76,6 +81,13 @@ class Router:
                                 stanza_id: str, peer: str, stanza_type: str = "") -> None:
         await self.gw.mailbox.put(recipient, ack_class, stanza_id, peer, stanza_type,
                                   stored_stanza.dumps(node), millis(self.gw.clock))
+        pending = _wake_after_commit.get()
+        if pending is not None:
+            pending.append(recipient)  # the pump must not look before the entry is committed
+        else:
+            await self._wake_or_push(recipient)
+
+    async def _wake_or_push(self, recipient: str) -> None:
         conn = self.connections.get(recipient)
         if conn is not None:
             conn.wake()
@@ -217,17 +229,28 @@ class Router:
             error = json.loads(previous)
             info = ErrorInfo(error["code"], error.get("text", "")) if error else None
             return send_ack(ack_class, stanza_id, now, stanza_type=stanza_type, error=info)
+        # Storing for the recipient and recording the send commit together: a gateway stopped
+        # between the two would otherwise store the client's resend a second time.
+        to_wake: list[str] = []
+        token = _wake_after_commit.set(to_wake)
         try:
-            await route()
-        except StanzaRejected as rejected:
-            if rejected.info.code not in NOT_FINAL:
-                await ledger.record(sender, dedupe_key, json.dumps(
-                    {"code": int(rejected.info.code), "text": rejected.info.text}),
-                    millis(self.gw.clock))
-            return send_ack(ack_class, stanza_id, now, stanza_type=stanza_type,
-                            error=rejected.info)
-        await ledger.record(sender, dedupe_key, "null", millis(self.gw.clock))
-        return send_ack(ack_class, stanza_id, now, stanza_type=stanza_type)
+            async with self.gw.db.acquire() as conn, conn.transaction():
+                try:
+                    await route()
+                except StanzaRejected as rejected:
+                    if rejected.info.code not in NOT_FINAL:
+                        await ledger.record(sender, dedupe_key, json.dumps(
+                            {"code": int(rejected.info.code), "text": rejected.info.text}),
+                            millis(self.gw.clock))
+                    error: ErrorInfo | None = rejected.info
+                else:
+                    await ledger.record(sender, dedupe_key, "null", millis(self.gw.clock))
+                    error = None
+        finally:
+            _wake_after_commit.reset(token)
+        for recipient in to_wake:
+            await self._wake_or_push(recipient)
+        return send_ack(ack_class, stanza_id, now, stanza_type=stanza_type, error=error)
 
     async def handle_ack(self, recipient: str, node: Node) -> None:
         ack_class = node.attrs.get("class", "")
