@@ -222,7 +222,7 @@ async def download_decrypted(person: PersonClient, file: dict) -> bytes:
 
 
 def _sandbox_base(stack: Stack) -> str:
-    return stack.admin.base.removesuffix("/_sandbox/admin/v1")
+    return stack.admin.base_url.rstrip("/")
 
 
 async def gatekeeper_media(stack: Stack, kind: MediaKind, data: bytes, mime_type: str
@@ -232,7 +232,7 @@ async def gatekeeper_media(stack: Stack, kind: MediaKind, data: bytes, mime_type
     encrypted = encrypt_media(kind, data)
     async with aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {stack.admin.secret}"}) as http:
-        async with http.post(stack.admin.base + "/media", data=encrypted.blob,
+        async with http.post(_sandbox_base(stack) + "/_sandbox/admin/v1/media", data=encrypted.blob,
                              headers={"Content-Type": "application/octet-stream"}) as resp:
             assert resp.status == 201, await resp.text()
             uploaded = await resp.json()
