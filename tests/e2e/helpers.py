@@ -11,6 +11,7 @@ from typing import Callable
 
 import aiohttp
 from nio import (
+    BadEvent,
     Event,
     RoomMessageNotice,
     RoomRedactResponse,
@@ -135,7 +136,8 @@ def record_everything(person: PersonClient) -> None:
     async def record(room, event) -> None:
         person.everything.setdefault(room.room_id, []).append(event)
 
-    person.client.add_event_callback(record, (Event,))
+    # Events nio cannot model (a sticker with an encrypted `file`) arrive as BadEvent.
+    person.client.add_event_callback(record, (Event, BadEvent))
 
 
 async def wait_event(person: PersonClient, room_id: str, predicate: Callable[[object], bool],

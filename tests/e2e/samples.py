@@ -55,3 +55,16 @@ def mp3() -> bytes:
 
 def document() -> bytes:
     return b"Minutes of the meeting\n" + bytes(range(256)) * 4
+
+
+@functools.cache
+def webp() -> bytes:
+    """A still WebP, the gateway's sticker format."""
+    picture = PilImage.new("RGBA", (32, 32), (250, 200, 0, 255))
+    out = io.BytesIO()
+    picture.save(out, format="WEBP")
+    return out.getvalue()
+
+
+VCARD = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Hugo Example\r\nTEL;TYPE=CELL:+49 151 00000000\r\n"
+         "END:VCARD\r\n")
