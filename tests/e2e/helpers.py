@@ -198,6 +198,13 @@ async def redact(person: PersonClient, room_id: str, event_id: str) -> str:
 # --- media on the Matrix side --------------------------------------------------------------------
 
 
+async def upload_plain(person: PersonClient, data: bytes, mime_type: str) -> str:
+    """An unencrypted upload (some clients and bots send plain ``url`` media in any room)."""
+    response, _ = await person.client.upload(io.BytesIO(data), mime_type, filesize=len(data))
+    assert isinstance(response, UploadResponse), response
+    return response.content_uri
+
+
 async def upload_encrypted(person: PersonClient, data: bytes) -> dict:
     """Upload an attachment as an E2EE client does; returns the ``file`` object of the event."""
     response, keys = await person.client.upload(io.BytesIO(data), "application/octet-stream",

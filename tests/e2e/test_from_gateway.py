@@ -146,6 +146,24 @@ async def test_every_message_type_from_the_gateway(db_url, tmp_path):
                                      and "replying to myself" in e.body)
             assert relates_to(reply)["m.in_reply_to"]["event_id"] == text.event_id
 
+            # -- reply to a message this room never saw: the quoted preview is shown --
+            await gina_sends("G8b", Text(text="as I said", reply_to=ReplyTo(
+                stanza_id="OLDER-THAN-THE-PORTAL", quoted_preview="lunch at noon?")))
+            quoted = await wait_event(alice, room, lambda e: isinstance(e, RoomMessageText)
+                                      and "as I said" in e.body)
+            assert quoted.body.startswith("> lunch at noon?")
+            assert "<blockquote>lunch at noon?</blockquote>" in quoted.formatted_body
+
+            # -- a looping GIF-like video with a caption that mentions Alice --
+            gif_ref = await gatekeeper_media(stack, MediaKind.VIDEO, samples.mp4(), "video/mp4")
+            await gina_sends("G8c", Video(media=gif_ref, gif_playback=True,
+                                          caption="look @alice", mentions=(alice_id,)))
+            gif = await wait_event(alice, room, lambda e: isinstance(e, RoomEncryptedVideo)
+                                   and content_of(e)["info"].get("fi.mau.loop"))
+            assert "https://matrix.to/#/@alice:localhost" in unquote(
+                content_of(gif)["formatted_body"])
+            assert alice.user_id in content_of(gif)["m.mentions"]["user_ids"]
+
             # -- edit of her first message --
             await gina_sends("G9", Edit(target=MessageKey(chat_id=alice_id, id="G1",
                                                           from_me=True),

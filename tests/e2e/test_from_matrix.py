@@ -39,6 +39,7 @@ from .helpers import (
     send_status,
     simulated_user,
     upload_encrypted,
+    upload_plain,
     wait_event,
 )
 
@@ -127,6 +128,25 @@ async def test_every_message_type_from_matrix(db_url, tmp_path):
             assert await fetch_as_gatekeeper(stack, MediaKind.AUDIO, audio.media) \
                 == samples.mp3()
 
+            # -- a voice message that is not Ogg/Opus is converted into a voice note --
+            _, _, converted = await media(
+                samples.mp3(), "m.audio", "Voice message", {"mimetype": "audio/mpeg"},
+                **{"org.matrix.msc3245.voice": {}})
+            assert isinstance(converted, Audio) and converted.voice_note
+            assert converted.media.mime_type.startswith("audio/ogg")
+            assert converted.duration_seconds == 2 and converted.waveform
+            voice_bytes = await fetch_as_gatekeeper(stack, MediaKind.AUDIO, converted.media)
+            assert voice_bytes.startswith(b"OggS") and b"OpusHead" in voice_bytes[:128]
+
+            # -- an image without dimensions (measured) and as a plain `url` upload --
+            url = await upload_plain(alice, samples.png(), "image/png")
+            _, _, measured = await alice_sends({"msgtype": "m.image", "body": "red.png",
+                                                "url": url, "info": {"mimetype": "image/png"}})
+            assert isinstance(measured, Image)
+            assert (measured.width, measured.height, measured.caption) == (16, 12, "")
+            assert await fetch_as_gatekeeper(stack, MediaKind.IMAGE, measured.media) \
+                == samples.png()
+
             # -- file with its name --
             _, _, document = await media(samples.document(), "m.file", "minutes.txt",
                                          {"mimetype": "text/plain"}, filename="minutes.txt")
@@ -149,6 +169,18 @@ async def test_every_message_type_from_matrix(db_url, tmp_path):
             assert isinstance(reply, Text) and reply.text == "replying to you"
             assert reply.reply_to is not None and reply.reply_to.stanza_id == "G1"
 
+            # -- a reply with the rich-reply fallback older clients add: the quote is dropped --
+            _, _, fallback = await alice_sends({
+                "msgtype": "m.text", "body": f"> <{ghost}> hi alice\n\nwith fallback",
+                "format": "org.matrix.custom.html",
+                "formatted_body": f'<mx-reply><blockquote><a href="https://matrix.to/#/{room}/'
+                                  f'{greeting.event_id}">In reply to</a> <a href="https://'
+                                  f'matrix.to/#/{ghost}">{ghost}</a><br>hi alice</blockquote>'
+                                  "</mx-reply>with <b>fallback</b>",
+                "m.relates_to": {"m.in_reply_to": {"event_id": greeting.event_id}}})
+            assert isinstance(fallback, Text) and fallback.text == "with *fallback*"
+            assert fallback.reply_to is not None and fallback.reply_to.stanza_id == "G1"
+
             # -- edit of the first text --
             _, _, edit = await alice_sends({
                 "msgtype": "m.text", "body": "* hi gina, edited",
@@ -165,14 +197,16 @@ async def test_every_message_type_from_matrix(db_url, tmp_path):
                 event_type="m.reaction")
             assert isinstance(reaction, Reaction) and reaction.text == "👍"
             assert reaction.target.id == "G1" and not reaction.target.from_me
-            await redact(alice, room, reaction_id)
+            reaction_removal = await redact(alice, room, reaction_id)
+            assert (await send_status(alice, room, reaction_removal))["status"] == "SUCCESS"
             received += 1
             _, removal = (await gatekeeper_inbox(stack, "gina", received))[received - 1]
             assert isinstance(removal, Reaction) and removal.is_revoke
             assert removal.target.id == "G1"
 
             # -- delete for everyone: redaction → revoke --
-            await redact(alice, room, image_id)
+            deletion = await redact(alice, room, image_id)
+            assert (await send_status(alice, room, deletion))["status"] == "SUCCESS"
             received += 1
             _, revoke = (await gatekeeper_inbox(stack, "gina", received))[received - 1]
             assert isinstance(revoke, Revoke) and revoke.target.id == stanza_id_for(image_id)
