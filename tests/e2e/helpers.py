@@ -234,8 +234,8 @@ def _sandbox_base(stack: Stack) -> str:
     return stack.admin.base_url.rstrip("/")
 
 
-async def gatekeeper_media(stack: Stack, kind: MediaKind, data: bytes, mime_type: str
-                           ) -> MediaRef:
+async def gatekeeper_media(stack: Stack, kind: MediaKind, data: bytes, mime_type: str, *,
+                           thumbnail: bytes = b"") -> MediaRef:
     """What a gatekeeper user's app does before sending a file: encrypt it with the gateway's
     media encryption, upload the blob to the media server, describe it in a `MediaRef`."""
     encrypted = encrypt_media(kind, data)
@@ -247,7 +247,7 @@ async def gatekeeper_media(stack: Stack, kind: MediaKind, data: bytes, mime_type
             uploaded = await resp.json()
     return MediaRef(path=uploaded["path"], media_key=encrypted.media_key,
                     sha256_plain=encrypted.sha256_plain, sha256_enc=encrypted.sha256_enc,
-                    length=encrypted.length, mime_type=mime_type)
+                    length=encrypted.length, mime_type=mime_type, thumbnail=thumbnail)
 
 
 async def fetch_as_gatekeeper(stack: Stack, kind: MediaKind, ref: MediaRef) -> bytes:

@@ -68,3 +68,11 @@ def webp() -> bytes:
 
 VCARD = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Hugo Example\r\nTEL;TYPE=CELL:+49 151 00000000\r\n"
          "END:VCARD\r\n")
+
+
+@functools.cache
+def jpeg_thumbnail() -> bytes:
+    picture = PilImage.new("RGB", (8, 6), (200, 30, 90))
+    out = io.BytesIO()
+    picture.save(out, format="JPEG")
+    return out.getvalue()

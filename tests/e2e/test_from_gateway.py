@@ -82,7 +82,8 @@ async def test_every_message_type_from_the_gateway(db_url, tmp_path):
             ghost = text.sender
 
             # -- image: gina's app encrypts and uploads, alice's client decrypts the same bytes --
-            image_ref = await gatekeeper_media(stack, MediaKind.IMAGE, samples.png(), "image/png")
+            image_ref = await gatekeeper_media(stack, MediaKind.IMAGE, samples.png(), "image/png",
+                                               thumbnail=samples.jpeg_thumbnail())
             await gina_sends("G2", Image(media=image_ref, caption="a *red* picture",
                                          width=16, height=12))
             image = await wait_event(alice, room, lambda e: isinstance(e, RoomEncryptedImage))
@@ -92,6 +93,9 @@ async def test_every_message_type_from_the_gateway(db_url, tmp_path):
             assert image_content["body"] == "a *red* picture"
             assert image_content["info"]["mimetype"] == "image/png"
             assert (image_content["info"]["w"], image_content["info"]["h"]) == (16, 12)
+            # The inline JPEG preview becomes the event's (encrypted) thumbnail.
+            assert await download_decrypted(alice, image_content["info"]["thumbnail_file"]) \
+                == samples.jpeg_thumbnail()
 
             # -- video --
             video_ref = await gatekeeper_media(stack, MediaKind.VIDEO, samples.mp4(), "video/mp4")
@@ -164,12 +168,24 @@ async def test_every_message_type_from_the_gateway(db_url, tmp_path):
                 content_of(gif)["formatted_body"])
             assert alice.user_id in content_of(gif)["m.mentions"]["user_ids"]
 
+            # -- edit of the image's caption --
+            await gina_sends("G8d", Edit(target=MessageKey(chat_id=alice_id, id="G2",
+                                                           from_me=True),
+                                         new_content=Image(media=image_ref,
+                                                           caption="a *crimson* picture",
+                                                           width=16, height=12)))
+            caption_edit = await wait_event(alice, room, lambda e: relates_to(e).get(
+                "rel_type") == "m.replace" and relates_to(e).get("event_id") == image.event_id,
+                what="caption edit")
+            assert content_of(caption_edit)["m.new_content"]["body"] == "a *crimson* picture"
+
             # -- edit of her first message --
             await gina_sends("G9", Edit(target=MessageKey(chat_id=alice_id, id="G1",
                                                           from_me=True),
                                         new_content=Text(text="hello, edited")))
             edit = await wait_event(alice, room, lambda e: relates_to(e).get("rel_type")
-                                    == "m.replace")
+                                    == "m.replace" and relates_to(e).get("event_id")
+                                    == text.event_id)
             assert relates_to(edit)["event_id"] == text.event_id
             assert content_of(edit)["m.new_content"]["body"] == "hello, edited"
             assert edit.sender == ghost

@@ -90,12 +90,17 @@ async def test_every_message_type_from_matrix(db_url, tmp_path):
             assert entry["id"] == stanza_id_for(text_id)
 
             # -- image: uploaded encrypted; gina's app fetches the hosted blob via the proxy --
+            thumbnail = await upload_encrypted(alice, samples.jpeg_thumbnail())
             image_id, _, image = await media(
-                samples.png(), "m.image", "a red picture", {"mimetype": "image/png", "w": 16,
-                                                            "h": 12}, filename="red.png")
+                samples.png(), "m.image", "a red picture", {
+                    "mimetype": "image/png", "w": 16, "h": 12, "thumbnail_file": thumbnail,
+                    "thumbnail_info": {"mimetype": "image/jpeg",
+                                       "size": len(samples.jpeg_thumbnail())}},
+                filename="red.png")
             assert isinstance(image, Image)
             assert (image.caption, image.width, image.height) == ("a red picture", 16, 12)
             assert image.media.mime_type == "image/png"
+            assert image.media.thumbnail == samples.jpeg_thumbnail()
             assert await fetch_as_gatekeeper(stack, MediaKind.IMAGE, image.media) \
                 == samples.png()
 

@@ -107,7 +107,7 @@ async def test_a_poll_from_matrix_is_refused_visibly(db_url, tmp_path):
                     "answers": [{"id": "a", "org.matrix.msc1767.text": "yes"},
                                 {"id": "b", "org.matrix.msc1767.text": "no"}]},
                 "org.matrix.msc1767.text": "lunch?\n1. yes\n2. no"})
-            failed = await send_status(alice, room, poll, timeout=15)
+            failed = await send_status(alice, room, poll, timeout=8)
             assert failed["status"] == "FAIL_PERMANENT"
             assert "polls are not supported" in failed["message"]
             assert "not delivered" in await failure_notice(alice, room, poll)
