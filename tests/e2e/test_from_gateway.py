@@ -5,6 +5,7 @@ and content the bridge cannot show (a visible notice, never a silent drop). Both
 
 from __future__ import annotations
 
+import os
 from urllib.parse import unquote
 
 import pytest
@@ -134,6 +135,16 @@ async def test_every_message_type_from_the_gateway(db_url, tmp_path):
             assert content_of(document)["filename"] == "minutes 2026.txt"
             assert await download_decrypted(alice, content_of(document)["file"]) \
                 == samples.document()
+
+            # -- a file of several MiB: arrives whole (many reads from the media server) --
+            big = os.urandom(3 * 1024 * 1024 + 7)
+            big_ref = await gatekeeper_media(stack, MediaKind.DOCUMENT, big,
+                                             "application/octet-stream")
+            await gina_sends("G6b", Document(media=big_ref, file_name="big.bin"))
+            big_file = await wait_event(alice, room, lambda e: isinstance(e, RoomEncryptedFile)
+                                        and content_of(e).get("filename") == "big.bin",
+                                        what="big file")
+            assert await download_decrypted(alice, content_of(big_file)["file"]) == big
 
             # -- location --
             await gina_sends("G7", Location(latitude=52.5163, longitude=13.3777,
