@@ -6,6 +6,8 @@ and a message type that cannot be mapped (failed status and a notice). Both engi
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from mautrix.types import MessageStatusReason
 from nio import RoomMessageNotice, RoomMessageText
@@ -158,6 +160,14 @@ async def test_every_message_type_from_matrix(db_url, tmp_path):
             assert isinstance(document, Document) and document.file_name == "minutes.txt"
             assert await fetch_as_gatekeeper(stack, MediaKind.DOCUMENT, document.media) \
                 == samples.document()
+
+            # -- a file of several MiB --
+            big = os.urandom(3 * 1024 * 1024 + 7)
+            _, _, big_document = await media(big, "m.file", "big.bin",
+                                             {"mimetype": "application/octet-stream"})
+            assert isinstance(big_document, Document) and big_document.file_name == "big.bin"
+            assert await fetch_as_gatekeeper(stack, MediaKind.DOCUMENT, big_document.media) \
+                == big
 
             # -- location --
             _, _, location = await alice_sends({"msgtype": "m.location",
