@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from urllib.parse import unquote
 
+import attrs
 import pytest
 from nio import (
     ReactionEvent,
@@ -228,6 +229,14 @@ async def test_every_message_type_from_the_gateway(db_url, tmp_path):
             await send_raw_as_gatekeeper(stack, "gina", alice_id, pad(b"\x12\x00"), padded=True)
             await wait_event(alice, room, lambda e: isinstance(e, RoomMessageNotice)
                              and "could not be shown here (image without media)" in e.body)
+            # Media that cannot be fetched, or does not verify, is named in a notice.
+            await gina_sends("G14", Image(media=attrs.evolve(image_ref, path="/v/tgone")))
+            await wait_event(alice, room, lambda e: isinstance(e, RoomMessageNotice)
+                             and e.body == "An image could not be downloaded.")
+            tampered = attrs.evolve(file_ref, sha256_enc=bytes(32))
+            await gina_sends("G15", Document(media=tampered, file_name="tampered.txt"))
+            await wait_event(alice, room, lambda e: isinstance(e, RoomMessageNotice)
+                             and e.body.startswith("A file could not be verified"))
             await send_raw_as_gatekeeper(stack, "gina", alice_id, b"\xffnot a content message")
             await wait_event(alice, room, lambda e: isinstance(e, RoomMessageNotice)
                              and e.body == UNREADABLE_NOTICE)
