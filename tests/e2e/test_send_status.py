@@ -11,6 +11,8 @@ from nio import RoomMessageNotice, RoomMessageText
 from bridge.content import Text
 from tests.support.stack import running_stack
 
+from . import samples
+
 from .helpers import (
     gatekeeper_inbox,
     join_invited_room,
@@ -21,6 +23,7 @@ from .helpers import (
     send_event,
     send_status,
     simulated_user,
+    upload_encrypted,
     wait_event,
 )
 
@@ -54,6 +57,19 @@ async def test_send_status_success_opt_out_and_block(db_url, tmp_path):
             assert pending["status"] in ("PENDING", "SUCCESS")
             assert (await send_status(alice, room, delivered))["status"] == "SUCCESS"
             await gatekeeper_inbox(stack, "gina", 1)
+
+            # Too large for the gateway (declared by the client; refused before downloading):
+            # the person is told the size and the limit, not that images are unsupported.
+            file = await upload_encrypted(alice, samples.png())
+            oversized = await send_event(alice, room, "m.room.message", {
+                "msgtype": "m.image", "body": "huge.png", "file": file,
+                "info": {"mimetype": "image/png", "size": 17 * 1024 * 1024}})
+            failed = await send_status(alice, room, oversized)
+            assert failed["status"] == "FAIL_PERMANENT", failed
+            assert failed["message"] == ("the image is too large to send (17 MiB, over the "
+                                         "16 MiB limit for images)"), failed
+            body = await failure_notice(alice, room, oversized)
+            assert "17 MiB" in body and "cannot be sent" not in body
 
             # Gina turns third-party chats off: refused with a reason, not retried forever.
             status, _ = await stack.admin.call("POST", "/gatekeeper-users/gina/opt-out")
