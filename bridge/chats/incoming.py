@@ -12,11 +12,12 @@ import logging
 from mautrix.types import EventType
 
 from ..content import ContentError, decode_payload, preview
-from ..formatting import MatrixMention
+from ..formatting import MatrixMention, RemoteToMatrixResolver
 from ..gateway.ids import InternalId, StanzaId
 from ..mapping import GatewayToMatrix, Notice, PortalInfo, Redact, SendEvent, unreadable_notice
 from ..matrix.portals import Portal, Portals, SendAs
 from ..matrix.puppet import Puppets
+from ..partner.accounts import PartnerAccounts
 from ..partner.client import IncomingMessage, PartnerClient
 from .media import HomeserverMedia, HostedMedia
 from .message_ids import MessageIds
@@ -80,7 +81,7 @@ class IncomingFlow:
                 matrix_media=self.matrix_media,
                 gateway_media=self.hosted_media.for_user(client.mxid),
                 message_ids=self.message_ids,
-                resolve_mention=self._mention_resolver(portal, client),
+                resolve_mention=await self._mention_resolver(client, payload.content),
             )
             actions = await mapper.map_content(payload.content, sender, stanza_id, info)
             kind = type(payload.content).__name__.lower()
@@ -130,15 +131,33 @@ class IncomingFlow:
                                     from_matrix=False, timestamp=timestamp)
         return True
 
-    def _mention_resolver(self, portal: Portal, client: PartnerClient):
-        async def resolve(internal_id: InternalId) -> MatrixMention | None:
-            if internal_id == client.internal_id:
-                return MatrixMention(user_id=client.mxid, displayname=client.mxid,
-                                     username=client.mxid)
-            puppet = await self.puppets.get(internal_id)
-            if puppet is None:
-                return None
-            return MatrixMention(user_id=puppet.mxid, displayname=puppet.displayname or
-                                 puppet.username, username=puppet.username)
+    async def _mention_resolver(self, client: PartnerClient, content) -> RemoteToMatrixResolver:
+        """The mapping's resolver is synchronous (the markup parser calls it mid-parse), so the
+        mentioned ids are looked up here first and the resolver only reads the answers."""
+        known: dict[InternalId, MatrixMention | None] = {}
+        for internal_id in _mentioned_ids(content):
+            known[internal_id] = await self._mention(client, internal_id)
+        return lambda internal_id: known.get(internal_id)
 
-        return resolve
+    async def _mention(self, client: PartnerClient, internal_id: InternalId
+                       ) -> MatrixMention | None:
+        if internal_id == client.internal_id:
+            # The contact wrote "@" + the id they know the Matrix user by: the user-visible id.
+            account = await PartnerAccounts(self.message_ids.db).get(client.mxid)
+            username = (account.user_visible_id if account else None) or client.mxid
+            return MatrixMention(user_id=client.mxid, displayname=client.mxid,
+                                 username=username)
+        puppet = await self.puppets.get(internal_id)
+        if puppet is None:
+            return None
+        return MatrixMention(user_id=puppet.mxid, displayname=puppet.displayname or
+                             puppet.username, username=puppet.username)
+
+
+def _mentioned_ids(content) -> tuple[InternalId, ...]:
+    """Everyone a text or caption mentions, also inside an edit's new content."""
+    mentions = tuple(getattr(content, "mentions", ()))
+    new_content = getattr(content, "new_content", None)
+    if new_content is not None:
+        mentions += tuple(getattr(new_content, "mentions", ()))
+    return tuple(dict.fromkeys(mentions))

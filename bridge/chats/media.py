@@ -41,6 +41,9 @@ class HomeserverMedia:
         return await self.bot.download_media(uri)
 
 
+_CHUNK = 64 * 1024
+
+
 class MediaTooLargeToFetch(Exception):
     pass
 
@@ -64,10 +67,14 @@ class HostedMedia:
             resp.raise_for_status()
             if resp.content_length is not None and resp.content_length > max_size:
                 raise MediaTooLargeToFetch(f"{resp.content_length} bytes")
-            data = await resp.content.read(max_size + 1)
-            if len(data) > max_size:
-                raise MediaTooLargeToFetch(f"more than {max_size} bytes")
-            return data
+            # StreamReader.read(n) returns whatever is buffered (one network read), not n
+            # bytes: read to the end, stopping as soon as the blob is longer than allowed.
+            data = bytearray()
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                data += chunk
+                if len(data) > max_size:
+                    raise MediaTooLargeToFetch(f"more than {max_size} bytes")
+            return bytes(data)
 
     async def store(self, owner: str, blob: bytes) -> str:
         reference = secrets.token_urlsafe(24)

@@ -17,7 +17,7 @@ from ..content import Reaction, encode_content
 from ..formatting import RemoteMention
 from ..gateway.errors import ErrorCode, ErrorInfo
 from ..gateway.ids import Address, InternalId, StanzaId
-from ..mapping import MatrixToGateway, Unmappable
+from ..mapping import MatrixToGateway, TooLargeToSend, Unmappable
 from ..matrix.portals import DuplicateMessage, Portal
 from ..matrix.send_status import SendFailure
 from ..partner.client import BundleUnavailable, PartnerClient, SendResult
@@ -75,7 +75,9 @@ class OutgoingFlow:
         try:
             mapped = await mapper.map_event(event, info)
         except Unmappable as e:
-            await portal.status.failure(event.event_id, SendFailure.UNSUPPORTED, detail=str(e))
+            failure = (SendFailure.TOO_LARGE if isinstance(e, TooLargeToSend)
+                       else SendFailure.UNSUPPORTED)
+            await portal.status.failure(event.event_id, failure, detail=str(e))
             await self._count("unmappable", event)
             return
         if mapped is None:

@@ -8,7 +8,7 @@ Both take their I/O (media repositories, message ids, mention lookups) as
 injected Protocols (`interfaces`) and keep no state. See docs/message-mapping.md.
 """
 
-from .errors import Unmappable
+from .errors import TooLargeToSend, Unmappable
 from .interfaces import (
     BridgedMessage,
     BridgedReaction,
@@ -39,6 +39,7 @@ __all__ = [
     "QuotedText",
     "Redact",
     "SendEvent",
+    "TooLargeToSend",
     "Unmappable",
     "unreadable_notice",
     "unsupported_notice",

@@ -1,4 +1,4 @@
-"""The one error the mapping raises for Matrix events it cannot send to the gateway."""
+"""The error the mapping raises for Matrix events it cannot send to the gateway."""
 
 from __future__ import annotations
 
@@ -15,3 +15,10 @@ class Unmappable(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class TooLargeToSend(Unmappable):
+    """A file over the gateway's limit for its kind; the reason names its size and the limit.
+
+    Its own class so that the send status can say "too large" rather than "unsupported".
+    """

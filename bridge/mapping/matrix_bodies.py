@@ -33,7 +33,7 @@ from bridge.media import MediaLimits, MediaTooLarge
 from bridge.media.convert import ConversionError, measure_audio, to_voice_note
 from bridge.media.limits import format_size
 
-from .errors import Unmappable
+from .errors import TooLargeToSend, Unmappable
 from .geo import parse_geo_uri
 from .interfaces import GatewayMedia, MatrixMedia, PortalInfo
 from .media_transfer import fetch_from_matrix, host_for_gateway
@@ -154,7 +154,7 @@ class BodyMapper:
         try:
             self.limits.check(kind, size)
         except MediaTooLarge as error:
-            raise Unmappable(
+            raise TooLargeToSend(
                 f"the {kind.value} is too large to send ({format_size(error.size)}, over the "
                 f"{format_size(error.limit)} limit for {kind.value}s)"
             ) from error
