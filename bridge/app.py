@@ -12,7 +12,6 @@ import signal
 
 import aiohttp
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
-from mautrix.types import EventType
 from mautrix.util.async_db import Database
 
 from . import __version__
@@ -213,10 +212,10 @@ class Bridge:
         portal = await self.portals.by_room(event.room_id)
         if portal is None:
             return False
-        if event.type in (EventType.ROOM_MESSAGE, EventType.REACTION, EventType.ROOM_REDACTION,
-                          EventType.STICKER):
-            with self.metrics.handling_seconds.labels("to_gateway").time():
-                await self.outgoing.handle(portal, event)
+        # Every event of the owner goes to the flow: what cannot be mapped (a poll, say) is
+        # refused there visibly, never dropped here.
+        with self.metrics.handling_seconds.labels("to_gateway").time():
+            await self.outgoing.handle(portal, event)
         return True
 
     async def _portal_edu(self, edu: dict) -> None:

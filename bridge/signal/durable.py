@@ -28,6 +28,18 @@ P_INBOUND = "signal.inbound"
 P_OUTBOUND = "signal.outbound"
 
 
+_last_stamp = 0
+
+
+def arrival_stamp() -> int:
+    """Microseconds since the epoch, strictly increasing within the process: rows stored in the
+    same second (or microsecond) keep the order they were stored in, which is the order they
+    are handed on and resent in."""
+    global _last_stamp
+    _last_stamp = max(time.time_ns() // 1000, _last_stamp + 1)
+    return _last_stamp
+
+
 class InboundState(str, Enum):
     DECRYPTED = "decrypted"   # plaintext stored, not yet handed on
     DELIVERED = "delivered"   # handed on (e.g. bridged to Matrix); plaintext may be dropped
@@ -88,7 +100,7 @@ class Inbox:
                     " VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
                     self.user_id, gateway_message_id, sender, kind,
                     boundary.seal(P_INBOUND, gateway_message_id, result.plaintext),
-                    InboundState.DECRYPTED.value, int(time.time()))
+                    InboundState.DECRYPTED.value, arrival_stamp())
                 await self._checkpoint("before-commit")
         except SignalError as e:
             # The transaction rolled back, so the session is untouched. Record the failure on
@@ -110,7 +122,7 @@ class Inbox:
                 " VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)"
                 " ON CONFLICT (user_id, gateway_message_id) DO NOTHING",
                 self.user_id, gateway_message_id, sender, kind, body,
-                InboundState.FAILED.value, error, int(time.time()))
+                InboundState.FAILED.value, error, arrival_stamp())
         return InboundResult(gateway_message_id, InboundState.FAILED, None, redelivered=False,
                              error=error)
 
@@ -200,7 +212,7 @@ class Outbox:
                 " state, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (user_id, local_id) DO NOTHING",
                 self.user_id, local_id, recipient, boundary.seal(P_OUTBOUND, local_id, plaintext),
-                OutboundState.QUEUED.value, int(time.time()))
+                OutboundState.QUEUED.value, arrival_stamp())
 
     async def ciphertext(self, local_id: str) -> OutboundMessage:
         """The ciphertext to send: encrypted and committed now, or the one committed earlier."""

@@ -103,10 +103,6 @@ async def test_send_status_success_opt_out_and_block(db_url, tmp_path):
             await alice.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bridge/app.py Bridge._portal_event passes only m.room.message, m.reaction, "
-    "m.room.redaction and m.sticker to the outgoing flow and swallows every other event type "
-    "in a portal, so a poll gets neither a failed status nor a notice"))
 async def test_a_poll_from_matrix_is_refused_visibly(db_url, tmp_path):
     async with running_stack(db_url, tmp_path) as stack:
         alice, _, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
