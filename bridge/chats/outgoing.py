@@ -84,6 +84,9 @@ class OutgoingFlow:
             return
         stanza_id = stanza_id_for(event.event_id)
         await self._remember(portal, event, mapped.content, stanza_id, client)
+        # Pending before sending: the gateway's ack may come back before the next line runs,
+        # and the room must end with the final status, not this one.
+        await portal.status.pending(event.event_id)
         try:
             await client.send(stanza_id, Address(portal.contact_id),
                               encode_content(mapped.content))
@@ -92,7 +95,6 @@ class OutgoingFlow:
                                           SendFailure.GATEWAY_UNREACHABLE)
             await portal.status.failure(event.event_id, reason)
             return
-        await portal.status.pending(event.event_id)
         for warning in mapped.warnings:
             await portal.send_notice(warning, reply_to=event.event_id)
 
