@@ -37,9 +37,9 @@ from .matrix.puppet import Puppets
 from .matrix.router import MatrixEventRouter
 from .matrix.users import MatrixUsers
 from .metrics import BridgeMetrics, MetricsServer
-from .provisioning import ProvisioningApi
 from .partner.client import IncomingMessage, PartnerClient, SendResult
 from .partner.service import PartnerService
+from .provisioning import ProvisioningApi
 from .storage import open_database
 from .trust import MasterKey, Vault
 

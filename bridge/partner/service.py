@@ -68,11 +68,15 @@ class PartnerService:
         self.clients: dict[UserID, PartnerClient] = {}
         self.gateway_static_public: bytes | None = None
         self._configured_static_key = ""
+        # The partner-server routes are up before the rest of the bridge: a push that comes
+        # earlier is covered by start(), which wakes every active user anyway.
+        self._started = False
 
     # --- start and stop ----------------------------------------------------------------------
 
     async def start(self, configured_static_key: str) -> None:
         self._configured_static_key = configured_static_key
+        self._started = True
         for account in await self.accounts.active():
             try:
                 client = await self._client_for(account)
@@ -195,6 +199,10 @@ class PartnerService:
             await self.accounts.deactivate(conn, mxid, state, error)
 
     async def on_push(self, user_visible_id: UserVisibleId) -> None:
+        if not self._started:
+            log.info("Push for %s before start-up finished; start-up connects everyone",
+                     user_visible_id)
+            return
         account = await self.accounts.by_user_visible_id(user_visible_id)
         if account is None or not account.is_active:
             log.info("Push for unknown or inactive user %s ignored", user_visible_id)
