@@ -55,6 +55,7 @@ class Bridge:
         self.config = config
         self.log = log
         self.db: Database | None = None
+        self.users: MatrixUsers | None = None
         self.appservice: BridgeAppService | None = None
         self.inbox: MatrixInbox | None = None
         self.encryption: BotEncryption | None = None
@@ -88,6 +89,7 @@ class Bridge:
             db_args=dict(config["appservice.database_opts"]) if not
             config["appservice.database"].startswith("sqlite") else None,
         )
+        self.users = MatrixUsers(self.db)
         state_store = PgASStateStore(self.db)
         await state_store.upgrade_table.upgrade(self.db)
         self.inbox = MatrixInbox(self.db, self._route, log=self.log.getChild("inbox"))
@@ -123,7 +125,7 @@ class Bridge:
             await self._start_encryption(state_store)
         self.router = MatrixEventRouter(
             appservice=self.appservice, permissions=config["bridge.permissions"],
-            users=MatrixUsers(self.db), commands=build_registry(config["bridge.command_prefix"]),
+            users=self.users, commands=build_registry(config["bridge.command_prefix"]),
             encryption=self.encryption, is_ghost=self._is_ghost, services=self,
             portal_events=self._portal_event, portal_edus=self._portal_edu,
             log=self.log.getChild("router"),
@@ -194,14 +196,14 @@ class Bridge:
         self.signals = ContactSignalsFlow(portals=self.portals, partners=self.partners,
                                           message_ids=message_ids)
         self.partners.signals = self.signals
-        self.spaces = InboxSpaces(bot=self.appservice.intent, users=MatrixUsers(self.db),
+        self.spaces = InboxSpaces(bot=self.appservice.intent, users=self.users,
                                   portals=self.portals, domain=self.config["homeserver.domain"],
                                   default_inbox=self.config["bridge.inbox_default"])
         self.portals.on_created.append(self.spaces.portal_created)
 
     async def notify_user(self, mxid, text: str) -> None:
         """A notice in the user's management room (if they have one)."""
-        user = await MatrixUsers(self.db).get(mxid)
+        user = await self.users.get(mxid)
         if user is not None and user.management_room:
             await self.router.send_notice(user.management_room, text)
 

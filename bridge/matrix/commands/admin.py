@@ -8,7 +8,6 @@ from mautrix.types import UserID
 
 from ...partner.service import OptInError
 from ..permissions import Level
-from ..users import MatrixUsers
 from .registry import Command, CommandContext, CommandError
 
 
@@ -88,13 +87,11 @@ async def broadcast(ctx: CommandContext) -> None:
     if not ctx.args:
         raise CommandError("Usage: `broadcast <message>`")
     text = " ".join(ctx.args)
-    matrix_users = MatrixUsers(ctx.services.db)
     sent = 0
     for account in await ctx.services.partners.accounts.active():
-        user = await matrix_users.get(account.mxid)
+        user = await ctx.services.users.get(account.mxid)
         if user is not None and user.management_room:
-            await ctx.services.router.send_notice(user.management_room,
-                                                  f"📢 From the bridge admins: {text}")
+            await ctx.services.notify_user(account.mxid, f"📢 From the bridge admins: {text}")
             sent += 1
     await ctx.reply(f"Sent to {sent} opted-in user(s).")
 
