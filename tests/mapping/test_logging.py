@@ -24,7 +24,6 @@ def _forms(secret: bytes) -> list[str]:
             base64.urlsafe_b64encode(secret).decode().rstrip("="), repr(secret)[2:-1]]
 
 
-@samples.needs_ffmpeg
 async def test_no_content_or_keys_in_logs(caplog, to_gateway, to_matrix, matrix_media,
                                           gateway_media) -> None:
     caplog.set_level(logging.DEBUG)

@@ -16,7 +16,6 @@ from . import events, samples
 from .fakes import PEER_ID, portal
 from .media_helpers import gateway_ref, matrix_source, read_hosted, read_matrix_file
 
-pytestmark = samples.needs_ffmpeg
 rooms = pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 
 

@@ -110,7 +110,6 @@ async def test_text_edit_to_gateway(to_gateway, message_ids) -> None:
     )
 
 
-@samples.needs_ffmpeg
 async def test_caption_edit_to_gateway(to_gateway, message_ids, matrix_media,
                                        gateway_media) -> None:
     message_ids.add_message("$photo", "M2", USER_ID)
@@ -209,7 +208,6 @@ async def test_edit_of_someone_elses_message_is_refused(to_matrix, message_ids) 
     assert isinstance(action, Notice)
 
 
-@samples.needs_ffmpeg
 async def test_caption_edit_to_matrix(to_matrix, message_ids, matrix_media,
                                       gateway_media) -> None:
     message_ids.add_message("$photo", "T2", PEER_ID)

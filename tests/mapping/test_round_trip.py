@@ -14,7 +14,6 @@ from . import events, samples
 from .fakes import PEER_ID, USER_ID, portal
 from .media_helpers import matrix_source, read_matrix_file
 
-pytestmark = samples.needs_ffmpeg
 
 
 def _cases(matrix_media, encrypted: bool) -> list[tuple[str, dict]]:

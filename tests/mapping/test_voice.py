@@ -13,7 +13,6 @@ from . import events, samples
 from .fakes import PEER_ID, portal
 from .media_helpers import gateway_ref, matrix_source, read_hosted, read_matrix_file
 
-pytestmark = samples.needs_ffmpeg
 
 
 def voice_event(source: dict, mimetype: str, duration_ms: int | None = None,
