@@ -182,7 +182,8 @@ class PartnerService:
         except GatewayError as e:
             client.leaving = False
             log.warning("The gateway refused the deletion of %s: %s", mxid, e)
-            raise OptInError(f"The gateway did not confirm the deletion ({e}); try again later.")
+            raise OptInError(
+                f"The gateway did not confirm the deletion ({e}); try again later.") from e
         await client.close()
         self.clients.pop(mxid, None)
         await self.wipe(mxid, AccountState.OPTED_OUT)

@@ -11,7 +11,6 @@ import time
 from nio import (
     AsyncClient,
     AsyncClientConfig,
-    InviteMemberEvent,
     JoinedMembersResponse,
     LoginResponse,
     MegolmEvent,
