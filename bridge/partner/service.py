@@ -16,7 +16,7 @@ import aiohttp
 from mautrix.types import UserID
 from mautrix.util.async_db import Database
 
-from ..gateway.connection import ConnectionSettings, GatewayConnection
+from ..gateway.connection import ConnectionSettings, ConnectionUnavailable, GatewayConnection
 from ..gateway.enlistment import EnlistmentError, EnlistmentKeys, enlist
 from ..gateway.errors import ErrorCode, ErrorInfo, GatewayError
 from ..gateway.identity import IdentityTokenIssuer
@@ -179,9 +179,9 @@ class PartnerService:
         client.leaving = True
         try:
             await client.requests.delete_account()
-        except GatewayError as e:
+        except (GatewayError, ConnectionUnavailable) as e:
             client.leaving = False
-            log.warning("The gateway refused the deletion of %s: %s", mxid, e)
+            log.warning("The gateway did not delete %s: %s", mxid, e)
             raise OptInError(
                 f"The gateway did not confirm the deletion ({e}); try again later.") from e
         await client.close()
