@@ -17,6 +17,7 @@ import logging
 from aiohttp import web
 from mautrix.types import UserID
 
+from .chats.blocking import set_blocked
 from .gateway.connection import ConnectionUnavailable
 from .gateway.errors import ErrorCode, GatewayError
 from .matrix.permissions import Level, permission_level
@@ -186,17 +187,16 @@ class ProvisioningApi:
         body = await self._body(request)
         user = self._user(body.get("user_id"))
         found = await self._lookup(user, body.get("username"))
-        await self._client(user).requests.set_blocked(found.address, True)
-        portal = await self.bridge.portals.get(user, found.address)
-        if portal is not None:
-            await portal.set_blocked(True)
+        await self._set_blocked(user, found, True)
         return web.json_response({"blocked": found.address})
 
     async def unblock(self, request: web.Request) -> web.Response:
         user = self._user(request.query.get("user_id"))
         found = await self._lookup(user, request.match_info["username"])
-        await self._client(user).requests.set_blocked(found.address, False)
-        portal = await self.bridge.portals.get(user, found.address)
-        if portal is not None:
-            await portal.set_blocked(False)
+        await self._set_blocked(user, found, False)
         return web.json_response({"unblocked": found.address})
+
+    async def _set_blocked(self, user: UserID, found, blocked: bool) -> None:
+        await set_blocked(client=self._client(user), portals=self.bridge.portals,
+                          requests=self.bridge.requests, user=user, address=found.address,
+                          username=found.username, blocked=blocked)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ...chats.requests import RequestState
-from ...chats.signals import blocked_notice
+from ...chats.blocking import set_blocked
 from ...gateway.connection import ConnectionUnavailable
 from ...gateway.errors import ErrorCode, GatewayError
 from .registry import Command, CommandContext, CommandError
@@ -70,20 +70,11 @@ async def _contact(ctx: CommandContext):
 async def _set_blocked(ctx: CommandContext, blocked: bool) -> None:
     client, address, username = await _contact(ctx)
     try:
-        await client.requests.set_blocked(address, blocked)
+        await set_blocked(client=client, portals=ctx.services.portals,
+                          requests=ctx.services.requests, user=ctx.sender, address=address,
+                          username=username, blocked=blocked)
     except (GatewayError, ConnectionUnavailable) as e:
         raise CommandError(f"The gateway did not confirm it ({e}); try again later.") from None
-    requests = ctx.services.requests
-    if blocked and requests is not None:
-        request = await requests.get(ctx.sender, address)
-        if request is not None and request.state == RequestState.PENDING:
-            # A refused request never comes back, and what it held is dropped.
-            await requests.settle(ctx.sender, address, RequestState.BLOCKED)
-            await client.drop_undelivered_from(address)
-    portal = await ctx.services.portals.get(ctx.sender, address)
-    if portal is not None:
-        await portal.set_blocked(blocked)
-        await portal.send_notice(blocked_notice(username, blocked))
     if blocked:
         await ctx.reply(f"**{username}** is blocked: neither of you can message the other.")
     else:

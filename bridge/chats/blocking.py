@@ -1,0 +1,32 @@
+"""Blocking a contact: at the gateway, in a pending message request, and in their portal.
+
+One place for it, used by the `block`/`unblock` commands and the provisioning API alike.
+Gateway errors (``GatewayError``, ``ConnectionUnavailable``) reach the caller untouched, before
+anything changes locally.
+"""
+
+from __future__ import annotations
+
+from mautrix.types import UserID
+
+from ..gateway.ids import Address
+from ..matrix.portals import Portals
+from ..partner.client import PartnerClient
+from .requests import MessageRequests, RequestState
+from .signals import blocked_notice
+
+
+async def set_blocked(*, client: PartnerClient, portals: Portals,
+                      requests: MessageRequests | None, user: UserID, address: Address,
+                      username: str, blocked: bool) -> None:
+    await client.requests.set_blocked(address, blocked)
+    if blocked and requests is not None:
+        request = await requests.get(user, address)
+        if request is not None and request.state == RequestState.PENDING:
+            # A refused request never comes back, and what it held is dropped.
+            await requests.settle(user, address, RequestState.BLOCKED)
+            await client.drop_undelivered_from(address)
+    portal = await portals.get(user, address)
+    if portal is not None:
+        await portal.set_blocked(blocked)
+        await portal.send_notice(blocked_notice(username, blocked))
