@@ -48,7 +48,11 @@ class SandboxAdmin:
                    body: Any = None) -> tuple[int, Any]:
         async with http.request(method, self.base + path, json=body,
                                 headers={"Authorization": f"Bearer {ADMIN_SECRET}"}) as resp:
-            return resp.status, await resp.json(content_type=None)
+            try:
+                return resp.status, await resp.json(content_type=None)
+            except ValueError:
+                # aiohttp's plain-text 500 page; the callers retry on any non-200 status.
+                return resp.status, None
 
 
 @dataclass
