@@ -192,7 +192,9 @@ class Bridge:
                                      notify_user=self.notify_user, on_bridged=self._count)
         self.outgoing = OutgoingFlow(partners=self.partners, message_ids=message_ids,
                                      matrix_media=matrix_media, hosted_media=self.hosted_media,
-                                     portals=self.portals, on_bridged=self._count)
+                                     portals=self.portals,
+                                     permissions=self.config["bridge.permissions"],
+                                     on_bridged=self._count)
         self.signals = ContactSignalsFlow(portals=self.portals, partners=self.partners,
                                           message_ids=message_ids)
         self.partners.signals = self.signals

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 
 from mautrix.types import EventID, ReactionEvent, RedactionEvent
 
@@ -18,6 +19,7 @@ from ..formatting import RemoteMention
 from ..gateway.errors import ErrorCode, ErrorInfo
 from ..gateway.ids import Address, InternalId, StanzaId
 from ..mapping import MatrixToGateway, TooLargeToSend, Unmappable
+from ..matrix.permissions import Level, permission_level
 from ..matrix.portals import DuplicateMessage, Portal
 from ..matrix.send_status import SendFailure
 from ..partner.client import BundleUnavailable, PartnerClient, SendResult
@@ -43,8 +45,9 @@ def stanza_id_for(event_id: EventID) -> StanzaId:
 class OutgoingFlow:
     def __init__(self, *, partners: PartnerService, message_ids: MessageIds,
                  matrix_media: HomeserverMedia, hosted_media: HostedMedia,
-                 portals, on_bridged=None) -> None:
+                 portals, permissions: Mapping[str, str], on_bridged=None) -> None:
         self.partners = partners
+        self.permissions = permissions
         self.message_ids = message_ids
         self.matrix_media = matrix_media
         self.hosted_media = hosted_media
@@ -55,6 +58,10 @@ class OutgoingFlow:
     async def handle(self, portal: Portal, event) -> None:
         if event.sender != portal.user_mxid:
             return  # only the portal's owner speaks for this chat
+        if permission_level(self.permissions, portal.user_mxid) < Level.USER:
+            # Opted in earlier; the admins have since taken the permission away.
+            await portal.status.failure(event.event_id, SendFailure.SENDER_NOT_ALLOWED)
+            return
         client = self.partners.client(portal.user_mxid)
         if client is None:
             account = await self.partners.accounts.get(portal.user_mxid)

@@ -74,6 +74,11 @@ class SendFailure(Enum):
         "Third-party chats are off for you, so nothing reaches {contact}. Send `opt-in` to "
         "the bridge bot to turn them on.",
     )
+    SENDER_NOT_ALLOWED = _Failure(
+        MessageStatus.FAIL, MessageStatusReason.NO_PERMISSION,
+        "The bridge's settings no longer let you use it, so nothing reaches {contact}. Ask the "
+        "bridge's admins.",
+    )
     UNDECRYPTABLE = _Failure(
         MessageStatus.FAIL, MessageStatusReason.UNDECRYPTABLE,
         "The bridge could not decrypt this message, so it was not sent to {contact}. Your "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from nio import RoomMessageNotice, RoomMessageText
+from ruamel.yaml import YAML
 
 from bridge.content import Text
 from tests.support.stack import running_stack
@@ -123,5 +124,36 @@ async def test_a_poll_from_matrix_is_refused_visibly(db_url, tmp_path):
             assert failed["status"] == "FAIL_PERMANENT"
             assert "polls are not supported" in failed["message"]
             assert "not delivered" in await failure_notice(alice, room, poll)
+        finally:
+            await alice.close()
+
+
+async def test_a_user_whose_permission_was_taken_away_is_told_so(db_url, tmp_path):
+    """Permissions hold for portal actions too: after the admins take a user's permission away
+    (config changed, bridge restarted), that user's portal messages fail visibly."""
+    async with running_stack(db_url, tmp_path) as stack:
+        alice, _, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
+        record_everything(alice)
+        try:
+            await simulated_user(stack, "gina")
+            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="hi"))
+            room = await join_invited_room(alice)
+            await wait_event(alice, room, lambda e: isinstance(e, RoomMessageText))
+
+            yaml = YAML()
+            config = yaml.load(stack.config_path.read_text())
+            config["bridge"]["permissions"]["@alice:localhost"] = "none"
+            with stack.config_path.open("w") as f:
+                yaml.dump(config, f)
+            await stack.restart_bridge()
+
+            refused = await send_event(alice, room, "m.room.message", text("still there?"))
+            failed = await send_status(alice, room, refused)
+            assert failed["status"] == "FAIL_PERMANENT", failed
+            assert "no longer let you use it" in failed["message"]
+            assert "Ask the bridge's admins" in await failure_notice(alice, room, refused)
+            status, inbox = await stack.admin.call("GET", "/gatekeeper-users/gina/inbox")
+            assert status == 200
+            assert not [e for e in inbox["entries"] if e["class"] == "message"], inbox
         finally:
             await alice.close()

@@ -117,6 +117,7 @@ async def _accept_request(ctx: CommandContext, contact_id: str) -> bool:
 
 
 async def accept(ctx: CommandContext) -> None:
+    _client(ctx)  # a request waits on the user's own connection: none without opting in
     if len(ctx.args) != 1:
         raise CommandError("Usage: `accept <username>`")
     username = ctx.args[0].lstrip("@")

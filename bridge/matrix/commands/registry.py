@@ -76,6 +76,10 @@ class CommandRegistry:
         name, args = words[0].lower(), words[1:]
         context = make_context(args)
         context.registry = self
+        if context.level < Level.USER:
+            # Someone the config does not let in, writing in a room the bot shares with a user.
+            await context.reply("You are not allowed to use this bridge.")
+            return
         command = self._by_name.get(name)
         if command is None:
             await context.reply(f"Unknown command `{name}`. Send `help` for the list.")
