@@ -53,7 +53,8 @@ async def test_cancelled_while_begin_is_queued_leaves_no_open_transaction(tmp_pa
                 await asyncio.sleep(0)
                 waiting_for_begin.set()
                 async with conn.transaction():
-                    await conn.execute("INSERT INTO bridge_state (key, value) VALUES ('lost', 'x')")
+                    await conn.execute(
+                        "INSERT INTO bridge_state (key, value) VALUES ('lost', 'x')")
                 await busy
 
         task = asyncio.create_task(begin_behind_busy_worker())
