@@ -14,6 +14,7 @@ from nio import (
     BadEvent,
     Event,
     RoomMessageNotice,
+    RoomMessageText,
     RoomRedactResponse,
     RoomSendResponse,
     UnknownEvent,
@@ -21,7 +22,7 @@ from nio import (
 )
 from nio.crypto.attachments import decrypt_attachment
 
-from bridge.content import decode_content, encode_content
+from bridge.content import Text, decode_content, encode_content
 from bridge.content.models import MediaKind, MediaRef
 from bridge.media import decrypt_media, encrypt_media
 from tests.support.matrix_client import PersonClient
@@ -91,6 +92,16 @@ async def join_invited_room(person: PersonClient, timeout: float = 30) -> str:
     await person.client.join(room_id)
     await person.sync()
     return room_id
+
+
+async def chat_opened_by(stack: Stack, person: PersonClient, contact: str,
+                         person_id: str) -> str:
+    """The portal a simulated gatekeeper user opens by writing "hi" to ``person``, joined."""
+    await simulated_user(stack, contact)
+    await send_as_gatekeeper(stack, contact, person_id, Text(text="hi"))
+    room = await join_invited_room(person)
+    await wait_event(person, room, lambda e: isinstance(e, RoomMessageText))
+    return room
 
 
 async def gatekeeper_receipt(stack: Stack, username: str, message_id: str, *, read: bool,

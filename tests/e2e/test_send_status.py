@@ -15,6 +15,7 @@ from tests.support.stack import running_stack
 from . import samples
 
 from .helpers import (
+    chat_opened_by,
     gatekeeper_inbox,
     join_invited_room,
     opted_in_person,
@@ -109,10 +110,7 @@ async def test_a_poll_from_matrix_is_refused_visibly(db_url, tmp_path):
         alice, _, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
         record_everything(alice)
         try:
-            await simulated_user(stack, "gina")
-            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="hi"))
-            room = await join_invited_room(alice)
-            await wait_event(alice, room, lambda e: isinstance(e, RoomMessageText))
+            room = await chat_opened_by(stack, alice, "gina", alice_id)
             poll = await send_event(alice, room, "org.matrix.msc3381.poll.start", {
                 "org.matrix.msc3381.poll.start": {
                     "question": {"org.matrix.msc1767.text": "lunch?"},
@@ -135,10 +133,7 @@ async def test_a_user_whose_permission_was_taken_away_is_told_so(db_url, tmp_pat
         alice, _, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
         record_everything(alice)
         try:
-            await simulated_user(stack, "gina")
-            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="hi"))
-            room = await join_invited_room(alice)
-            await wait_event(alice, room, lambda e: isinstance(e, RoomMessageText))
+            room = await chat_opened_by(stack, alice, "gina", alice_id)
 
             yaml = YAML()
             config = yaml.load(stack.config_path.read_text())
