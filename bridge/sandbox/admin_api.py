@@ -7,6 +7,7 @@ constant time and a sandbox started without a secret refuses every admin request
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,15 @@ def make_auth_middleware(secret: str):
                 given.strip().encode(), expected):
             return json_error(401, "unauthorized",
                               "missing or wrong admin secret (Authorization: Bearer <secret>)")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception:
+            # Callers (tests, the demo, scripts) read every answer as JSON, failures included.
+            log.exception("Admin request %s %s failed", request.method, request.path)
+            return json_error(500, "internal_error",
+                              "the sandbox could not handle this request; its log has the details")
 
     return admin_auth
 
@@ -53,10 +62,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text="body must be JSON") from None
+        raise bad_request("body must be JSON") from None
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
+        raise bad_request("body must be a JSON object")
     return body
+
+
+def bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": "bad_request", "message": message}),
+                              content_type="application/json")
 
 
 def add_admin_routes(app: web.Application, gateway: SandboxGateway) -> None:

@@ -51,7 +51,7 @@ class SandboxAdmin:
             try:
                 return resp.status, await resp.json(content_type=None)
             except ValueError:
-                # aiohttp's plain-text 500 page; the callers retry on any non-200 status.
+                # Not JSON (a proxy's or aiohttp's own error page); callers retry any non-200.
                 return resp.status, None
 
 

@@ -134,3 +134,16 @@ async def test_clock_cannot_move_without_test_clock(sandbox_factory):
     sandbox.clock = SystemClock()
     status, _ = await Admin(sandbox, ADMIN_SECRET).call("POST", "/clock/advance", {"days": 1})
     assert status == 403
+
+
+async def test_admin_api_answers_in_json_when_a_request_is_bad_or_fails(sandbox):
+    admin = Admin(sandbox, ADMIN_SECRET)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(admin.base + "/gatekeeper-users", data=b"{not json",
+                             headers={"Authorization": f"Bearer {ADMIN_SECRET}"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"] == "bad_request"
+    # The sandbox's database gone from under it: a failure, still answered in JSON.
+    await sandbox.db.stop()
+    status, body = await admin.call("GET", "/gatekeeper-users")
+    assert status == 500 and body["error"] == "internal_error", body
