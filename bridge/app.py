@@ -169,6 +169,7 @@ class Bridge:
             allow_custom_username=config["bridge.allow_custom_username"],
             deliver=self._deliver_incoming, report=self._report_send_result,
             on_state_change=self._on_partner_state,
+            identity_change_policy=config["bridge.identity_change_policy"],
         )
         self.hosted_media = HostedMedia(self.db, self.gateway_http,
                                         gateway_base=config["gateway.base_url"],
@@ -194,9 +195,11 @@ class Bridge:
                                      matrix_media=matrix_media, hosted_media=self.hosted_media,
                                      portals=self.portals,
                                      permissions=self.config["bridge.permissions"],
-                                     on_bridged=self._count)
+                                     on_bridged=self._count,
+                                     command_prefix=self.config["bridge.command_prefix"])
         self.signals = ContactSignalsFlow(portals=self.portals, partners=self.partners,
-                                          message_ids=message_ids)
+                                          message_ids=message_ids, notify_user=self.notify_user,
+                                          command_prefix=self.config["bridge.command_prefix"])
         self.partners.signals = self.signals
         self.spaces = InboxSpaces(bot=self.appservice.intent, users=self.users,
                                   portals=self.portals, domain=self.config["homeserver.domain"],

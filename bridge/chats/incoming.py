@@ -64,8 +64,13 @@ class IncomingFlow:
             verdict = await self._request_verdict(client, message)
             if verdict is not None:
                 return verdict
-        portal = await self.portals.get_or_create(client.mxid, sender,
-                                                  message.username or sender)
+        username = message.username
+        if username is None:
+            # Handed on from storage (after a restart, or released from a hold): the gateway's
+            # name for the sender is not stored with the message, so keep the one we know.
+            known = await self.portals.get(client.mxid, sender)
+            username = known.ghost.username if known is not None else sender
+        portal = await self.portals.get_or_create(client.mxid, sender, username)
         stanza_id = StanzaId(message.stanza_id)
         if await self.message_ids.message_by_stanza(portal.room_id, sender, stanza_id):
             return  # bridged before a restart; only the delivered mark was missing

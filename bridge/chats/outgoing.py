@@ -27,6 +27,7 @@ from ..partner.service import PartnerService
 from .incoming import portal_info
 from .media import HomeserverMedia, HostedMedia
 from .message_ids import MessageIds
+from .signals import held_message_notice
 
 log = logging.getLogger("bridge.chats.outgoing")
 
@@ -45,7 +46,8 @@ def stanza_id_for(event_id: EventID) -> StanzaId:
 class OutgoingFlow:
     def __init__(self, *, partners: PartnerService, message_ids: MessageIds,
                  matrix_media: HomeserverMedia, hosted_media: HostedMedia,
-                 portals, permissions: Mapping[str, str], on_bridged=None) -> None:
+                 portals, permissions: Mapping[str, str], on_bridged=None,
+                 command_prefix: str = "!interop") -> None:
         self.partners = partners
         self.permissions = permissions
         self.message_ids = message_ids
@@ -53,6 +55,7 @@ class OutgoingFlow:
         self.hosted_media = hosted_media
         self.portals = portals
         self.on_bridged = on_bridged
+        self.command_prefix = command_prefix
         self._pending_side_events: dict[tuple[str, str], tuple[Portal, EventID]] = {}
 
     async def handle(self, portal: Portal, event) -> None:
@@ -95,12 +98,18 @@ class OutgoingFlow:
         # and the room must end with the final status, not this one.
         await portal.status.pending(event.event_id)
         try:
-            await client.send(stanza_id, Address(portal.contact_id),
-                              encode_content(mapped.content))
+            sent = await client.send(stanza_id, Address(portal.contact_id),
+                                     encode_content(mapped.content))
         except BundleUnavailable as e:
             reason = _GATEWAY_FAILURES.get(getattr(e.error, "code", None),
                                           SendFailure.GATEWAY_UNREACHABLE)
             await portal.status.failure(event.event_id, reason)
+            return
+        if not sent:
+            # Stored, and sent once the user confirms the contact's new key (`trust`).
+            await portal.status.waiting(
+                event.event_id, held_message_notice(portal.ghost.username, self.command_prefix))
+            await self._count("held", event)
             return
         for warning in mapped.warnings:
             await portal.send_notice(warning, reply_to=event.event_id)

@@ -16,6 +16,8 @@ from ..gateway.ids import Address
 from ..matrix.portals import Portal, Portals
 from ..partner.client import PartnerClient
 from ..partner.service import PartnerService
+from ..signal.errors import IdentityChange
+from ..signal.party import safety_code
 from .message_ids import MessageIds
 
 log = logging.getLogger("bridge.chats.signals")
@@ -27,6 +29,34 @@ def identity_change_notice(name: str) -> str:
     return (f"⚠️ **Security notice:** {name}'s security key changed. This happens when they "
             "reinstall their app or change phones, but could also mean someone else is "
             "answering for them. Check with them another way if that matters to you.")
+
+
+def trust_instructions(name: str, command_prefix: str) -> str:
+    return (f"send `{command_prefix} trust` here, or `trust {name}` to the bridge bot in your "
+            "management room")
+
+
+def changed_key_notice(name: str, change: IdentityChange, *, held: bool,
+                       command_prefix: str) -> str:
+    """The security notice with both keys' safety codes; with ``held``, how to confirm."""
+    lines = [(f"⚠️ **Security notice:** {name}'s security key changed. This happens when they "
+              "reinstall their app or change phones, but could also mean someone else is "
+              "answering for them."), "",
+             f"- old key: `{safety_code(change.previous_identity_key)}`",
+             f"- new key: `{safety_code(change.new_identity_key)}`", ""]
+    if held:
+        lines.append(f"Compare the new key with {name} another way (in person, or a call). "
+                     f"Until you confirm it, nothing is sent to {name} and nothing from them is "
+                     "shown; it is all kept. To confirm the new key, "
+                     f"{trust_instructions(name, command_prefix)}.")
+    else:
+        lines.append(f"Check with {name} another way if that matters to you.")
+    return "\n".join(lines)
+
+
+def held_message_notice(name: str, command_prefix: str) -> str:
+    return (f"⏳ Not sent yet: waiting for you to confirm {name}'s new security key. It is kept "
+            f"and sent once you confirm: {trust_instructions(name, command_prefix)}.")
 
 
 def blocked_notice(name: str, blocked: bool) -> str:
@@ -43,10 +73,13 @@ def opted_out_notice(name: str) -> str:
 
 class ContactSignalsFlow:
     def __init__(self, *, portals: Portals, partners: PartnerService,
-                 message_ids: MessageIds) -> None:
+                 message_ids: MessageIds, notify_user=None,
+                 command_prefix: str = "!interop") -> None:
         self.portals = portals
         self.partners = partners
         self.message_ids = message_ids
+        self.notify_user = notify_user
+        self.command_prefix = command_prefix
         self._typing: dict[RoomID, bool] = {}
 
     # --- gateway → Matrix --------------------------------------------------------------------
@@ -81,6 +114,16 @@ class ContactSignalsFlow:
             await portal.send_notice(identity_change_notice(portal.ghost.username))
         elif kind == "opt-out":
             await portal.set_read_only(opted_out_notice(portal.ghost.username))
+
+    async def identity_changed(self, client: PartnerClient, contact: Address,
+                               change: IdentityChange, held: bool) -> None:
+        portal = await self.portals.get(client.mxid, contact)
+        name = portal.ghost.username if portal is not None else contact
+        text = changed_key_notice(name, change, held=held, command_prefix=self.command_prefix)
+        if portal is not None:
+            await portal.send_notice(text)
+        elif self.notify_user is not None:
+            await self.notify_user(client.mxid, text)
 
     # --- Matrix → gateway --------------------------------------------------------------------
 

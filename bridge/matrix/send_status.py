@@ -144,6 +144,12 @@ class SendStatusReporter:
     async def pending(self, event_id: EventID) -> EventID:
         return await self._post(status_content(event_id, MessageStatus.PENDING))
 
+    async def waiting(self, event_id: EventID, text: str) -> EventID:
+        """Still pending, for a reason the person has to act on: the status says why, and a
+        notice in reply to the message says it to clients that do not show statuses."""
+        await self._post(status_content(event_id, MessageStatus.PENDING, message=text))
+        return await self.sender.send_notice(self.room_id, text, reply_to=event_id)
+
     async def success(self, event_id: EventID, *, delivered_to: list[UserID] | None = None
                       ) -> EventID:
         return await self._post(status_content(event_id, MessageStatus.SUCCESS,

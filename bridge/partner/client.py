@@ -24,16 +24,18 @@ from mautrix.util import background_task
 from ..gateway import stanzas
 from ..gateway.client_api import GatewayRequests
 from ..gateway.codec import Node
-from ..gateway.connection import GatewayConnection, Handlers
-from ..gateway.errors import ErrorInfo
+from ..gateway.connection import ConnectionUnavailable, GatewayConnection, Handlers
+from ..gateway.errors import ErrorInfo, GatewayError
 from ..gateway.ids import Address, InternalId, StanzaId
 from ..gateway.requests import OneTimePreKey, PreKeyBundle, SignedPreKey
 from ..gateway.stanzas import ServerAck
 from ..signal.agreement import PeerBundle
 from ..signal.durable import InboundState, Inbox, Outbox
-from ..signal.party import SignalParty
+from ..signal.errors import IdentityChange, UntrustedIdentityError
+from ..signal.party import SignalParty, fingerprint
 from ..signal.types import PeerId
 from ..storage import Database
+from .identity_holds import IdentityHolds
 
 log = logging.getLogger("bridge.partner")
 
@@ -73,6 +75,9 @@ class ContactSignals(Protocol):
     async def notification(self, client: "PartnerClient", kind: str, sender: Address,
                            node: Node) -> None: ...
 
+    async def identity_changed(self, client: PartnerClient, contact: Address,
+                               change: IdentityChange, held: bool) -> None: ...
+
 
 class _OutboxView:
     """What the connection resends after a reconnect: committed ciphertexts not yet acked."""
@@ -92,6 +97,7 @@ class PartnerClient:
                  make_connection: Callable[[Handlers, _OutboxView], GatewayConnection],
                  deliver: Deliver, report: SendReport,
                  signals: ContactSignals | None = None,
+                 holds: IdentityHolds | None = None,
                  on_connection_stopped: Callable[["PartnerClient", ErrorInfo],
                                                  Awaitable[None]] | None = None) -> None:
         self.mxid = mxid
@@ -103,6 +109,8 @@ class PartnerClient:
         self._deliver = deliver
         self._report = report
         self._signals = signals
+        # Only a party that refuses changed identities (policy ``block``) ever holds a contact.
+        self.holds = holds or IdentityHolds(db, inbox.vault, party.user_id)
         self._on_connection_stopped = on_connection_stopped
         self.log = log.getChild(internal_id)
         self.connection = make_connection(
@@ -207,7 +215,11 @@ class PartnerClient:
         async with self._session_lock:
             result = await self.inbox.receive(stanza_id, PeerId(sender),
                                               enc.attrs.get("type", ""), enc.content)
-        if result.state == InboundState.FAILED and not result.redelivered:
+        if result.identity_change is not None and not result.redelivered:
+            # Refused (policy block: kept undecrypted until confirmed) or accepted with a notice.
+            await self._identity_changed(sender, result.identity_change,
+                                         held=result.state is InboundState.FAILED)
+        elif result.state == InboundState.FAILED and not result.redelivered:
             await self._ask_for_retry(node, sender)
         # Stored (or recorded as undecryptable): returning lets the connection acknowledge it.
         # A redelivered message still in DECRYPTED state was stored by a connection that ended
@@ -225,6 +237,8 @@ class PartnerClient:
             return
         if sender is None:
             sender = Address(await self.inbox.sender_of(stanza_id))
+        if await self.holds.is_held(PeerId(sender)):
+            return  # the contact's new identity awaits confirmation; handed on after `trust`
         try:
             done = await self._deliver(self, IncomingMessage(stanza_id, sender, stored.plaintext,
                                                              timestamp, username))
@@ -247,31 +261,143 @@ class PartnerClient:
 
     # --- outgoing ----------------------------------------------------------------------------
 
-    async def send(self, local_id: str, recipient: Address, plaintext: bytes) -> None:
-        """Store, encrypt (fetching the recipient's bundle if there is no session), send."""
-        await self.outbox.submit(local_id, PeerId(recipient), plaintext)
-        await self._encrypt_and_send(local_id, recipient)
+    async def send(self, local_id: str, recipient: Address, plaintext: bytes) -> bool:
+        """Store, encrypt (fetching the recipient's bundle if there is no session), send.
 
-    async def _encrypt_and_send(self, local_id: str, recipient: Address) -> None:
+        False when the message is stored but held: the recipient's changed identity key waits
+        for the user's confirmation (it is sent by :meth:`confirm_identity`)."""
+        await self.outbox.submit(local_id, PeerId(recipient), plaintext)
+        return await self._encrypt_and_send(local_id, recipient)
+
+    async def _encrypt_and_send(self, local_id: str, recipient: Address) -> bool:
+        change: IdentityChange | None = None
         async with self._session_lock:
-            await self._ensure_session(recipient)
-            message = await self.outbox.ciphertext(local_id)
+            if await self.holds.is_held(PeerId(recipient)):
+                return False
+            try:
+                change = await self._ensure_session(recipient)
+            except UntrustedIdentityError as e:
+                refused = e.change
+            else:
+                refused = None
+                message = await self.outbox.ciphertext(local_id)
+        if refused is not None:
+            await self._identity_changed(recipient, refused, held=True)
+            return False
+        if change is not None:
+            await self._identity_changed(recipient, change, held=False)
         await self.connection.send(stanzas.message(StanzaId(local_id), recipient,
                                                    message.message_type, message.ciphertext))
+        return True
 
-    async def _ensure_session(self, peer: Address) -> None:
+    async def _ensure_session(self, peer: Address) -> IdentityChange | None:
         async with self.db.acquire() as conn:
-            if await self.party.has_session(conn, PeerId(peer)):
-                return
-        await self._new_session(peer)
+            if await self.party.has_trusted_session(conn, PeerId(peer)):
+                return None
+        return await self._new_session(peer)
 
-    async def _new_session(self, peer: Address) -> None:
+    async def _new_session(self, peer: Address) -> IdentityChange | None:
         bundles = await self.requests.fetch_bundles([peer])
         bundle = bundles.get(peer)
         if isinstance(bundle, ErrorInfo) or bundle is None:
             raise BundleUnavailable(peer, bundle)
         async with self.db.acquire() as conn, conn.transaction():
-            await self.party.process_bundle(conn, PeerId(peer), _peer_bundle(bundle))
+            return await self.party.process_bundle(conn, PeerId(peer), _peer_bundle(bundle))
+
+    # --- changed identities of contacts ------------------------------------------------------
+
+    async def _identity_changed(self, peer: Address, change: IdentityChange, *,
+                                held: bool) -> None:
+        """Record a hold (policy block) and tell the user, once per new key."""
+        if held and not await self.holds.hold(PeerId(peer), change.new_identity_key):
+            return  # held for this very key already; the user was told
+        if self._signals is None:
+            return
+        try:
+            await self._signals.identity_changed(self, peer, change, held)
+        except Exception:
+            # The hold is stored; a failed notice must not make the gateway redeliver.
+            self.log.exception("Could not post the security notice about %s", peer)
+
+    async def _check_identity_notification(self, peer: Address) -> bool:
+        """The gateway says ``peer``'s identity key changed: fetch their bundle to learn the new
+        key. Policy notice: start a session with it (the notice names both keys). Policy block:
+        hold the contact until the user confirms it. False when the key could not be fetched."""
+        try:
+            bundles = await self.requests.fetch_bundles([peer])
+        except (GatewayError, ConnectionUnavailable) as e:
+            self.log.warning("Could not fetch the new keys of %s: %s", peer, e)
+            return False
+        bundle = bundles.get(peer)
+        if isinstance(bundle, ErrorInfo) or bundle is None:
+            return False
+        async with self._session_lock:
+            async with self.db.acquire() as conn:
+                trusted = await self.party.trusted_identity(conn, PeerId(peer))
+            if trusted is None or trusted == bundle.identity:
+                return True  # never talked, or already seen (and told) through a message
+            if not self.party.accept_identity_changes:
+                change = IdentityChange(PeerId(peer), fingerprint(trusted),
+                                        fingerprint(bundle.identity),
+                                        previous_identity_key=trusted,
+                                        new_identity_key=bundle.identity)
+                held = True
+            else:
+                async with self.db.acquire() as conn, conn.transaction():
+                    change = await self.party.process_bundle(conn, PeerId(peer),
+                                                             _peer_bundle(bundle))
+                held = False
+        if change is not None:
+            await self._identity_changed(peer, change, held=held)
+        return True
+
+    async def held_identity(self, peer: Address) -> IdentityChange | None:
+        """The change waiting for confirmation for ``peer``, if any."""
+        new_key = await self.holds.held_key(PeerId(peer))
+        if new_key is None:
+            return None
+        async with self.db.acquire() as conn:
+            trusted = await self.party.trusted_identity(conn, PeerId(peer)) or b""
+        return IdentityChange(PeerId(peer), fingerprint(trusted), fingerprint(new_key),
+                              previous_identity_key=trusted, new_identity_key=new_key)
+
+    async def confirm_identity(self, peer: Address) -> bool:
+        """The user confirmed ``peer``'s new key: trust exactly the key they were shown, then
+        hand on what was held from the contact and send what was held for them, each in the
+        order it came. False when nothing waited for confirmation."""
+        changed_again: IdentityChange | None = None
+        async with self._session_lock:
+            new_key = await self.holds.held_key(PeerId(peer))
+            if new_key is None:
+                return False
+            async with self.db.acquire() as conn, conn.transaction():
+                await self.party.accept_identity(conn, PeerId(peer), new_key)
+                await self.holds.release(conn, PeerId(peer))
+            for stanza_id in await self.inbox.failed_from(PeerId(peer),
+                                                          UntrustedIdentityError.__name__):
+                result = await self.inbox.retry_failed(stanza_id)
+                if result.identity_change is not None:
+                    changed_again = result.identity_change
+                    break
+                if result.state is InboundState.FAILED:
+                    self.log.warning("Held message %s from %s still does not decrypt (%s)",
+                                     stanza_id, peer, result.error)
+        self.log.info("Identity of %s confirmed; releasing what was held", peer)
+        if changed_again is not None:
+            # A newer key than the one confirmed: hold again, with a new notice.
+            await self._identity_changed(peer, changed_again, held=True)
+        for stanza_id in await self.inbox.undelivered():
+            self._enqueue(stanza_id, None, None, None)
+        for local_id, recipient in await self.outbox.queued():
+            if recipient != peer:
+                continue
+            try:
+                if not await self._encrypt_and_send(local_id, peer):
+                    break  # held again
+            except Exception:
+                self.log.exception("Could not send held message %s yet; it stays queued",
+                                   local_id)
+        return True
 
     async def _on_server_ack(self, ack: ServerAck) -> None:
         if ack.stanza_class != "message":
@@ -308,12 +434,21 @@ class PartnerClient:
         local_id = node.attrs["id"]
         try:
             async with self._session_lock:
-                if count >= 2:
-                    await self._new_session(sender)
+                if await self.holds.is_held(PeerId(sender)):
+                    self.log.info("Not resending %s: %s's new identity is not confirmed",
+                                  local_id, sender)
+                    return
+                change = await self._new_session(sender) if count >= 2 else None
                 message = await self.outbox.reencrypt(local_id)
         except KeyError:
             self.log.info("Retry receipt from %s for unknown message %s", sender, local_id)
             return
+        except UntrustedIdentityError as e:
+            # They reinstalled without the gateway telling us: hold them like any other change.
+            await self._identity_changed(sender, e.change, held=True)
+            return
+        if change is not None:
+            await self._identity_changed(sender, change, held=False)
         if message.recipient != sender:
             return
         self.log.info("Resending %s to %s (retry %d)", local_id, sender, count)
@@ -338,6 +473,9 @@ class PartnerClient:
         if node.attrs.get("type") == "encrypt":
             await self.refill_prekeys()
             return
+        if (node.attrs.get("type") == "identity-change"
+                and await self._check_identity_notification(Address(node.attrs.get("from", "")))):
+            return  # the notice (or the hold) came from the new key itself
         if self._signals is not None:
             await self._signals.notification(self, node.attrs.get("type", ""),
                                              Address(node.attrs.get("from", "")), node)

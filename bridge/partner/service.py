@@ -29,6 +29,7 @@ from ..signal.store import SqlSignalStore
 from ..signal.types import UserId
 from ..trust import Purpose, Vault
 from .accounts import AccountState, PartnerAccount, PartnerAccounts
+from .identity_holds import IdentityHolds
 from .client import ContactSignals, Deliver, PartnerClient, SendReport
 
 NOISE_KEY = Purpose("gateway.noise-static")
@@ -50,7 +51,8 @@ class PartnerService:
                  tokens: IdentityTokenIssuer, gateway_base: str, settings: dict,
                  user_visible_id_template: str, allow_custom_username: bool,
                  deliver: Deliver, report: SendReport, signals: ContactSignals | None = None,
-                 on_state_change: Callable[..., Awaitable[None]] | None = None) -> None:
+                 on_state_change: Callable[..., Awaitable[None]] | None = None,
+                 identity_change_policy: str = "notice") -> None:
         self.db = db
         self.vault = vault
         self.http = http
@@ -63,6 +65,9 @@ class PartnerService:
         self.report = report
         self.signals = signals
         self.on_state_change = on_state_change
+        # "notice": a contact's changed identity key is accepted with a security notice;
+        # "block": nothing goes to or comes from them until the user confirms it (`trust`).
+        self.identity_change_policy = identity_change_policy
         self.accounts = PartnerAccounts(db)
         self.store = SqlSignalStore(vault)
         self.clients: dict[UserID, PartnerClient] = {}
@@ -196,6 +201,7 @@ class PartnerService:
             await self.store.delete_user(conn, UserId(mxid))
             await conn.execute("DELETE FROM signal_inbound WHERE user_id=$1", mxid)
             await conn.execute("DELETE FROM signal_outbound WHERE user_id=$1", mxid)
+            await conn.execute("DELETE FROM identity_hold WHERE user_id=$1", mxid)
             await self.vault.forget_user(conn, UserId(mxid))
             await self.accounts.deactivate(conn, mxid, state, error)
 
@@ -236,7 +242,8 @@ class PartnerService:
         async with self.db.acquire() as conn:
             boundary = await self.vault.boundary(conn, UserId(account.mxid))
             noise_private = boundary.open(NOISE_KEY, "static", account.sealed_noise_key)
-        party = SignalParty(self.store, UserId(account.mxid), accept_identity_changes=True)
+        party = SignalParty(self.store, UserId(account.mxid),
+                            accept_identity_changes=self.identity_change_policy == "notice")
         settings = ConnectionSettings(
             chat_url=self.gateway_base.replace("http", "ws", 1) + "/chat",
             gateway_static_public=await self._gateway_key(),
@@ -258,6 +265,7 @@ class PartnerService:
             party=party, inbox=Inbox(self.db, self.vault, party),
             outbox=Outbox(self.db, self.vault, party), make_connection=make_connection,
             deliver=self.deliver, report=self.report, signals=self.signals,
+            holds=IdentityHolds(self.db, self.vault, UserId(account.mxid)),
             on_connection_stopped=self._connection_stopped,
         )
         self.clients[account.mxid] = client

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also give it a Signal identity and publish its keys")
     for name in ("opt-in", "opt-out", "simulate"):
         sub.add_parser(name).add_argument("username")
+    sub.add_parser("reset-identity", help="a simulated user reinstalls: new identity key, "
+                   "contacts are told").add_argument("username")
     sub.add_parser("inbox", aliases=["received"],
                    help="what a simulated user received, decoded").add_argument("username")
     for name in ("block", "unblock"):
@@ -165,7 +167,7 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, object | None]:
     if c == "create-user":
         return "POST", "/gatekeeper-users", {"username": args.username,
                                              "opted_in": not args.not_opted_in}
-    if c in ("opt-in", "opt-out", "simulate"):
+    if c in ("opt-in", "opt-out", "simulate", "reset-identity"):
         return "POST", f"/gatekeeper-users/{args.username}/{c}", None
     if c in ("inbox", "received"):
         return "GET", f"/gatekeeper-users/{args.username}/inbox", None

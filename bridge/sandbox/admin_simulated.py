@@ -38,6 +38,7 @@ def add_admin_simulated_routes(app: web.Application, gateway: SandboxGateway,
     user = f"{prefix}/gatekeeper-users/{{username}}"
     r = app.router
     r.add_post(f"{user}/simulate", api.simulate)
+    r.add_post(f"{user}/reset-identity", api.reset_identity)
     r.add_post(f"{user}/send", api.send_plaintext)
     r.add_post(f"{user}/send/{{kind}}", api.send_content)
     r.add_post(f"{user}/typing", api.typing)
@@ -92,6 +93,10 @@ class SimulatedUserApi:
     async def simulate(self, request: web.Request) -> web.Response:
         user = await self._user(request, simulated=False)
         return web.json_response(await self.gw.simulated.enable(user.address))
+
+    async def reset_identity(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        return web.json_response(await self.gw.simulated.reset_identity(user.address))
 
     async def _send(self, user, to: str, plaintext: bytes, *, message_type: str,
                     stanza_id: Any, add_padding: bool = False) -> dict[str, Any]:

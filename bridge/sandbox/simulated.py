@@ -138,6 +138,14 @@ class SimulatedUsers:
         self._simulated.add(address)
         return {"address": address, "one_time_prekeys": len(new)}
 
+    async def reset_identity(self, address: str) -> dict[str, Any]:
+        """What a reinstall does: a new identity, new prekeys, no sessions. Everyone who had
+        fetched the old identity is told (``identity-change``); the inbox is kept."""
+        async with self._lock(address), self.gw.db.acquire() as conn, conn.transaction():
+            await self.signal_store.forget_keys(conn, UserId(address))
+            await conn.execute("DELETE FROM simulated_user WHERE address=$1", address)
+        return await self.enable(address)
+
     async def refill_if_low(self, address: str) -> None:
         """Called after someone fetched this user's bundle: top the server's pool up, as a
         client does when told its prekeys run low.

@@ -18,7 +18,7 @@ from enum import Enum
 
 from ..storage import Database
 from ..trust import Vault
-from .errors import SignalError
+from .errors import IdentityChange, SignalError, UntrustedIdentityError
 from .party import SignalParty, logger_name
 from .types import PeerId, UserId
 
@@ -61,6 +61,8 @@ class InboundResult:
     #: True when this id had been received before: nothing was decrypted this time
     redelivered: bool
     error: str | None = None
+    #: the sender's identity changed: accepted (DECRYPTED) or refused until confirmed (FAILED)
+    identity_change: IdentityChange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +106,17 @@ class Inbox:
                 await self._checkpoint("before-commit")
         except SignalError as e:
             # The transaction rolled back, so the session is untouched. Record the failure on
-            # its own so the message is acknowledged once and can be answered by a retry receipt.
-            return await self._record_failure(gateway_message_id, sender, kind, body,
-                                              type(e).__name__)
+            # its own so the message is acknowledged once and can be answered by a retry receipt
+            # (or, for a changed identity, decrypted once the user confirmed it).
+            failed = await self._record_failure(gateway_message_id, sender, kind, body,
+                                                type(e).__name__)
+            if isinstance(e, UntrustedIdentityError):
+                return InboundResult(gateway_message_id, failed.state, None, redelivered=False,
+                                     error=failed.error, identity_change=e.change)
+            return failed
         await self._checkpoint("after-commit")
         return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
-                             redelivered=False)
+                             redelivered=False, identity_change=result.identity_change)
 
     async def _record_failure(self, gateway_message_id: str, sender: PeerId, kind: str,
                               body: bytes, error: str) -> InboundResult:
@@ -150,10 +157,12 @@ class Inbox:
                     self.user_id, gateway_message_id, InboundState.DECRYPTED.value,
                     boundary.seal(P_INBOUND, gateway_message_id, result.plaintext))
         except SignalError as e:
+            change = e.change if isinstance(e, UntrustedIdentityError) else None
             return InboundResult(gateway_message_id, InboundState.FAILED, None,
-                                 redelivered=True, error=type(e).__name__)
+                                 redelivered=True, error=type(e).__name__,
+                                 identity_change=change)
         return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
-                             redelivered=False)
+                             redelivered=False, identity_change=result.identity_change)
 
     async def _load(self, conn, gateway_message_id: str) -> InboundResult | None:
         row = await conn.fetchrow(
@@ -178,6 +187,14 @@ class Inbox:
             "SELECT gateway_message_id FROM signal_inbound WHERE user_id=$1 AND state=$2"
             " ORDER BY received_at, gateway_message_id", self.user_id,
             InboundState.DECRYPTED.value)
+        return [r["gateway_message_id"] for r in rows]
+
+    async def failed_from(self, sender: PeerId, error: str) -> list[str]:
+        """Ids of messages from ``sender`` that failed with ``error``, oldest first."""
+        rows = await self.db.fetch(
+            "SELECT gateway_message_id FROM signal_inbound WHERE user_id=$1 AND state=$2"
+            " AND sender=$3 AND error=$4 ORDER BY received_at, gateway_message_id",
+            self.user_id, InboundState.FAILED.value, sender, error)
         return [r["gateway_message_id"] for r in rows]
 
     async def sender_of(self, gateway_message_id: str) -> PeerId | None:

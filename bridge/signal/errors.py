@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .types import PeerId
 
@@ -47,6 +47,10 @@ class IdentityChange:
     peer: PeerId
     previous_fingerprint: str
     new_fingerprint: str
+    # The public identity keys themselves: what a user confirms (`trust`) and what the safety
+    # codes in the notice are computed from. Public, but kept out of reprs and logs all the same.
+    previous_identity_key: bytes = field(default=b"", repr=False)
+    new_identity_key: bytes = field(default=b"", repr=False)
 
 
 class UntrustedIdentityError(SignalError):

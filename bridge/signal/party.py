@@ -44,6 +44,15 @@ def fingerprint(identity_key: bytes) -> str:
     return hashlib.sha256(identity_key).hexdigest()[:16]
 
 
+def safety_code(identity_key: bytes) -> str:
+    """Thirty digits in groups of five that stand for one identity key, for people to compare
+    (read out, or side by side with what the contact's app shows), like a safety number's half:
+    five bytes of a SHA-512 digest per group, each taken modulo 100000."""
+    digest = hashlib.sha512(b"interop-bridge safety code\x00" + identity_key).digest()
+    return " ".join(f"{int.from_bytes(digest[i:i + 5], 'big') % 100_000:05d}"
+                    for i in range(0, 30, 5))
+
+
 @dataclass(frozen=True, slots=True)
 class PublishedBundle:
     """What we upload: identity, current signed prekey and the unused one-time prekeys."""
@@ -156,7 +165,8 @@ class SignalParty:
         if trusted is None:  # first contact: trust on first use
             await self.store.save_peer_identity(conn, self.user_id, peer, key)
             return None
-        change = IdentityChange(peer, fingerprint(trusted), fingerprint(key))
+        change = IdentityChange(peer, fingerprint(trusted), fingerprint(key),
+                                previous_identity_key=trusted, new_identity_key=key)
         self.log.warning("Identity of %s changed for %s: %s -> %s", peer, self.user_id,
                          change.previous_fingerprint, change.new_fingerprint)
         if not self.accept_identity_changes:
@@ -176,6 +186,15 @@ class SignalParty:
     async def has_session(self, conn: Any, peer: PeerId) -> bool:
         record = await self.store.load_session(conn, self.user_id, peer, fresh=True)
         return record is not None and record.current is not None
+
+    async def has_trusted_session(self, conn: Any, peer: PeerId) -> bool:
+        """A current session whose peer identity is the one we trust now: after a confirmed
+        identity change the old session is not, and a new one must be started."""
+        record = await self.store.load_session(conn, self.user_id, peer, fresh=True)
+        if record is None or record.current is None:
+            return False
+        trusted = await self.store.load_peer_identity(conn, self.user_id, peer)
+        return trusted is None or record.current.their_identity == trusted
 
     async def _retry_if_stale(self, operation, *args):
         """Run ``operation(*args, fresh=False)``; if the session it used from the store's memory

@@ -68,6 +68,8 @@ def test_example_config_refuses_to_start_without_tokens(tmp_path):
     ("appservice.database", "postgres:///db", r"^appservice\.database: a PostgreSQL URL needs"),
     ("homeserver.verify_ssl", "yes please", r"^homeserver\.verify_ssl: expected true or false"),
     ("bridge.inbox_default", "sidebar", r"^bridge\.inbox_default: expected one of separate, main"),
+    ("bridge.identity_change_policy", "ask",
+     r"^bridge\.identity_change_policy: expected one of notice, block, got 'ask' \(str\)$"),
     ("bridge.username_template", "ghost_{name}", r"^bridge\.username_template: unknown placeholder"),
     ("bridge.username_template", "ghost", r"^bridge\.username_template: must contain {internal_id}"),
     ("bridge.permissions", {"@admin": "admin"}, r"^bridge\.permissions: '@admin' is not a full"),
@@ -160,6 +162,18 @@ def test_old_config_is_upgraded_in_place_keeping_values(tmp_path):
     assert config["metrics.enabled"] is False
     # the example's comments come along, so the upgraded file stays documented
     assert "# The database. SQLite is the embedded default" in path.read_text()
+
+
+def test_identity_change_policy_is_added_as_notice_and_a_chosen_block_is_kept(tmp_path):
+    older = write_config(tmp_path, **{"bridge.identity_change_policy": DELETE})
+    assert load_config(older, environ={})["bridge.identity_change_policy"] == "notice"
+    assert yaml.load(older)["bridge"]["identity_change_policy"] == "notice"
+    chosen = write_config(tmp_path, **{"bridge.identity_change_policy": "block",
+                                       "bridge.message_requests": DELETE})
+    assert load_config(chosen, environ={})["bridge.identity_change_policy"] == "block"
+    saved = yaml.load(chosen)
+    assert saved["bridge"]["identity_change_policy"] == "block"
+    assert saved["bridge"]["message_requests"] is True  # upgraded, the choice kept
 
 
 def test_up_to_date_config_is_not_rewritten(tmp_path):

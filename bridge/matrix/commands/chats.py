@@ -129,6 +129,36 @@ async def accept(ctx: CommandContext) -> None:
     await ctx.reply(f"Accepted: your chat with **{username}** opens now.")
 
 
+async def trust(ctx: CommandContext) -> None:
+    """Confirm a contact's changed security key: what was held flows again, in order."""
+    if len(ctx.args) > 1:
+        raise CommandError("Usage: `trust <username>`, or `trust` in your chat with them")
+    portals = ctx.services.portals
+    if ctx.args:
+        username = ctx.args[0].lstrip("@")
+        portal = next((p for p in await portals.for_user(ctx.sender)
+                       if p.ghost.username == username), None)
+        if portal is None:
+            raise CommandError(f"You have no chat with **{username}**.")
+    else:
+        portal = await portals.by_room(ctx.room_id)
+        if portal is None:
+            raise CommandError("Name the person (`trust <username>`), or send this in your "
+                               "chat with them.")
+        if portal.user_mxid != ctx.sender:
+            raise CommandError("Only the person this chat belongs to can confirm the other "
+                               "side's security key.")
+        username = portal.ghost.username
+    if not await _client(ctx).confirm_identity(portal.contact_id):
+        raise CommandError(f"There is nothing to confirm: no changed security key of "
+                           f"**{username}** is waiting for you.")
+    await ctx.reply(f"You confirmed **{username}**'s new security key. What was held is on its "
+                    "way, in order.")
+    if portal.room_id != ctx.room_id:
+        await portal.send_notice(f"You confirmed {username}'s new security key; messages flow "
+                                 "again.")
+
+
 async def _lookup(ctx: CommandContext, username: str):
     client = _client(ctx)
     try:
@@ -184,6 +214,8 @@ COMMANDS = (
     Command("resolve", resolve, "look a username up on the other service", usage="<username>"),
     Command("invite", invite, "ask someone to turn on third-party chats", usage="<username>"),
     Command("accept", accept, "accept a message request", usage="<username>"),
+    Command("trust", trust, "confirm a contact's changed security key (in their chat, or by "
+            "username)", usage="[username]"),
 )
 
 BLOCKING = (

@@ -23,6 +23,7 @@ from . import (
     v07_reachability_pings,
     v08_message_requests,
     v09_inbox_choice,
+    v10_identity_holds,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -36,6 +37,7 @@ STEPS = [
     v07_reachability_pings.upgrade,
     v08_message_requests.upgrade,
     v09_inbox_choice.upgrade,
+    v10_identity_holds.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

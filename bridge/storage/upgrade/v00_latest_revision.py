@@ -250,3 +250,14 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
             PRIMARY KEY (user_mxid, contact_id)
         )"""
     )
+
+    # --- identity changes waiting for confirmation (v10) ---
+    await conn.execute(
+        f"""CREATE TABLE identity_hold (
+            user_id     TEXT NOT NULL,
+            peer        TEXT NOT NULL,
+            sealed_key  {blob(scheme)} NOT NULL,
+            detected_at BIGINT NOT NULL,
+            PRIMARY KEY (user_id, peer)
+        )"""
+    )

@@ -1,0 +1,60 @@
+"""Contacts whose changed identity key waits for the user's confirmation (policy ``block``).
+
+While a contact is held, nothing goes to them and nothing from them is shown: incoming messages
+stay in the durable inbox (undecrypted, or decrypted but not handed on), outgoing ones stay
+queued in the outbox. The new key is kept (sealed in the user's boundary) so that `trust`
+confirms exactly the key the notice showed, not whatever the gateway hands out later.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..signal.types import PeerId, UserId
+from ..storage import Database
+from ..trust import Purpose, Vault
+
+P_HELD_IDENTITY = Purpose("identity.held")
+
+
+class IdentityHolds:
+    """The held contacts of one user."""
+
+    def __init__(self, db: Database, vault: Vault, user_id: UserId) -> None:
+        self.db, self.vault, self.user_id = db, vault, user_id
+
+    async def hold(self, peer: PeerId, new_identity_key: bytes) -> bool:
+        """Hold ``peer`` until ``new_identity_key`` is confirmed. False when exactly that was
+        held already (the user was told about it)."""
+        if await self.held_key(peer) == new_identity_key:
+            return False
+        async with self.db.acquire() as conn, conn.transaction():
+            boundary = await self.vault.boundary(conn, self.user_id)
+            await conn.execute(
+                "INSERT INTO identity_hold (user_id, peer, sealed_key, detected_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET"
+                " sealed_key=excluded.sealed_key, detected_at=excluded.detected_at",
+                self.user_id, peer, boundary.seal(P_HELD_IDENTITY, peer, new_identity_key),
+                int(time.time() * 1000))
+        return True
+
+    async def held_key(self, peer: PeerId) -> bytes | None:
+        """The new key waiting for confirmation, or None when ``peer`` is not held."""
+        async with self.db.acquire() as conn:
+            sealed = await conn.fetchval(
+                "SELECT sealed_key FROM identity_hold WHERE user_id=$1 AND peer=$2",
+                self.user_id, peer)
+            if sealed is None:
+                return None
+            boundary = await self.vault.boundary(conn, self.user_id)
+            return boundary.open(P_HELD_IDENTITY, peer, sealed)
+
+    async def is_held(self, peer: PeerId) -> bool:
+        return await self.db.fetchval(
+            "SELECT 1 FROM identity_hold WHERE user_id=$1 AND peer=$2",
+            self.user_id, peer) is not None
+
+    async def release(self, conn, peer: PeerId) -> None:
+        """Drop the hold (on ``conn``, in the transaction that trusts the new key)."""
+        await conn.execute("DELETE FROM identity_hold WHERE user_id=$1 AND peer=$2",
+                           self.user_id, peer)
