@@ -3,6 +3,9 @@
 `HomeserverMedia`: the homeserver's repository (authenticated media), through the bot.
 `HostedMedia`: encrypted blobs the bridge hosts for the gatekeeper (served by the partner-server
 route, only to gatekeeper-signed requests) and the gatekeeper's own media host for downloads.
+Each hosted blob remembers the outgoing message it was made for: when that message fails for good
+(the recipient is not opted in, blocked, it is too large, refused), the blob is withdrawn so that
+nobody can fetch a file that was never delivered.
 """
 
 from __future__ import annotations
@@ -58,8 +61,8 @@ class HostedMedia:
 
     # --- the mapping's GatewayMedia --------------------------------------------------------
 
-    def for_user(self, owner: str) -> "UserHostedMedia":
-        return UserHostedMedia(self, owner)
+    def for_user(self, owner: str, message_id: str | None = None) -> "UserHostedMedia":
+        return UserHostedMedia(self, owner, message_id)
 
     async def download(self, path: str, max_size: int) -> bytes:
         async with self.http.get(self.gateway_base + path,
@@ -76,12 +79,21 @@ class HostedMedia:
                     raise MediaTooLargeToFetch(f"more than {max_size} bytes")
             return bytes(data)
 
-    async def store(self, owner: str, blob: bytes) -> str:
+    async def store(self, owner: str, blob: bytes, message_id: str | None = None) -> str:
         reference = secrets.token_urlsafe(24)
         await self.db.execute(
-            "INSERT INTO hosted_media (storage_reference, owner, blob, created_at) "
-            "VALUES ($1, $2, $3, $4)", reference, owner, blob, int(time.time() * 1000))
+            "INSERT INTO hosted_media (storage_reference, owner, blob, created_at, message_id) "
+            "VALUES ($1, $2, $3, $4, $5)", reference, owner, blob, int(time.time() * 1000),
+            message_id)
         return f"/interop/whatsapp/download/{self.integrator_id}/{reference}/"
+
+    async def withdraw(self, owner: str, message_id: str) -> int:
+        """Delete the blobs hosted for one of ``owner``'s messages that failed for good; the
+        partner route answers 404 for them from now on. Returns how many were withdrawn."""
+        withdrawn = await self.db.fetch(
+            "DELETE FROM hosted_media WHERE owner=$1 AND message_id=$2 "
+            "RETURNING storage_reference", owner, message_id)
+        return len(withdrawn)
 
     # --- the partner route's HostedMedia ---------------------------------------------------
 
@@ -93,12 +105,13 @@ class HostedMedia:
 class UserHostedMedia:
     """GatewayMedia for one user's messages (hosted blobs remember their owner)."""
 
-    def __init__(self, hosted: HostedMedia, owner: str) -> None:
+    def __init__(self, hosted: HostedMedia, owner: str, message_id: str | None = None) -> None:
         self.hosted = hosted
         self.owner = owner
+        self.message_id = message_id
 
     async def download(self, path: str, max_size: int) -> bytes:
         return await self.hosted.download(path, max_size)
 
     async def host(self, blob: bytes) -> str:
-        return await self.hosted.store(self.owner, blob)
+        return await self.hosted.store(self.owner, blob, self.message_id)

@@ -75,9 +75,11 @@ class OutgoingFlow:
         if portal.blocked:
             await portal.status.failure(event.event_id, SendFailure.BLOCKED)
             return
+        stanza_id = stanza_id_for(event.event_id)
         mapper = MatrixToGateway(
             matrix_media=self.matrix_media,
-            gateway_media=self.hosted_media.for_user(portal.user_mxid),
+            # Blobs hosted for this message are tied to its stanza id, to withdraw on failure.
+            gateway_media=self.hosted_media.for_user(portal.user_mxid, stanza_id),
             message_ids=self.message_ids,
             resolve_mention=self._mention_resolver(portal, client),
         )
@@ -85,6 +87,8 @@ class OutgoingFlow:
         try:
             mapped = await mapper.map_event(event, info)
         except Unmappable as e:
+            # Something may have been hosted before the mapping gave up (a thumbnail, say).
+            await self._withdraw_media(client, stanza_id)
             failure = (SendFailure.TOO_LARGE if isinstance(e, TooLargeToSend)
                        else SendFailure.UNSUPPORTED)
             await portal.status.failure(event.event_id, failure, detail=str(e))
@@ -92,7 +96,6 @@ class OutgoingFlow:
             return
         if mapped is None:
             return
-        stanza_id = stanza_id_for(event.event_id)
         await self._remember(portal, event, mapped.content, stanza_id, client)
         # Pending before sending: the gateway's ack may come back before the next line runs,
         # and the room must end with the final status, not this one.
@@ -103,6 +106,10 @@ class OutgoingFlow:
         except BundleUnavailable as e:
             reason = _GATEWAY_FAILURES.get(getattr(e.error, "code", None),
                                           SendFailure.GATEWAY_UNREACHABLE)
+            if not reason.retrying:
+                # Final (not opted in, unknown): out of the outbox, and its media withdrawn.
+                await client.outbox.mark_refused(stanza_id)
+                await self._withdraw_media(client, stanza_id)
             await portal.status.failure(event.event_id, reason)
             return
         if not sent:
@@ -149,6 +156,10 @@ class OutgoingFlow:
         else:
             portal, event_id = self._pending_side_events.pop(
                 (client.internal_id, result.stanza_id), (None, None))
+        if result.error is not None:
+            # The gateway's errors in acks are final (transient ones are resent, never reported):
+            # what was hosted for the message must not stay fetchable.
+            await self._withdraw_media(client, result.stanza_id)
         if portal is None:
             return
         if result.error is None:
@@ -158,6 +169,11 @@ class OutgoingFlow:
             failure = _GATEWAY_FAILURES.get(result.error.code, SendFailure.GATEWAY_UNREACHABLE)
             await portal.status.failure(event_id, failure, detail=_describe(result.error))
             await self._count("refused", None)
+
+    async def _withdraw_media(self, client: PartnerClient, stanza_id: str) -> None:
+        withdrawn = await self.hosted_media.withdraw(client.mxid, stanza_id)
+        if withdrawn:
+            log.info("Withdrew %d hosted blob(s) of failed message %s", withdrawn, stanza_id)
 
     async def _count(self, result: str, event) -> None:
         if self.on_bridged:

@@ -24,6 +24,7 @@ from . import (
     v08_message_requests,
     v09_inbox_choice,
     v10_identity_holds,
+    v11_hosted_media_message,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -38,6 +39,7 @@ STEPS = [
     v08_message_requests.upgrade,
     v09_inbox_choice.upgrade,
     v10_identity_holds.upgrade,
+    v11_hosted_media_message.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

@@ -203,15 +203,17 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
         )"""
     )
 
-    # --- hosted media and reactions (v06) ---
+    # --- hosted media (v06, the message it belongs to v11) and reactions (v06) ---
     await conn.execute(
         f"""CREATE TABLE hosted_media (
             storage_reference TEXT PRIMARY KEY,
             owner             TEXT NOT NULL,
             blob              {blob(scheme)} NOT NULL,
-            created_at        BIGINT NOT NULL
+            created_at        BIGINT NOT NULL,
+            message_id        TEXT
         )"""
     )
+    await conn.execute("CREATE INDEX hosted_media_message_idx ON hosted_media (owner, message_id)")
     await conn.execute(
         """CREATE TABLE portal_reaction (
             event_id      TEXT PRIMARY KEY,
