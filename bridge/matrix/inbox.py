@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -62,11 +63,20 @@ class MatrixInbox:
             for kind, items in (("to_device", to_device), ("edu", ephemeral), ("pdu", events))
             for event in items
         ]
+        # A homeserver resends a transaction under the same id with the same body; Synapse on
+        # SQLite also starts its ids again after a restart, with other bodies: those are new.
+        # (Ids stored before digests were kept count as new: a retry exactly across the upgrade
+        # is far less likely than a restarted local homeserver.)
+        digest = hashlib.sha256(json.dumps([[row[1], row[3]] for row in rows]).encode()
+                                ).hexdigest()
         async with self.db.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
-                "INSERT INTO appservice_txn (txn_id, received_at) VALUES ($1, $2) "
-                "ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id",
-                txn_id, now,
+                "INSERT INTO appservice_txn (txn_id, received_at, digest) VALUES ($1, $2, $3) "
+                "ON CONFLICT (txn_id) DO UPDATE SET received_at=excluded.received_at, "
+                "digest=excluded.digest WHERE appservice_txn.digest IS NULL "
+                "OR appservice_txn.digest <> excluded.digest "
+                "RETURNING txn_id",
+                txn_id, now, digest,
             )
             if inserted is None:
                 return False

@@ -73,16 +73,16 @@ async def test_requests_without_or_with_a_wrong_hs_token_are_refused(listener, p
 
 async def test_transaction_is_stored_before_it_is_acknowledged(listener):
     url, db, inbox, handled = listener
+    body = txn_body(message("!a:localhost", 1), message("!b:localhost", 2)) | {
+        "de.sorunome.msc2409.ephemeral": [{"type": "m.typing", "room_id": "!a:localhost",
+                                           "content": {"user_ids": []}}]}
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {HS_TOKEN}"}) as http:
-        async with http.put(f"{url}/_matrix/app/v1/transactions/t1",
-                            json=txn_body(message("!a:localhost", 1), message("!b:localhost", 2))
-                            | {"de.sorunome.msc2409.ephemeral": [
-                                {"type": "m.typing", "room_id": "!a:localhost",
-                                 "content": {"user_ids": []}}]}) as resp:
+        async with http.put(f"{url}/_matrix/app/v1/transactions/t1", json=body) as resp:
             assert resp.status == 200
-        # Legacy query-string token, same transaction again: acknowledged, not stored twice.
+        # Legacy query-string token, same transaction again (a retry): acknowledged, not stored
+        # twice.
         async with http.put(f"{url}/transactions/t1", params={"access_token": HS_TOKEN},
-                            json=txn_body(message("!a:localhost", 1))) as resp:
+                            json=body) as resp:
             assert resp.status == 200
     assert await db.fetchval("SELECT COUNT(*) FROM appservice_txn") == 1
     await inbox.wait_idle()

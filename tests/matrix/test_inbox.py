@@ -130,3 +130,26 @@ async def test_stored_events_wait_for_start(db_url):
     finally:
         await inbox.stop()
         await db.stop()
+
+
+async def test_a_reused_transaction_id_with_new_events_is_not_taken_for_a_retry(db_url):
+    """Synapse on SQLite numbers its transactions from 1 again after a restart: the same id with
+    other events is a new transaction, the same id with the same events a retry."""
+    db = await open_database(db_url)
+    seen: list[int] = []
+
+    async def handler(item):
+        seen.append(item.event["content"]["n"])
+
+    inbox = MatrixInbox(db, handler)
+    try:
+        await inbox.start()
+        assert await inbox.accept("1", events=events("!a", 0, 2))
+        assert not await inbox.accept("1", events=events("!a", 0, 2))  # a retry
+        assert await inbox.accept("1", events=events("!a", 2, 2))      # the homeserver restarted
+        assert not await inbox.accept("1", events=events("!a", 2, 2))
+        await inbox.wait_idle()
+        assert seen == [0, 1, 2, 3]
+    finally:
+        await inbox.stop()
+        await db.stop()

@@ -25,6 +25,7 @@ from . import (
     v09_inbox_choice,
     v10_identity_holds,
     v11_hosted_media_message,
+    v12_txn_digest,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -40,6 +41,7 @@ STEPS = [
     v09_inbox_choice.upgrade,
     v10_identity_holds.upgrade,
     v11_hosted_media_message.upgrade,
+    v12_txn_digest.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

@@ -21,7 +21,8 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     await conn.execute(
         """CREATE TABLE appservice_txn (
             txn_id      TEXT PRIMARY KEY,
-            received_at BIGINT NOT NULL
+            received_at BIGINT NOT NULL,
+            digest      TEXT
         )"""
     )
     await conn.execute(
