@@ -47,10 +47,10 @@ def hosted_paths(stack) -> list[str]:
 
 async def proxy_status(stack, path: str) -> int:
     """What the gatekeeper's apps get from the gateway's media proxy for a partner-hosted path."""
-    async with aiohttp.ClientSession() as http:
-        async with http.get(stack.admin.base_url.rstrip("/") + path) as resp:
-            await resp.read()
-            return resp.status
+    async with aiohttp.ClientSession() as http, \
+            http.get(stack.admin.base_url.rstrip("/") + path) as resp:
+        await resp.read()
+        return resp.status
 
 
 async def rows_for(stack, event_id: str) -> int:
