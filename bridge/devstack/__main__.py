@@ -2,7 +2,9 @@
 
 Starts (or reuses, from ``--data``) a Synapse homeserver on loopback, the sandbox gateway and the
 bridge on SQLite, creates a demo Matrix account and a few simulated gatekeeper users, and prints
-how to log in. Stop it with Ctrl-C.
+how to log in. Stop it with Ctrl-C. With ``--demo`` it instead plays a scripted conversation
+between the demo account and the simulated user gina (every message type both ways), prints its
+transcript, stops, and exits 1 if anything did not arrive.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 
 from ..app import Bridge, configure_logging
 from ..config import load_config
@@ -37,6 +40,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--password", default="demo-password")
     parser.add_argument("--sandbox-secret", default="sandbox-admin-secret",
                         help="the sandbox admin API's secret (default: %(default)s)")
+    parser.add_argument("--demo", action="store_true",
+                        help="play the scripted conversation, print its transcript and exit "
+                             "(non-zero if anything did not arrive)")
     return parser.parse_args()
 
 
@@ -63,7 +69,7 @@ async def ensure_simulated_contacts(sandbox_url: str, secret: str) -> None:
             raise RuntimeError(f"could not simulate {username}: {answer}")
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> int:
     data = args.data.resolve()
     bridge_dir = data / "bridge"
     synapse_port = args.synapse_port or free_port()
@@ -92,10 +98,18 @@ async def run(args: argparse.Namespace) -> None:
     await synapse.start()
     bridge = Bridge(bridge_config)
     configure_logging(bridge.config)
+    if args.demo:
+        # The transcript is the output; the bridge's log says only what went wrong.
+        logging.getLogger("bridge").setLevel(logging.WARNING)
     try:
         await ensure_demo_account(synapse, data / "accounts.json", args.user, args.password)
         await bridge.start()
         await ensure_simulated_contacts(sandbox_url, args.sandbox_secret)
+        if args.demo:
+            from . import demo  # matrix-nio, from the test extra, only for the demo
+
+            return await demo.play(synapse, sandbox_url, args.sandbox_secret, user=args.user,
+                                   password=args.password)
         print(
             "\nThe local stack is running (Ctrl-C stops it):\n"
             f"  homeserver      {synapse.address}  (server name: localhost)\n"
@@ -119,6 +133,7 @@ async def run(args: argparse.Namespace) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        return 0
     finally:
         await bridge.stop()
         synapse.stop()
@@ -126,7 +141,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    asyncio.run(run(parse_args()))
+    sys.exit(asyncio.run(run(parse_args())))
 
 
 if __name__ == "__main__":
