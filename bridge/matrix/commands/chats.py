@@ -134,6 +134,11 @@ async def trust(ctx: CommandContext) -> None:
     if len(ctx.args) > 1:
         raise CommandError("Usage: `trust <username>`, or `trust` in your chat with them")
     portals = ctx.services.portals
+    here = await portals.by_room(ctx.room_id)
+    if not ctx.args and here is not None and here.user_mxid != ctx.sender:
+        raise CommandError("Only the person this chat belongs to can confirm the other "
+                           "side's security key.")
+    client = _client(ctx)
     if ctx.args:
         username = ctx.args[0].lstrip("@")
         portal = next((p for p in await portals.for_user(ctx.sender)
@@ -141,15 +146,12 @@ async def trust(ctx: CommandContext) -> None:
         if portal is None:
             raise CommandError(f"You have no chat with **{username}**.")
     else:
-        portal = await portals.by_room(ctx.room_id)
+        portal = here
         if portal is None:
             raise CommandError("Name the person (`trust <username>`), or send this in your "
                                "chat with them.")
-        if portal.user_mxid != ctx.sender:
-            raise CommandError("Only the person this chat belongs to can confirm the other "
-                               "side's security key.")
         username = portal.ghost.username
-    if not await _client(ctx).confirm_identity(portal.contact_id):
+    if not await client.confirm_identity(portal.contact_id):
         raise CommandError(f"There is nothing to confirm: no changed security key of "
                            f"**{username}** is waiting for you.")
     await ctx.reply(f"You confirmed **{username}**'s new security key. What was held is on its "
