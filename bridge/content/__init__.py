@@ -4,7 +4,7 @@ See docs/content-schema.md for the schema and docs/message-mapping.md for how
 Matrix events map onto it.
 """
 
-from .codec import decode_content, decode_payload, encode_content
+from .codec import decode_content, decode_payload, encode_content, parse_payload
 from .errors import BadPadding, ContentError, MalformedContent
 from .models import (
     Audio,
@@ -63,5 +63,6 @@ __all__ = [
     "decode_content",
     "decode_payload",
     "encode_content",
+    "parse_payload",
     "preview",
 ]

@@ -22,7 +22,8 @@ from .models import ChatId, ContentModel, Payload, SenderKeyDistribution, Unsupp
 from .padding import pad, unpad
 from .to_protobuf import to_protobuf
 
-__all__ = ["decode_content", "decode_payload", "encode_content", "from_protobuf", "to_protobuf"]
+__all__ = ["decode_content", "decode_payload", "encode_content", "from_protobuf", "parse_payload",
+           "to_protobuf"]
 
 
 def encode_content(
@@ -44,7 +45,14 @@ def decode_payload(plaintext: bytes) -> Payload:
 
     Raises BadPadding or MalformedContent for bytes that are not content.
     """
-    raw = unpad(plaintext)
+    return parse_payload(unpad(plaintext))
+
+
+def parse_payload(raw: bytes) -> Payload:
+    """Parse an unpadded content protobuf (e.g. a message disclosed in a report).
+
+    Raises MalformedContent for bytes that are not a content protobuf.
+    """
     message = pb.Content()
     try:
         message.ParseFromString(raw)

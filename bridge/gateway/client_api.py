@@ -9,6 +9,7 @@ from .codec import Node
 from .connection import GatewayConnection
 from .errors import ErrorInfo
 from .ids import Address
+from .reports import Report, ReportReceipt, parse_report_result, report_request
 from .requests import (
     LookupResult,
     OneTimePreKey,
@@ -65,6 +66,12 @@ class GatewayRequests:
 
     async def ping_reachability(self, address: Address) -> None:
         await self.connection.request(reachability_ping(new_stanza_id(), address))
+
+    async def report(self, report: Report) -> ReportReceipt:
+        """Report a contact (docs §7.10); :class:`ReportInvalid` before sending for a report the
+        gateway could not take."""
+        return parse_report_result(await self.connection.request(
+            report_request(new_stanza_id(), report)))
 
     async def delete_account(self) -> None:
         """Opt-out. The gateway then ends the channel with 401; the connection stops."""

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -61,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("message_id")
     mailbox = sub.add_parser("mailbox", help="what waits in an address's mailbox")
     mailbox.add_argument("address")
+    reports = sub.add_parser("reports", help="reports partners sent, with the disclosed messages")
+    reports.add_argument("--reporter", help="only reports by this address")
+    reports.add_argument("--reported", help="only reports about this address")
+    sub.add_parser("report", help="one report").add_argument("report_id")
     advance = sub.add_parser("advance-clock", help="move the test clock (needs --test-clock)")
     advance.add_argument("--days", type=float, default=0)
     advance.add_argument("--seconds", type=float, default=0)
@@ -190,6 +195,12 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, object | None]:
                                                                    "id": args.message_id}
     if c == "mailbox":
         return "GET", f"/mailbox/{args.address}", None
+    if c == "reports":
+        query = urlencode({k: v for k, v in (("reporter", args.reporter),
+                                             ("reported", args.reported)) if v})
+        return "GET", "/reports" + (f"?{query}" if query else ""), None
+    if c == "report":
+        return "GET", f"/reports/{quote(args.report_id, safe='')}", None
     if c == "advance-clock":
         return "POST", "/clock/advance", {"days": args.days, "seconds": args.seconds}
     raise SystemExit(f"unknown command {c}")

@@ -29,6 +29,7 @@ from bridge.gateway.tokens import SigningKey, jwks_document
 from . import stored_stanza
 from .admin_api import add_admin_routes, make_auth_middleware
 from .admin_chat import add_admin_chat_routes
+from .admin_reports import add_admin_report_routes
 from .admin_simulated import add_admin_simulated_routes
 from .chat.connection import chat_endpoint
 from .chat.router import Router
@@ -45,6 +46,7 @@ from .storage.directory import DirectoryStore
 from .storage.mailbox import ContactStore, MailboxStore, SendLedger
 from .storage.media import MediaStore
 from .storage.partners import PartnerStore
+from .storage.reports import ReportStore
 from .storage.state import StateStore
 
 log = logging.getLogger("bridge.sandbox")
@@ -89,6 +91,7 @@ class SandboxGateway:
         self.router = Router(self)
         self.simulated = SimulatedUsers(self)
         await self.simulated.start()
+        self.reports = ReportStore(self.db, self.simulated.vault)
         await self._load_clock()
         self.signing_key = await self._load_signing_key()
         self.noise_private = await self._load_noise_key()
@@ -257,6 +260,7 @@ class SandboxGateway:
     def extend_admin_routes(self, app: web.Application, prefix: str) -> None:
         add_admin_chat_routes(app, self, prefix)
         add_admin_simulated_routes(app, self, prefix)
+        add_admin_report_routes(app, self, prefix)
 
     def track_connection_task(self, task: asyncio.Task | None) -> None:
         if task is not None:

@@ -1,5 +1,5 @@
-"""Request/response stanzas (``iq``, protocol §7.2–7.4): key server, blocklist, deletion,
-reachability pings, username lookup and keep-alive."""
+"""Request/response stanzas (``iq``, protocol §7.2–7.4, §7.10): key server, blocklist, deletion,
+reachability pings, username lookup, reports and keep-alive."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..clock import DAY_MS, millis
 from ..enlistment import verify_signed_prekey
 from ..ids import is_internal_id
 from ..storage.partners import Bundle, OneTimePrekey, SignedPrekey
+from .reports import handle_report
 from .stanzas import StanzaRejected, bytes_child, error_node, iq_error, iq_result, require_id
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ _HANDLERS = {
     ("deletion", "set"): _delete_account,
     ("reachability", "set"): _reachability_ping,
     ("lookup", "get"): _lookup,
+    ("report", "set"): handle_report,
 }
 
 __all__ = ["SERVER_ADDRESS", "handle_iq"]

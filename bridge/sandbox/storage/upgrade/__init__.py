@@ -6,11 +6,12 @@ import logging
 
 from mautrix.util.async_db import UpgradeTable
 
-from . import v00_latest_revision, v01_initial, v02_simulated_users
+from . import v00_latest_revision, v01_initial, v02_simulated_users, v03_reports
 
 STEPS = [
     v01_initial.upgrade,
     v02_simulated_users.upgrade,
+    v03_reports.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 VERSION_TABLE = "sandbox_version"
