@@ -19,6 +19,7 @@ from .chats.incoming import IncomingFlow
 from .chats.media import HomeserverMedia, HostedMedia
 from .chats.message_ids import MessageIds
 from .chats.outgoing import OutgoingFlow
+from .chats.reporting import ReportEvidence, Reporting
 from .chats.requests import MessageRequests
 from .chats.signals import ContactSignalsFlow
 from .chats.spaces import InboxSpaces
@@ -75,6 +76,7 @@ class Bridge:
         self.signals: ContactSignalsFlow | None = None
         self.requests: MessageRequests | None = None
         self.spaces: InboxSpaces | None = None
+        self.reporting: Reporting | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -205,6 +207,10 @@ class Bridge:
                                   portals=self.portals, domain=self.config["homeserver.domain"],
                                   default_inbox=self.config["bridge.inbox_default"])
         self.portals.on_created.append(self.spaces.portal_created)
+        self.reporting = Reporting(
+            evidence=ReportEvidence(self.db, self.vault,
+                                    self.config["bridge.reportable_messages"]),
+            portals=self.portals, requests=self.requests)
 
     async def notify_user(self, mxid, text: str) -> None:
         """A notice in the user's management room (if they have one)."""
@@ -252,6 +258,8 @@ class Bridge:
     async def _deliver_incoming(self, client: PartnerClient, message: IncomingMessage) -> bool:
         """A decrypted message from a contact, into its portal (partner clients call this)."""
         with self.metrics.handling_seconds.labels("from_gateway").time():
+            # Kept first, so that a held message request can be reported too.
+            await self.reporting.evidence.record(client.mxid, message)
             return await self.incoming.deliver(client, message)
 
     async def _report_send_result(self, client: PartnerClient, result: SendResult) -> None:

@@ -205,6 +205,7 @@ FIELDS: tuple[Field, ...] = (
     Field("bridge.message_requests", boolean),
     Field("bridge.reachability_ping_interval", number(0)),
     Field("bridge.identity_change_policy", one_of("notice", "block")),
+    Field("bridge.reportable_messages", integer(0, 50)),
     Field("bridge.encryption.allow", boolean),
     Field("bridge.encryption.default", boolean),
     Field("bridge.permissions", permissions, is_mapping=True),

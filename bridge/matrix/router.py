@@ -101,7 +101,8 @@ class MatrixEventRouter:
         content = event.content
         return (getattr(content, "msgtype", None) == MessageType.TEXT
                 and isinstance(content.body, str)
-                and self.commands.parse(content.body, is_management_room=False) is not None)
+                and self.commands.parse(command_text(content),
+                                        is_management_room=False) is not None)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -150,7 +151,7 @@ class MatrixEventRouter:
             return
         user = await self.users.by_management_room(event.room_id)
         is_management = user is not None and user.mxid == event.sender
-        words = self.commands.parse(content.body, is_management_room=is_management)
+        words = self.commands.parse(command_text(content), is_management_room=is_management)
         if not words:
             return
 
@@ -162,6 +163,7 @@ class MatrixEventRouter:
                 sender=event.sender, room_id=event.room_id, args=args,
                 level=permission_level(self.permissions, event.sender),
                 is_management_room=is_management, reply=reply, services=self.services,
+                reply_to=content.get_reply_to(),
             )
 
         await self.commands.run(words, make_context)
@@ -174,3 +176,15 @@ class MatrixEventRouter:
     async def send(self, room_id: RoomID, event_type: EventType, content,
                    sender: UserID | None = None) -> None:
         await self.sender.send(room_id, event_type, content, sender=sender)
+
+
+def command_text(content) -> str:
+    """The body a command is read from: without the quoted fallback some clients put at the top
+    of a reply (`> <@someone> what they wrote`), so that a command can answer a message."""
+    body = content.body
+    if content.get_reply_to() is None or not body.startswith("> <") or "\n" not in body:
+        return body
+    lines = body.split("\n")
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return "\n".join(lines).strip()

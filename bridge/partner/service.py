@@ -202,6 +202,7 @@ class PartnerService:
             await conn.execute("DELETE FROM signal_inbound WHERE user_id=$1", mxid)
             await conn.execute("DELETE FROM signal_outbound WHERE user_id=$1", mxid)
             await conn.execute("DELETE FROM identity_hold WHERE user_id=$1", mxid)
+            await conn.execute("DELETE FROM report_evidence WHERE user_mxid=$1", mxid)
             await self.vault.forget_user(conn, UserId(mxid))
             await self.accounts.deactivate(conn, mxid, state, error)
 

@@ -6,7 +6,7 @@ being imported.
 
 from __future__ import annotations
 
-from . import account, admin, chats, meta
+from . import account, admin, chats, meta, reporting
 from .registry import Command, CommandContext, CommandError, CommandRegistry
 
 __all__ = ["Command", "CommandContext", "CommandError", "CommandRegistry", "build_registry"]
@@ -14,5 +14,5 @@ __all__ = ["Command", "CommandContext", "CommandError", "CommandRegistry", "buil
 
 def build_registry(prefix: str) -> CommandRegistry:
     return CommandRegistry([*meta.COMMANDS, *account.COMMANDS, *chats.COMMANDS,
-                            *chats.BLOCKING, *admin.COMMANDS],
+                            *chats.BLOCKING, *reporting.COMMANDS, *admin.COMMANDS],
                            prefix=prefix)

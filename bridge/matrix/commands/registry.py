@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 import logging
 
-from mautrix.types import RoomID, UserID
+from mautrix.types import EventID, RoomID, UserID
 
 from ..permissions import Level
 
@@ -25,6 +25,8 @@ class CommandContext:
     # The services a command may use (the bridge's components), handed over explicitly.
     services: Any = None
     registry: "CommandRegistry | None" = None
+    #: The event the command message replies to, if it is a reply.
+    reply_to: EventID | None = None
 
 
 Handler = Callable[[CommandContext], Awaitable[None]]
@@ -85,7 +87,9 @@ class CommandRegistry:
             await context.reply(f"Unknown command `{name}`. Send `help` for the list.")
             return
         if context.level < command.level:
-            await context.reply(f"`{command.name}` is for bridge admins only.")
+            await context.reply("You are not allowed to use this bridge."
+                                if context.level < Level.USER
+                                else f"`{command.name}` is for bridge admins only.")
             return
         try:
             await command.handler(context)

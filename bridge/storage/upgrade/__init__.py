@@ -26,6 +26,7 @@ from . import (
     v10_identity_holds,
     v11_hosted_media_message,
     v12_txn_digest,
+    v13_report_evidence,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -42,6 +43,7 @@ STEPS = [
     v10_identity_holds.upgrade,
     v11_hosted_media_message.upgrade,
     v12_txn_digest.upgrade,
+    v13_report_evidence.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

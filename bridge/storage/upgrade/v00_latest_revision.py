@@ -8,6 +8,7 @@ from __future__ import annotations
 from mautrix.util.async_db import Connection, Scheme
 
 from .dialect import autoincrement_pk, blob
+from .v13_report_evidence import create_report_evidence
 
 
 async def create_latest(conn: Connection, scheme: Scheme) -> None:
@@ -264,3 +265,6 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
             PRIMARY KEY (user_id, peer)
         )"""
     )
+
+    # --- messages kept for reports (v13) ---
+    await create_report_evidence(conn, scheme)
