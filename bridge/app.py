@@ -29,7 +29,9 @@ from .gateway.jwks_client import JwksCache
 from .gateway.partner_routes import PartnerEndpoints, register_routes
 from .gateway.tokens import SigningKey, jwks_document
 from .matrix.appservice import BridgeAppService
+from .matrix.bridge_state import BridgeStates, register_bridge_state_route
 from .matrix.commands import build_registry
+from .matrix.connection_notices import ConnectionNotices
 from .matrix.encryption import BotEncryption
 from .matrix.homeserver import check_registration, wait_for_homeserver
 from .matrix.inbox import MatrixInbox
@@ -77,6 +79,8 @@ class Bridge:
         self.requests: MessageRequests | None = None
         self.spaces: InboxSpaces | None = None
         self.reporting: Reporting | None = None
+        self.bridge_states: BridgeStates | None = None
+        self.connection_notices: ConnectionNotices | None = None
         self._stop_requested = asyncio.Event()
 
     async def start(self) -> None:
@@ -166,13 +170,26 @@ class Bridge:
             db=self.db, vault=self.vault, http=self.gateway_http, tokens=tokens,
             gateway_base=config["gateway.base_url"],
             settings={"idle_timeout": config["gateway.idle_timeout"],
-                      "keepalive_interval": config["gateway.keepalive_interval"]},
+                      "keepalive_interval": config["gateway.keepalive_interval"],
+                      "reconnect_backoff_initial": config["gateway.reconnect_backoff_initial"],
+                      "reconnect_backoff_max": config["gateway.reconnect_backoff_max"]},
             user_visible_id_template=config["bridge.user_visible_id_template"],
             allow_custom_username=config["bridge.allow_custom_username"],
             deliver=self._deliver_incoming, report=self._report_send_result,
             on_state_change=self._on_partner_state,
             identity_change_policy=config["bridge.identity_change_policy"],
         )
+        self.bridge_states = BridgeStates(
+            appservice=self.appservice, users=self.users, partners=self.partners,
+            status_endpoint=config["homeserver.status_endpoint"],
+            as_token=config["appservice.as_token"], log=self.log.getChild("bridge_state"))
+        register_bridge_state_route(self.appservice.app, self.bridge_states)
+        self.connection_notices = ConnectionNotices(
+            notify_user=self.notify_user, bridge_states=self.bridge_states,
+            delay=config["bridge.connection_notices.delay"],
+            min_interval=config["bridge.connection_notices.min_interval"],
+            log=self.log.getChild("connection_notices"))
+        self.partners.on_connection_state = self.connection_notices.connection_changed
         self.hosted_media = HostedMedia(self.db, self.gateway_http,
                                         gateway_base=config["gateway.base_url"],
                                         integrator_id=config["gateway.integrator_id"])
@@ -242,10 +259,15 @@ class Bridge:
         elif edu.get("type") == "m.typing":
             await self.signals.matrix_typing(portal, content.get("user_ids") or [])
 
-    async def _on_partner_state(self, mxid, state: str, explanation: str = "") -> None:
+    async def _on_partner_state(self, mxid, state: str, explanation: str = "", *,
+                                error: str = "", removed: bool = False) -> None:
         if state == "connection-stopped":
-            await self.notify_user(mxid, explanation)
+            self.connection_notices.stopped(mxid, explanation, error, removed=removed)
             return
+        if state == "opted-in":
+            self.connection_notices.opted_in(mxid)
+        elif state == "opted-out":
+            self.connection_notices.opted_out(mxid)
         reasons = {
             "opted-out": "You turned off third-party chats: this chat is read-only. Send "
                          "`opt-in` to the bridge bot to turn them on again.",
@@ -322,6 +344,8 @@ class Bridge:
             await self.metrics_server.stop()
         if self.partners:
             await self.partners.stop()
+        if self.connection_notices:
+            await self.connection_notices.stop()
         if self.gateway_http:
             await self.gateway_http.close()
         if self.appservice:

@@ -78,6 +78,11 @@ def http_url(value: Any) -> str:
     return value.rstrip("/")
 
 
+def optional_http_url(value: Any) -> str:
+    string(allow_empty=True)(value)
+    return http_url(value) if value.strip() else ""
+
+
 def database_url(value: Any) -> str:
     string()(value)
     scheme = value.split(":", 1)[0]
@@ -168,6 +173,7 @@ FIELDS: tuple[Field, ...] = (
     Field("homeserver.domain", string(), required=True),
     Field("homeserver.software", one_of("synapse", "dendrite", "conduit", "standard")),
     Field("homeserver.verify_ssl", boolean),
+    Field("homeserver.status_endpoint", optional_http_url),
     Field("appservice.address", http_url, required=True),
     Field("appservice.hostname", string()),
     Field("appservice.port", integer(1, 65535)),
@@ -206,6 +212,8 @@ FIELDS: tuple[Field, ...] = (
     Field("bridge.reachability_ping_interval", number(0)),
     Field("bridge.identity_change_policy", one_of("notice", "block")),
     Field("bridge.reportable_messages", integer(0, 50)),
+    Field("bridge.connection_notices.delay", number(0)),
+    Field("bridge.connection_notices.min_interval", number(0)),
     Field("bridge.encryption.allow", boolean),
     Field("bridge.encryption.default", boolean),
     Field("bridge.permissions", permissions, is_mapping=True),

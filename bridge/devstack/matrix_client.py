@@ -19,6 +19,7 @@ from nio import (
     RoomCreateResponse,
     RoomMessageNotice,
     RoomMessageText,
+    RoomPreset,
     RoomSendResponse,
     TypingNoticeEvent,
 )
@@ -102,11 +103,15 @@ class PersonClient:
             await self.client.keys_claim(self.client.get_users_for_key_claiming())
         await self.client.send_to_device_messages()
 
-    async def create_dm(self, other: str, *, encrypted: bool = True) -> str:
+    async def create_dm(self, other: str, *, encrypted: bool = True, trusted: bool = False
+                        ) -> str:
+        """``trusted``: with the "trusted private chat" preset (as Element makes direct chats),
+        which gives the invited party the creator's power level."""
         initial_state = [{"type": "m.room.encryption", "state_key": "",
                           "content": {"algorithm": "m.megolm.v1.aes-sha2"}}] if encrypted else []
+        preset = RoomPreset.trusted_private_chat if trusted else RoomPreset.private_chat
         response = await self.client.room_create(is_direct=True, invite=[other],
-                                                 initial_state=initial_state)
+                                                 initial_state=initial_state, preset=preset)
         assert isinstance(response, RoomCreateResponse), response
         return response.room_id
 

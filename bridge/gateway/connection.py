@@ -61,6 +61,9 @@ class Handlers:
     on_info: Callable[[Node], Awaitable[None]] | None = None
     #: The connection stopped for a reason only the user or operator can fix.
     on_stopped: Callable[[ErrorInfo], Awaitable[None]] | None = None
+    #: Every change of :class:`ConnectionState`, with the error that caused it if any. Called
+    #: synchronously from the run loop: it must not block (schedule work instead).
+    on_state: Callable[[ConnectionState, ErrorInfo | None], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,19 +192,19 @@ class GatewayConnection:
             if not done:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self.state = ConnectionState.IDLE
+        self._set_state(ConnectionState.IDLE)
 
     # -- run loop -------------------------------------------------------------------------
 
     async def _run(self) -> None:
         token_refreshed = False
         while not self._closing.is_set():
-            self.state = ConnectionState.CONNECTING
+            self._set_state(ConnectionState.CONNECTING)
             started = self._clock()
             result = await self._one_connection()
             self.backoff.connection_lasted(self._clock() - started if result.opened else 0.0)
             if result.outcome == "idle" or self._closing.is_set():
-                self.state = ConnectionState.IDLE
+                self._set_state(ConnectionState.IDLE)
                 return
             error = result.error
             if result.outcome == "ended" and error is not None and (
@@ -223,18 +226,29 @@ class GatewayConnection:
                 token_refreshed = False
             delay = self.backoff.next_delay(error.retry_after if error else None)
             self.backoff_history.append(delay)
-            self.state = ConnectionState.BACKING_OFF
+            self._set_state(ConnectionState.BACKING_OFF, error)
             self._log.info("reconnecting in %.1fs (%s)", delay,
                            f"{int(error.code)} {error.text}" if error else result.outcome)
             try:
                 await asyncio.wait_for(self._closing.wait(), delay)
             except TimeoutError:
                 pass
-        self.state = ConnectionState.IDLE
+        self._set_state(ConnectionState.IDLE)
+
+    def _set_state(self, state: ConnectionState, error: ErrorInfo | None = None) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        if self._handlers.on_state is not None:
+            try:
+                self._handlers.on_state(state, error)
+            except Exception:  # noqa: BLE001 - an observer's bug must not stop the connection
+                # Logged with its traceback; the connection goes on.
+                self._log.exception("connection state listener failed")
 
     async def _stop(self, error: ErrorInfo) -> None:
-        self.state = ConnectionState.STOPPED
         self.stop_error = error
+        self._set_state(ConnectionState.STOPPED, error)
         self._log.warning("stopped: %d %s", int(error.code), error.text)
         if self._handlers.on_stopped is not None:
             await self._handlers.on_stopped(error)
@@ -273,7 +287,7 @@ class GatewayConnection:
             assert isinstance(event, ChannelOpened)
             opened = True
             self._channel_session = current
-            self.state = ConnectionState.OPEN
+            self._set_state(ConnectionState.OPEN)
             self._opened.set()
             # OPEN before reading the outbox: anything stored from now on is sent by send()
             # directly, anything stored before is in this listing (duplicates are harmless).

@@ -24,7 +24,12 @@ from mautrix.util import background_task
 from ..gateway import stanzas
 from ..gateway.client_api import GatewayRequests
 from ..gateway.codec import Node
-from ..gateway.connection import ConnectionUnavailable, GatewayConnection, Handlers
+from ..gateway.connection import (
+    ConnectionState,
+    ConnectionUnavailable,
+    GatewayConnection,
+    Handlers,
+)
 from ..gateway.errors import ErrorInfo, GatewayError
 from ..gateway.ids import Address, InternalId, StanzaId
 from ..gateway.requests import OneTimePreKey, PreKeyBundle, SignedPreKey
@@ -99,7 +104,9 @@ class PartnerClient:
                  signals: ContactSignals | None = None,
                  holds: IdentityHolds | None = None,
                  on_connection_stopped: Callable[["PartnerClient", ErrorInfo],
-                                                 Awaitable[None]] | None = None) -> None:
+                                                 Awaitable[None]] | None = None,
+                 on_connection_state: Callable[[PartnerClient, ConnectionState,
+                                                ErrorInfo | None], None] | None = None) -> None:
         self.mxid = mxid
         self.db = db
         self.internal_id = internal_id
@@ -112,11 +119,13 @@ class PartnerClient:
         # Only a party that refuses changed identities (policy ``block``) ever holds a contact.
         self.holds = holds or IdentityHolds(db, inbox.vault, party.user_id)
         self._on_connection_stopped = on_connection_stopped
+        self._on_connection_state = on_connection_state
         self.log = log.getChild(internal_id)
         self.connection = make_connection(
             Handlers(on_message=self._on_message, on_server_ack=self._on_server_ack,
                      on_receipt=self._on_receipt, on_notification=self._on_notification,
-                     on_info=self._on_info, on_stopped=self._on_stopped),
+                     on_info=self._on_info, on_stopped=self._on_stopped,
+                     on_state=self._on_state),
             _OutboxView(self),
         )
         self.requests = GatewayRequests(self.connection)
@@ -484,6 +493,10 @@ class PartnerClient:
         if node.tag == "chatstate" and self._signals is not None:
             await self._signals.chatstate(self, Address(node.attrs.get("from", "")),
                                           node.child("composing") is not None)
+
+    def _on_state(self, state: ConnectionState, error: ErrorInfo | None) -> None:
+        if self._on_connection_state is not None:
+            self._on_connection_state(self, state, error)
 
     async def _on_stopped(self, error: ErrorInfo) -> None:
         self.stop_error = error

@@ -16,7 +16,13 @@ import aiohttp
 from mautrix.types import UserID
 from mautrix.util.async_db import Database
 
-from ..gateway.connection import ConnectionSettings, ConnectionUnavailable, GatewayConnection
+from ..gateway.backoff import Backoff
+from ..gateway.connection import (
+    ConnectionSettings,
+    ConnectionState,
+    ConnectionUnavailable,
+    GatewayConnection,
+)
 from ..gateway.enlistment import EnlistmentError, EnlistmentKeys, enlist
 from ..gateway.errors import ErrorCode, ErrorInfo, GatewayError
 from ..gateway.identity import IdentityTokenIssuer
@@ -31,6 +37,10 @@ from ..trust import Purpose, Vault
 from .accounts import AccountState, PartnerAccount, PartnerAccounts
 from .identity_holds import IdentityHolds
 from .client import ContactSignals, Deliver, PartnerClient, SendReport
+from .connection_watch import stop_error_code
+
+#: Told of each change of a user's connection state (synchronously; it must not block).
+ConnectionListener = Callable[[PartnerClient, ConnectionState, ErrorInfo | None], None]
 
 NOISE_KEY = Purpose("gateway.noise-static")
 _PINNED_GATEWAY_KEY = "gateway.noise_static_public"
@@ -52,7 +62,8 @@ class PartnerService:
                  user_visible_id_template: str, allow_custom_username: bool,
                  deliver: Deliver, report: SendReport, signals: ContactSignals | None = None,
                  on_state_change: Callable[..., Awaitable[None]] | None = None,
-                 identity_change_policy: str = "notice") -> None:
+                 identity_change_policy: str = "notice",
+                 on_connection_state: ConnectionListener | None = None) -> None:
         self.db = db
         self.vault = vault
         self.http = http
@@ -68,6 +79,8 @@ class PartnerService:
         # "notice": a contact's changed identity key is accepted with a security notice;
         # "block": nothing goes to or comes from them until the user confirms it (`trust`).
         self.identity_change_policy = identity_change_policy
+        # Every connection's state changes (connected, backing off, …), for status notices.
+        self.on_connection_state = on_connection_state
         self.accounts = PartnerAccounts(db)
         self.store = SqlSignalStore(vault)
         self.clients: dict[UserID, PartnerClient] = {}
@@ -229,7 +242,9 @@ class PartnerService:
         if self.on_state_change:
             if state is not None:
                 await self.on_state_change(client.mxid, "unenlisted", explanation)
-            await self.on_state_change(client.mxid, "connection-stopped", explanation)
+            await self.on_state_change(client.mxid, "connection-stopped", explanation,
+                                       error=stop_error_code(error, removed=state is not None),
+                                       removed=state is not None)
 
     def client(self, mxid: UserID) -> PartnerClient | None:
         return self.clients.get(mxid)
@@ -259,6 +274,8 @@ class PartnerService:
                 noise_static_private=noise_private,
                 token_provider=self.tokens.provider(user_visible_id),
                 outbox=outbox, handlers=handlers,
+                backoff=Backoff(base=self.settings.get("reconnect_backoff_initial", 1.0),
+                                cap=self.settings.get("reconnect_backoff_max", 300.0)),
             )
 
         client = PartnerClient(
@@ -268,6 +285,7 @@ class PartnerService:
             deliver=self.deliver, report=self.report, signals=self.signals,
             holds=IdentityHolds(self.db, self.vault, UserId(account.mxid)),
             on_connection_stopped=self._connection_stopped,
+            on_connection_state=self.on_connection_state,
         )
         self.clients[account.mxid] = client
         return client

@@ -35,10 +35,13 @@ def notice(text: str):
     return lambda e: isinstance(e, RoomMessageNotice) and text in e.body
 
 
-async def opted_in_person(stack: Stack, localpart: str, store) -> tuple[PersonClient, str, str]:
-    """A Matrix user who opted in through the management room: (client, room, internal id)."""
+async def opted_in_person(stack: Stack, localpart: str, store, *, trusted_dm: bool = False
+                          ) -> tuple[PersonClient, str, str]:
+    """A Matrix user who opted in through the management room: (client, room, internal id).
+    ``trusted_dm``: the management room is made as Element makes direct chats (the bot may set
+    state there)."""
     person = await PersonClient.create(stack.synapse, localpart, store)
-    room = await person.create_dm(BOT)
+    room = await person.create_dm(BOT, trusted=trusted_dm)
     await person.wait_for_member(room, BOT)
     await person.send_text(room, "opt-in")
     await person.wait_for(room, notice("Before you turn on"))
