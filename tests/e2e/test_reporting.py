@@ -53,6 +53,10 @@ async def test_report_with_picked_messages_block_and_refusals(db_url, tmp_path, 
             await alice.wait_for(portal, lambda e: isinstance(e, RoomMessageText)
                                  and e.body == SECRETS[-1])
 
+            await alice.send_text(management, "help")
+            assert "`report <username> [--last N] [--block] [reason…]`" in (
+                await alice.wait_for(management, notice("Commands you can use"))).body
+
             # Refusals: bad arguments, an unknown name, nobody to report, N out of range.
             for command, answer in [
                 ("report", "Usage: `report <username>"),
@@ -129,3 +133,30 @@ async def test_report_with_picked_messages_block_and_refusals(db_url, tmp_path, 
     # What was disclosed went to the gateway only: no log line carries it.
     for secret in SECRETS:
         assert secret not in caplog.text
+
+
+async def test_a_message_request_can_be_reported_and_blocked(db_url, tmp_path):
+    async with running_stack(db_url, tmp_path,
+                             overrides={"bridge.message_requests": True}) as stack:
+        alice, management, alice_id = await opted_in_person(stack, "alice", tmp_path / "alice")
+        try:
+            mallory = await simulated_user(stack, "mallory")
+            sent = await send_as_gatekeeper(stack, "mallory", alice_id,
+                                            Text(text="claim your prize-8841"))
+            await alice.wait_for(management, notice("**mallory** wants to chat"))
+            await alice.send_text(management, "report mallory --last 1 --block scam")
+            done = await alice.wait_for(management, notice("Reported **mallory**"))
+            assert "with 1 of their messages" in done.body and "is blocked" in done.body
+            _, report = await stack.admin.call("GET", "/reports/R1")
+            assert [m["id"] for m in report["messages"]] == [sent["id"]]
+            assert report["messages"][0]["content"]["text"] == "claim your prize-8841"
+            assert mallory in (await stack.admin.call("GET", f"/blocks/{alice_id}"))[1][
+                "blocked"]
+            request = await stack.bridge.requests.get(alice.user_id, mallory)
+            assert request.state.value == "blocked"
+            held = await stack.bridge.db.fetchval(
+                "SELECT COUNT(*) FROM signal_inbound WHERE user_id=$1 AND state='decrypted'",
+                alice.user_id)
+            assert held == 0  # what the request held was dropped, as with `block`
+        finally:
+            await alice.close()
