@@ -80,23 +80,28 @@ class ReportEvidence:
 
     async def latest(self, user: UserID, contact: Address, count: int) -> list[KeptMessage]:
         """The newest ``count`` kept messages from ``contact``, oldest first."""
-        rows = await self.db.fetch(
-            "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
-            " contact_id=$2 ORDER BY kept_at DESC LIMIT $3", user, contact, count)
-        return list(reversed([await self._open(user, contact, row) for row in rows]))
+        async with self.db.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
+                " contact_id=$2 ORDER BY kept_at DESC LIMIT $3", user, contact, count)
+            boundary = await self.vault.boundary(conn, UserId(user))
+        return [_opened(boundary, contact, row) for row in reversed(rows)]
 
     async def get(self, user: UserID, contact: Address, stanza_id: str) -> KeptMessage | None:
-        row = await self.db.fetchrow(
-            "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
-            " contact_id=$2 AND stanza_id=$3", user, contact, stanza_id)
-        return await self._open(user, contact, row) if row is not None else None
-
-    async def _open(self, user: UserID, contact: Address, row) -> KeptMessage:
         async with self.db.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
+                " contact_id=$2 AND stanza_id=$3", user, contact, stanza_id)
+            if row is None:
+                return None
             boundary = await self.vault.boundary(conn, UserId(user))
-        return KeptMessage(row["stanza_id"], row["sent_at"],
-                           boundary.open(P_EVIDENCE, _name(contact, row["stanza_id"]),
-                                         bytes(row["sealed"])))
+        return _opened(boundary, contact, row)
+
+
+def _opened(boundary, contact: Address, row) -> KeptMessage:
+    return KeptMessage(row["stanza_id"], row["sent_at"],
+                       boundary.open(P_EVIDENCE, _name(contact, row["stanza_id"]),
+                                     bytes(row["sealed"])))
 
 
 class ReportRefused(Exception):
