@@ -31,6 +31,7 @@ NOT_OPTED_IN = [
     ("blocklist", "Send `opt-in` first"),
     ("accept carol", "Send `opt-in` first"),
     ("trust carol", "Send `opt-in` first"),
+    ("report carol --last 1", "Send `opt-in` first"),
     ("opt-in confirm", "Send `opt-in` first"),
     ("status", "not opted in"),
     ("contacts", "no third-party chats yet"),
@@ -58,6 +59,11 @@ BAD_ARGUMENTS = [
     ("unblock nobody", "nobody called **nobody**"),
     ("inbox", "Usage: `inbox separate`"),
     ("inbox sideways", "Usage: `inbox separate`"),
+    ("report", "Usage: `report <username>"),
+    ("report carol --last x", "`--last` needs a number"),
+    ("report carol --everything", "Unknown option `--everything`"),
+    ("report nobody", "nobody called **nobody**"),
+    ("report carol", "no chat with **carol**"),
     ("opt-out", "confirm"),  # asks first; nothing happens without `confirm`
 ]
 
@@ -135,7 +141,8 @@ async def test_every_command_refuses_clearly(db_url, tmp_path):
             await alice.wait_for_member(shared.room_id, BOT)
             await mallory.client.join(shared.room_id)
             await mallory.wait_for_member(shared.room_id, mallory.user_id)
-            for command in ("!interop help", "!interop start-chat carol", "!interop users"):
+            for command in ("!interop help", "!interop start-chat carol", "!interop users",
+                            "!interop report carol"):
                 assert "not allowed to use this bridge" in await ask(mallory, shared.room_id,
                                                                      command)
         finally:

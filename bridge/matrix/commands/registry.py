@@ -87,9 +87,7 @@ class CommandRegistry:
             await context.reply(f"Unknown command `{name}`. Send `help` for the list.")
             return
         if context.level < command.level:
-            await context.reply("You are not allowed to use this bridge."
-                                if context.level < Level.USER
-                                else f"`{command.name}` is for bridge admins only.")
+            await context.reply(f"`{command.name}` is for bridge admins only.")
             return
         try:
             await command.handler(context)
