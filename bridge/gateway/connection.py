@@ -129,6 +129,9 @@ class GatewayConnection:
         self._task: asyncio.Task[None] | None = None
         self._channel_session: ChannelSession | None = None
         self._opened = asyncio.Event()
+        # Set once a new channel has resent the outbox: a send() meanwhile waits for it, or it
+        # could overtake an older stanza of the same chat on its way out again.
+        self._outbox_resent = asyncio.Event()
         self._closing = asyncio.Event()
         self.connect_count = 0
         #: Delays actually waited between attempts (for observability and tests).
@@ -147,6 +150,8 @@ class GatewayConnection:
 
     async def send(self, node: Node) -> None:
         """Send a stanza the caller has already stored in its outbox (sent later if offline)."""
+        if self._channel_session is not None and self.state is ConnectionState.OPEN:
+            await self._outbox_resent.wait()
         current = self._channel_session
         if current is not None and self.state is ConnectionState.OPEN:
             try:
@@ -286,13 +291,16 @@ class GatewayConnection:
                 return _Result("refused", event.error, opened=False)
             assert isinstance(event, ChannelOpened)
             opened = True
+            self._outbox_resent.clear()
             self._channel_session = current
             self._set_state(ConnectionState.OPEN)
             self._opened.set()
             # OPEN before reading the outbox: anything stored from now on is sent by send()
-            # directly, anything stored before is in this listing (duplicates are harmless).
+            # (which waits until this resend is done, so order is kept), anything stored before
+            # is in this listing (sent twice at most; the gateway de-duplicates).
             for node in await self._outbox.unacknowledged():
                 await current.send_tracked(node)
+            self._outbox_resent.set()
             outcome = await self._serve_until_closing(current)
         except (TimeoutError, WireError, SessionEnded, aiohttp.ClientError) as exc:
             self._log.info("channel ended: %s", type(exc).__name__)
@@ -304,6 +312,7 @@ class GatewayConnection:
         finally:
             self._opened.clear()
             self._channel_session = None
+            self._outbox_resent.set()  # a send() still waiting finds no channel and wakes one
             await current.close()
         kind, error = outcome
         return _Result(kind, error, opened)

@@ -68,6 +68,36 @@ async def test_outbox_resent_after_reconnect_and_acks_reported(gateway, http) ->
     await connection.close()
 
 
+async def test_a_send_while_the_outbox_is_resent_goes_after_it(gateway, http) -> None:
+    """What was stored before the channel opened goes out first: a message sent while the
+    outbox is still being read and resent waits for it, so the gateway gets them in order."""
+    connection, outbox, recorder = make_connection(gateway, http)
+    outbox.nodes.append(message(StanzaId("OUT1"), CONTACT, "pkmsg", b"\x33abc"))
+    reading, release = asyncio.Event(), asyncio.Event()
+    read_outbox = outbox.unacknowledged
+
+    async def slow_read():
+        nodes = await read_outbox()
+        reading.set()
+        await release.wait()  # a database query that takes its time
+        return nodes
+
+    outbox.unacknowledged = slow_read
+    connection.wake()
+    await reading.wait()
+    assert connection.state is ConnectionState.OPEN
+    newer = message(StanzaId("OUT2"), CONTACT, "msg", b"\x33def")
+    outbox.nodes.append(newer)
+    sending = asyncio.create_task(connection.send(newer))
+    await asyncio.sleep(0.2)
+    release.set()
+    await sending
+    await wait_for(lambda: {a.stanza_id for a in recorder.acks} == {"OUT1", "OUT2"})
+    received = [n.attrs["id"] for _, n in gateway.received if n.tag == "message"]
+    assert received[:2] == ["OUT1", "OUT2"], received
+    await connection.close()
+
+
 async def test_idle_close_and_wake_up(gateway, http) -> None:
     connection, _, recorder = make_connection(gateway, http, idle=0.3)
     connection.wake()
