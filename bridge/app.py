@@ -12,6 +12,7 @@ import signal
 
 import aiohttp
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
+from mautrix.errors import MatrixError
 from mautrix.util.async_db import Database
 
 from . import __version__
@@ -151,6 +152,17 @@ class Bridge:
         await self.inbox.start()
         self.appservice.ready = True
         self.log.info("Bridge bot %s is registered; the bridge is ready", bot.mxid)
+        await self._ask_for_queued_transactions()
+
+    async def _ask_for_queued_transactions(self) -> None:
+        """Have the homeserver ping us (MSC2659): Synapse then sends the transactions it queued
+        while the bridge was down at once, instead of after its retry backoff (which grows to
+        minutes)."""
+        try:
+            await self.appservice.intent.appservice_ping(self.config["appservice.id"])
+        except (MatrixError, aiohttp.ClientError) as e:  # e.g. a homeserver without the endpoint
+            self.log.info("Pinging ourselves through the homeserver failed (%s); it sends "
+                          "what it queued on its own schedule", e)
 
     def _gateway_id(self) -> str:
         return self.config["gateway.gateway_id"] or self.config["gateway.base_url"]
