@@ -99,16 +99,39 @@ class BotEncryption:
 
     # --- events ---------------------------------------------------------------------------
 
-    async def decrypt(self, event: EncryptedEvent, wait_for_keys: float = 10):
+    async def decrypt(self, event: EncryptedEvent, wait_for_keys: float = 5,
+                      wait_for_answer: float = 20):
         try:
             return await self.machine.decrypt_megolm_event(event)
         except SessionNotFound as e:
+            if not wait_for_keys:
+                raise
             # The room key travels as a to-device event and may arrive just after the message.
-            if not wait_for_keys or not await self.machine.wait_for_session(
-                event.room_id, e.session_id, timeout=wait_for_keys
-            ):
+            if await self.machine.wait_for_session(event.room_id, e.session_id,
+                                                   timeout=wait_for_keys):
+                return await self.machine.decrypt_megolm_event(event)
+            # Or it never comes: the homeserver does not repeat to-device events it could not
+            # deliver while the bridge was down (only room events are kept for it). Ask the
+            # sender's device for the key, as clients do when they miss one.
+            if not await self.request_key(event, e, timeout=wait_for_answer):
                 raise
             return await self.machine.decrypt_megolm_event(event)
+
+    async def request_key(self, event: EncryptedEvent, missing: SessionNotFound, *,
+                          timeout: float) -> bool:
+        device_id = getattr(event.content, "device_id", None)
+        if device_id:
+            devices = [device_id]
+        else:
+            devices = list((await self.crypto_store.get_devices(event.sender) or {}).keys())
+        if not devices:
+            return False
+        self.log.info("Asking %s (%s) for the room key %s of %s", event.sender,
+                      ", ".join(devices), missing.session_id, event.event_id)
+        # mautrix removes the device that answered by key, so the devices go in a dict.
+        return await self.machine.request_room_key(
+            event.room_id, missing.sender_key, missing.session_id,
+            from_devices={event.sender: dict.fromkeys(devices)}, timeout=timeout)
 
     async def encrypt(self, room_id: RoomID, event_type: EventType, content) -> tuple[EventType, object]:
         try:
