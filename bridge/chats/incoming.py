@@ -7,6 +7,7 @@ is not bridged twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from mautrix.types import EventType
@@ -15,7 +16,7 @@ from ..content import ContentError, decode_payload, preview
 from ..formatting import MatrixMention, RemoteToMatrixResolver
 from ..gateway.ids import InternalId, StanzaId
 from ..mapping import GatewayToMatrix, Notice, PortalInfo, Redact, SendEvent, unreadable_notice
-from ..matrix.portals import Portal, Portals, SendAs
+from ..matrix.portals import BRIDGED_FROM, Portal, Portals, SendAs
 from ..matrix.puppet import Puppets
 from ..partner.accounts import PartnerAccounts
 from ..partner.client import IncomingMessage, PartnerClient
@@ -30,6 +31,13 @@ def portal_info(portal: Portal, client: PartnerClient) -> PortalInfo:
     return PortalInfo(room_id=portal.room_id, chat_id=portal.contact_id,
                       user_mxid=portal.user_mxid, user_internal_id=client.internal_id,
                       encrypted=portal.record.encrypted)
+
+
+def matrix_txn_id(sender: InternalId, stanza_id: StanzaId, index: int) -> str:
+    """The Matrix transaction id of the ``index``-th event bridged from one stanza: the same on
+    every attempt. The homeserver scopes transaction ids to the appservice and the room."""
+    digest = hashlib.sha256(f"{sender}\n{stanza_id}\n{index}".encode()).hexdigest()
+    return f"interop.in.{digest[:32]}"
 
 
 def request_notice(username: str, plaintext: bytes) -> str:
@@ -90,18 +98,30 @@ class IncomingFlow:
             )
             actions = await mapper.map_content(payload.content, sender, stanza_id, info)
             kind = type(payload.content).__name__.lower()
+        # A crash after the homeserver took an event and before it was recorded hands the
+        # message on again. The same transaction id then gets the same event back while the
+        # homeserver remembers it (Synapse: in memory, 30 to 60 minutes); beyond that, the
+        # events already in the room say which parts were sent.
+        already_sent = (await portal.bridged_parts(sender, stanza_id)
+                        if message.may_be_bridged else {})
         recorded = False
-        for action in actions:
+        for index, action in enumerate(actions):
+            txn_id = matrix_txn_id(sender, stanza_id, index)
             if isinstance(action, SendEvent):
-                event_id = await portal.send(action.content, event_type=action.event_type)
+                content = {**action.content, BRIDGED_FROM: {"sender": sender,
+                                                            "stanza_id": stanza_id,
+                                                            "part": index}}
+                event_id = already_sent.get(index) or await portal.send(
+                    content, event_type=action.event_type, txn_id=txn_id)
                 recorded = await self._record(portal, action, event_id, sender, stanza_id,
                                               message.timestamp, recorded)
             elif isinstance(action, Redact):
+                # Redacting twice after a crash changes nothing anyone sees.
                 await portal.ghost.intent.redact(portal.room_id, action.event_id,
                                                  reason=action.reason)
                 await self.message_ids.forget_reaction(action.event_id)
             elif isinstance(action, Notice):
-                await portal.send_notice(action.text, sender=SendAs.GHOST)
+                await portal.send_notice(action.text, sender=SendAs.GHOST, txn_id=txn_id)
         # Stored and shown: the contact's app may now show the message as delivered.
         await client.send_receipt(stanza_id, message.sender, read=False)
         if self.on_bridged:

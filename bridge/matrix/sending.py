@@ -39,20 +39,27 @@ class MatrixSender:
         self.encryption = encryption
 
     async def send(self, room_id: RoomID, event_type: EventType, content, *,
-                   sender: UserID | None = None, encrypt: bool = True) -> EventID:
+                   sender: UserID | None = None, encrypt: bool = True,
+                   txn_id: str | None = None) -> EventID:
         """Send as the bot (``sender=None``) or as ``sender`` (a ghost of this appservice).
 
         ``encrypt=False`` sends in the clear even in encrypted rooms; only for events that carry
         no content of a person's (send statuses), which the homeserver's side may need to read.
+
+        ``txn_id`` makes the send idempotent: the homeserver answers a repeated transaction id
+        with the event it already created, however the content (a new Megolm ciphertext)
+        differs. Without it each call gets a fresh one.
         """
         bot = self.appservice.intent
         intent = bot if sender is None or sender == bot.mxid else bot.user(sender)
         if (encrypt and self.encryption
                 and await self.appservice.state_store.is_encrypted(room_id)):
             event_type, content = await self.encryption.encrypt(room_id, event_type, content)
-        return await intent.send_message_event(room_id, event_type, content)
+        return await intent.send_message_event(room_id, event_type, content, txn_id=txn_id)
 
     async def send_notice(self, room_id: RoomID, text: str, *, sender: UserID | None = None,
-                          reply_to: EventID | None = None) -> EventID:
+                          reply_to: EventID | None = None, txn_id: str | None = None
+                          ) -> EventID:
         return await self.send(room_id, EventType.ROOM_MESSAGE,
-                               notice_content(text, reply_to=reply_to), sender=sender)
+                               notice_content(text, reply_to=reply_to), sender=sender,
+                               txn_id=txn_id)

@@ -55,6 +55,9 @@ class IncomingMessage:
     timestamp: int | None
     #: The sender's user-visible username, as the gateway names it (``notify``), when known.
     username: str | None = None
+    #: Stored by an earlier run (or connection), so it may have been handed on already: the
+    #: hand-on was cut before the message was marked delivered.
+    may_be_bridged: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,8 @@ class PartnerClient:
         # Hand-on to Matrix happens in arrival order, one message at a time per user; close()
         # lets the one in progress finish, so none is cut between delivering and marking it
         # delivered (which would hand it on again after the restart).
-        self._deliveries: asyncio.Queue[tuple[str, Address | None, int | None, str | None]] = \
-            asyncio.Queue()
+        self._deliveries: asyncio.Queue[
+            tuple[str, Address | None, int | None, str | None, bool]] = asyncio.Queue()
         self._delivery_task: asyncio.Task[None] | None = None
         self._closing = False
         self._queued_sender: asyncio.Task[None] | None = None
@@ -185,7 +188,7 @@ class PartnerClient:
         """Deliver what an earlier run stored but did not hand on, and send what it stored but
         did not encrypt (committed ciphertexts are resent by the connection itself)."""
         for stanza_id in await self.inbox.undelivered():
-            self._enqueue(stanza_id, None, None, None)
+            self._enqueue(stanza_id, None, None, None, may_be_bridged=True)
         queued = await self.outbox.queued()
         if queued:
             # In the background: encrypting may need a bundle from the gateway.
@@ -200,17 +203,18 @@ class PartnerClient:
                                    local_id)
 
     def _enqueue(self, stanza_id: str, sender: Address | None, timestamp: int | None,
-                 username: str | None) -> None:
-        self._deliveries.put_nowait((stanza_id, sender, timestamp, username))
+                 username: str | None, *, may_be_bridged: bool) -> None:
+        self._deliveries.put_nowait((stanza_id, sender, timestamp, username, may_be_bridged))
         if self._delivery_task is None or self._delivery_task.done():
             self._delivery_task = asyncio.create_task(self._deliver_in_order(),
                                                       name=f"deliver:{self.internal_id}")
 
     async def _deliver_in_order(self) -> None:
         while not self._closing and not self._deliveries.empty():
-            stanza_id, sender, timestamp, username = self._deliveries.get_nowait()
+            stanza_id, sender, timestamp, username, may_be_bridged = \
+                self._deliveries.get_nowait()
             await self._hand_on(stanza_id, sender=sender, timestamp=timestamp,
-                                username=username)
+                                username=username, may_be_bridged=may_be_bridged)
 
     # --- incoming ----------------------------------------------------------------------------
 
@@ -235,10 +239,11 @@ class PartnerClient:
         # before handing it on: hand it on now, or it would wait for the next start.
         if result.plaintext is not None and result.state is InboundState.DECRYPTED:
             timestamp = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else None
-            self._enqueue(stanza_id, sender, timestamp, stanzas.sender_username(node))
+            self._enqueue(stanza_id, sender, timestamp, stanzas.sender_username(node),
+                          may_be_bridged=result.redelivered)
 
     async def _hand_on(self, stanza_id: str, *, sender: Address | None, timestamp: int | None,
-                       username: str | None) -> None:
+                       username: str | None, may_be_bridged: bool) -> None:
         """Hand a stored message on unless that is done already: the stored state decides (the
         same id may be queued twice, e.g. by a redelivery and a resume)."""
         stored = await self.inbox.get(stanza_id)
@@ -249,8 +254,9 @@ class PartnerClient:
         if await self.holds.is_held(PeerId(sender)):
             return  # the contact's new identity awaits confirmation; handed on after `trust`
         try:
-            done = await self._deliver(self, IncomingMessage(stanza_id, sender, stored.plaintext,
-                                                             timestamp, username))
+            done = await self._deliver(self, IncomingMessage(
+                stanza_id, sender, stored.plaintext, timestamp, username,
+                may_be_bridged=may_be_bridged))
         except Exception:
             self.log.exception("Delivering %s failed; it stays stored for the next start",
                                stanza_id)

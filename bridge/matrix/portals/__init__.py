@@ -11,10 +11,10 @@ import logging
 
 from ..puppet import Puppets
 from .messages import DuplicateMessage, MappedMessage, MessageMap, StanzaID
-from .portal import Portal, PortalRecord, SendAs
+from .portal import BRIDGED_FROM, Portal, PortalRecord, SendAs
 from .registry import Portals
 
-__all__ = ["DuplicateMessage", "MappedMessage", "MessageMap", "Portal", "PortalRecord", "Portals",
+__all__ = ["BRIDGED_FROM", "DuplicateMessage", "MappedMessage", "MessageMap", "Portal", "PortalRecord", "Portals",
            "SendAs", "StanzaID", "build_portals"]
 
 

@@ -7,8 +7,8 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from attrs import define
-from mautrix.errors import MNotFound
-from mautrix.types import EventID, EventType, Membership, RoomID, UserID
+from mautrix.errors import DecryptionError, MNotFound
+from mautrix.types import EventID, EventType, Membership, PaginationDirection, RoomID, UserID
 
 from ..ids import InternalID
 from ..puppet import Puppet
@@ -25,6 +25,14 @@ from .room_setup import (
 
 if TYPE_CHECKING:
     from .registry import Portals
+
+
+#: In the content of every event bridged from a contact's message (inside the Megolm encryption
+#: in encrypted rooms): ``{"sender", "stanza_id", "part"}``, so that after a crash the bridge can
+#: tell which events of a message the room already has.
+BRIDGED_FROM = "net.interop_bridge.bridged_from"
+#: How far back ``bridged_parts`` looks for them (pages of 100 events).
+_LOOKBACK_PAGES = 5
 
 
 class SendAs(Enum):
@@ -99,15 +107,58 @@ class Portal:
         return self.ghost.mxid if sender == SendAs.GHOST else None
 
     async def send(self, content, *, sender: SendAs = SendAs.GHOST,
-                   event_type: EventType = EventType.ROOM_MESSAGE) -> EventID:
-        """Send an event into the room, Megolm-encrypted when the room is encrypted."""
+                   event_type: EventType = EventType.ROOM_MESSAGE,
+                   txn_id: str | None = None) -> EventID:
+        """Send an event into the room, Megolm-encrypted when the room is encrypted; the same
+        ``txn_id`` again gives the event sent the first time (see ``MatrixSender.send``)."""
         return await self._portals.sender.send(self.room_id, event_type, content,
-                                               sender=self._sender_mxid(sender))
+                                               sender=self._sender_mxid(sender), txn_id=txn_id)
 
     async def send_notice(self, text: str, *, sender: SendAs = SendAs.BOT,
-                          reply_to: EventID | None = None) -> EventID:
+                          reply_to: EventID | None = None, txn_id: str | None = None
+                          ) -> EventID:
         return await self._portals.sender.send_notice(
-            self.room_id, text, sender=self._sender_mxid(sender), reply_to=reply_to)
+            self.room_id, text, sender=self._sender_mxid(sender), reply_to=reply_to,
+            txn_id=txn_id)
+
+    async def bridged_parts(self, sender: InternalID, stanza_id: StanzaID
+                            ) -> dict[int, EventID]:
+        """The events the ghost already sent for ``stanza_id`` (part index → event id), found
+        among its events newer than the newest one the message map knows: a message is handed
+        on again after a crash that came between a send and its record."""
+        found: dict[int, EventID] = {}
+        bot = self._portals.bot
+        token = None
+        for _ in range(_LOOKBACK_PAGES):
+            page = await bot.get_messages(self.room_id, PaginationDirection.BACKWARD,
+                                          from_token=token, limit=100)
+            for event in page.events:
+                if event.sender != self.ghost.mxid:
+                    continue
+                if await self._portals.messages.by_event(event.event_id) is not None:
+                    return found  # everything older was recorded when it was sent
+                source = (await self._content(event)).get(BRIDGED_FROM)
+                if (isinstance(source, dict) and source.get("sender") == sender
+                        and source.get("stanza_id") == stanza_id
+                        and isinstance(source.get("part"), int)):
+                    found.setdefault(source["part"], event.event_id)
+            if not page.events or not page.end:
+                break
+            token = page.end
+        return found
+
+    async def _content(self, event) -> dict:
+        """An event's content, decrypted if need be (the bot holds the keys of what it sent)."""
+        encryption = self._portals.sender.encryption
+        if event.type == EventType.ROOM_ENCRYPTED:
+            if encryption is None:
+                return {}
+            try:
+                event = await encryption.decrypt(event, wait_for_keys=0)
+            except DecryptionError:
+                return {}
+        content = event.content
+        return content.serialize() if hasattr(content, "serialize") else dict(content or {})
 
     # --- message map -----------------------------------------------------------------------
 
