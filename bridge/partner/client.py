@@ -402,7 +402,8 @@ class PartnerClient:
             # A newer key than the one confirmed: hold again, with a new notice.
             await self._identity_changed(peer, changed_again, held=True)
         for stanza_id in await self.inbox.undelivered():
-            self._enqueue(stanza_id, None, None, None)
+            # Held until now, so not handed on by this run (a resume covers earlier runs).
+            self._enqueue(stanza_id, None, None, None, may_be_bridged=False)
         for local_id, recipient in await self.outbox.queued():
             if recipient != peer:
                 continue
