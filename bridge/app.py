@@ -99,7 +99,9 @@ class Bridge:
         self.users = MatrixUsers(self.db)
         state_store = PgASStateStore(self.db)
         await state_store.upgrade_table.upgrade(self.db)
-        self.inbox = MatrixInbox(self.db, self._route, log=self.log.getChild("inbox"))
+        self.inbox = MatrixInbox(
+            self.db, self._route, log=self.log.getChild("inbox"),
+            on_retry=lambda: self.metrics.retries.labels("matrix_event_handled_again").inc())
         self.appservice = BridgeAppService(
             inbox=self.inbox,
             server=config["homeserver.address"],
@@ -135,6 +137,7 @@ class Bridge:
             users=self.users, commands=build_registry(config["bridge.command_prefix"]),
             encryption=self.encryption, is_ghost=self._is_ghost, services=self,
             portal_events=self._portal_event, portal_edus=self._portal_edu,
+            portal_undecryptable=self._portal_undecryptable,
             log=self.log.getChild("router"),
         )
         self.puppets, self.portals = build_portals(
@@ -202,6 +205,7 @@ class Bridge:
             min_interval=config["bridge.connection_notices.min_interval"],
             log=self.log.getChild("connection_notices"))
         self.partners.on_connection_state = self.connection_notices.connection_changed
+        self.partners.observe = self._observe_partner
         self.hosted_media = HostedMedia(self.db, self.gateway_http,
                                         gateway_base=config["gateway.base_url"],
                                         integrator_id=config["gateway.integrator_id"])
@@ -247,6 +251,12 @@ class Bridge:
         if user is not None and user.management_room:
             await self.router.send_notice(user.management_room, text)
 
+    def _observe_partner(self, what: str, count: int) -> None:
+        if what == "signal_decrypt_failed":
+            self.metrics.decrypt_failures.labels("signal").inc(count)
+        else:
+            self.metrics.retries.labels(what).inc(count)
+
     async def _count(self, direction: str, kind: str, result: str) -> None:
         self.metrics.messages.labels(direction, kind, result).inc()
 
@@ -258,6 +268,14 @@ class Bridge:
         # refused there visibly, never dropped here.
         with self.metrics.handling_seconds.labels("to_gateway").time():
             await self.outgoing.handle(portal, event)
+        return True
+
+    async def _portal_undecryptable(self, event) -> bool:
+        self.metrics.decrypt_failures.labels("matrix").inc()
+        portal = await self.portals.by_room(event.room_id)
+        if portal is None:
+            return False
+        await self.outgoing.undecryptable(portal, event)
         return True
 
     async def _portal_edu(self, edu: dict) -> None:

@@ -58,6 +58,13 @@ class OutgoingFlow:
         self.command_prefix = command_prefix
         self._pending_side_events: dict[tuple[str, str], tuple[Portal, EventID]] = {}
 
+    async def undecryptable(self, portal: Portal, event) -> None:
+        """The owner's message that the bridge could not decrypt: nothing is sent, and the
+        owner sees why (never a silent drop)."""
+        if event.sender == portal.user_mxid:
+            await portal.status.failure(event.event_id, SendFailure.UNDECRYPTABLE)
+            await self._count("undecryptable", event)
+
     async def handle(self, portal: Portal, event) -> None:
         if event.sender != portal.user_mxid:
             return  # only the portal's owner speaks for this chat

@@ -44,11 +44,13 @@ def _room_of(event: Any) -> str:
 
 class MatrixInbox:
     def __init__(self, db: Database, handler: Handler, *, max_attempts: int = 5,
-                 retry_delay: float = 1.0, log: logging.Logger | None = None) -> None:
+                 retry_delay: float = 1.0, log: logging.Logger | None = None,
+                 on_retry: Callable[[], None] | None = None) -> None:
         self.db = db
         self.handler = handler
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self.on_retry = on_retry
         self.log = log or logging.getLogger("bridge.matrix.inbox")
         self._workers: dict[str, asyncio.Task] = {}
         # Transactions are stored from the moment the listener is up; handling waits for start().
@@ -161,5 +163,7 @@ class MatrixInbox:
             return
         self.log.exception("Handling %s %s failed (attempt %d of %d); retrying",
                            item.kind, event_id, attempts, self.max_attempts)
+        if self.on_retry:
+            self.on_retry()
         # Later items of this room wait: order within a room matters more than latency.
         await asyncio.sleep(self.retry_delay * 2 ** (attempts - 1))

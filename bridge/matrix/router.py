@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from mautrix.appservice import AppService
-from mautrix.errors import MatrixError
+from mautrix.errors import DecryptionError, MatrixError
 from mautrix.types import (
     Event,
     EventType,
@@ -34,7 +34,7 @@ class MatrixEventRouter:
     def __init__(self, *, appservice: AppService, permissions: dict[str, str],
                  users: MatrixUsers, commands: CommandRegistry,
                  encryption: BotEncryption | None, is_ghost, services=None,
-                 portal_events=None, portal_edus=None,
+                 portal_events=None, portal_edus=None, portal_undecryptable=None,
                  log: logging.Logger | None = None) -> None:
         self.appservice = appservice
         self.permissions = permissions
@@ -48,6 +48,8 @@ class MatrixEventRouter:
         self.portal_events = portal_events
         # Receipts and typing (ephemeral events) in portal rooms, raw.
         self.portal_edus = portal_edus
+        # Encrypted events in portal rooms that cannot be decrypted: same contract as above.
+        self.portal_undecryptable = portal_undecryptable
         self.log = log or logging.getLogger("bridge.matrix.router")
         self.sender = MatrixSender(appservice, encryption)
 
@@ -77,7 +79,13 @@ class MatrixEventRouter:
                 await self.send_notice(event.room_id,
                                        "This bridge is not set up for encrypted rooms.")
                 return
-            event = await self.encryption.decrypt(event)
+            try:
+                event = await self.encryption.decrypt(event)
+            except DecryptionError as e:
+                # Waited for the key and asked the sender's device for it: retrying later
+                # would only hold up the room. The sender is told and can send it again.
+                await self._undecryptable(event, e)
+                return
         if event.type == EventType.ROOM_MESSAGE and self._addressed_to_bot(event):
             # Commands work in portals too (`!interop block`), and are never bridged.
             await self._handle_message(event)
@@ -86,6 +94,17 @@ class MatrixEventRouter:
             return
         if event.type == EventType.ROOM_MESSAGE:
             await self._handle_message(event)
+
+    async def _undecryptable(self, event, error: DecryptionError) -> None:
+        self.log.warning("Could not decrypt %s from %s in %s: %s", event.event_id, event.sender,
+                         event.room_id, type(error).__name__)
+        if self.portal_undecryptable and await self.portal_undecryptable(event):
+            return
+        user = await self.users.by_management_room(event.room_id)
+        if user is not None and user.mxid == event.sender:
+            await self.send_notice(event.room_id, "⚠️ I could not decrypt your last message "
+                                   "(your client may not have shared its keys with the bridge "
+                                   "yet). Please send it again.")
 
     @staticmethod
     def _parse(raw: dict) -> Event:

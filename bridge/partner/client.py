@@ -69,6 +69,8 @@ class SendResult:
 # Returns False when the message is held (not handed on yet), anything else when it is done.
 Deliver = Callable[["PartnerClient", IncomingMessage], Awaitable[bool | None]]
 SendReport = Callable[["PartnerClient", SendResult], Awaitable[None]]
+#: Told of things worth counting (decrypt failures, retries, resends), with how many.
+Observer = Callable[[str, int], None]
 
 
 class ContactSignals(Protocol):
@@ -94,9 +96,12 @@ class _OutboxView:
         self.client = client
 
     async def unacknowledged(self) -> Sequence[Node]:
-        return [stanzas.message(StanzaId(m.local_id), Address(m.recipient), m.message_type,
-                                m.ciphertext)
-                for m in await self.client.outbox.committed()]
+        resend = [stanzas.message(StanzaId(m.local_id), Address(m.recipient), m.message_type,
+                                  m.ciphertext)
+                  for m in await self.client.outbox.committed()]
+        if resend:
+            self.client.observe("outbox_resent", len(resend))
+        return resend
 
 
 class PartnerClient:
@@ -109,7 +114,8 @@ class PartnerClient:
                  on_connection_stopped: Callable[["PartnerClient", ErrorInfo],
                                                  Awaitable[None]] | None = None,
                  on_connection_state: Callable[[PartnerClient, ConnectionState,
-                                                ErrorInfo | None], None] | None = None) -> None:
+                                                ErrorInfo | None], None] | None = None,
+                 observe: Observer | None = None) -> None:
         self.mxid = mxid
         self.db = db
         self.internal_id = internal_id
@@ -123,6 +129,7 @@ class PartnerClient:
         self.holds = holds or IdentityHolds(db, inbox.vault, party.user_id)
         self._on_connection_stopped = on_connection_stopped
         self._on_connection_state = on_connection_state
+        self._observe = observe
         self.log = log.getChild(internal_id)
         self.connection = make_connection(
             Handlers(on_message=self._on_message, on_server_ack=self._on_server_ack,
@@ -431,9 +438,15 @@ class PartnerClient:
         await self.connection.send(stanzas.receipt(StanzaId(stanza_id), to,
                                                    "read" if read else "delivery"))
 
+    def observe(self, what: str, count: int = 1) -> None:
+        if self._observe is not None:
+            self._observe(what, count)
+
     async def _ask_for_retry(self, node: Node, sender: Address) -> None:
         """We could not decrypt: ask the sender to encrypt the message again."""
         self.log.info("Asking %s to resend %s", sender, node.attrs["id"])
+        self.observe("signal_decrypt_failed")
+        self.observe("retry_receipt_sent")
         async with self.db.acquire() as conn:
             bundle = await self.party.bundle(conn)
         original_t = int(node.attrs["t"]) if node.attrs.get("t", "").isdigit() else 0
@@ -468,6 +481,7 @@ class PartnerClient:
         if message.recipient != sender:
             return
         self.log.info("Resending %s to %s (retry %d)", local_id, sender, count)
+        self.observe("resent_for_retry_receipt")
         await self.connection.send(stanzas.message(StanzaId(local_id), sender,
                                                    message.message_type, message.ciphertext,
                                                    retry_count=count))

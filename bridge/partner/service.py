@@ -36,7 +36,7 @@ from ..signal.types import UserId
 from ..trust import Purpose, Vault
 from .accounts import AccountState, PartnerAccount, PartnerAccounts
 from .identity_holds import IdentityHolds
-from .client import ContactSignals, Deliver, PartnerClient, SendReport
+from .client import ContactSignals, Deliver, Observer, PartnerClient, SendReport
 from .connection_watch import stop_error_code
 
 #: Told of each change of a user's connection state (synchronously; it must not block).
@@ -81,6 +81,8 @@ class PartnerService:
         self.identity_change_policy = identity_change_policy
         # Every connection's state changes (connected, backing off, …), for status notices.
         self.on_connection_state = on_connection_state
+        # Told of decrypt failures, retries and resends (the metrics count them).
+        self.observe: Observer | None = None
         self.accounts = PartnerAccounts(db)
         self.store = SqlSignalStore(vault)
         self.clients: dict[UserID, PartnerClient] = {}
@@ -285,7 +287,7 @@ class PartnerService:
             deliver=self.deliver, report=self.report, signals=self.signals,
             holds=IdentityHolds(self.db, self.vault, UserId(account.mxid)),
             on_connection_stopped=self._connection_stopped,
-            on_connection_state=self.on_connection_state,
+            on_connection_state=self.on_connection_state, observe=self.observe,
         )
         self.clients[account.mxid] = client
         return client
