@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -66,27 +65,6 @@ class SignalStore(Protocol):
                               sender: str) -> bytes | None: ...
     async def save_sender_key(self, conn: Any, user: UserId, group: str, sender: str,
                               record: bytes) -> None: ...
-
-
-_POSITIONAL = re.compile(r"\$(\d+)")
-_SQLITE_QUERIES: dict[str, str] = {}
-
-
-async def fetch_value(conn: Any, query: str, *args: Any) -> Any:
-    """First column of the first row, or None.
-
-    On SQLite, mautrix's ``fetchval`` costs three hand-offs to aiosqlite's worker thread (execute,
-    fetchone, close); ``execute_fetchall`` costs one. The Signal hot path loads one session per
-    message, and the hand-offs, not the cryptography, dominate its time (see docs/signal.md).
-    """
-    fast = getattr(getattr(conn, "wrapped", None), "execute_fetchall", None)
-    if fast is None:
-        return await conn.fetchval(query, *args)
-    sqlite_query = _SQLITE_QUERIES.get(query)
-    if sqlite_query is None:
-        sqlite_query = _SQLITE_QUERIES[query] = _POSITIONAL.sub(r"?\1", query)
-    rows = await fast(sqlite_query, args)
-    return rows[0][0] if rows else None
 
 
 def _rows_affected(result: Any) -> int:
@@ -199,8 +177,8 @@ class SqlSignalStore:
                            user, key_id)
 
     async def load_pre_key(self, conn, user, key_id):
-        sealed = await fetch_value(
-            conn, "SELECT sealed FROM signal_pre_key WHERE user_id=$1 AND key_id=$2", user, key_id)
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM signal_pre_key WHERE user_id=$1 AND key_id=$2", user, key_id)
         if sealed is None:
             return None
         boundary = await self._boundary(conn, user)
@@ -238,9 +216,8 @@ class SqlSignalStore:
         # On PostgreSQL the row stays locked until the caller's transaction ends, so two
         # concurrent operations on one session queue up. (SQLite runs one transaction at a time.)
         lock = " FOR UPDATE" if getattr(conn, "scheme", None) == Scheme.POSTGRES else ""
-        sealed = await fetch_value(
-            conn, "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + lock,
-            user, peer)
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + lock, user, peer)
         if sealed is None:
             return None
         boundary = await self._boundary(conn, user)
@@ -270,9 +247,8 @@ class SqlSignalStore:
             self._sessions.popitem(last=False)
 
     async def load_peer_identity(self, conn, user, peer):
-        sealed = await fetch_value(
-            conn, "SELECT sealed FROM signal_peer_identity WHERE user_id=$1 AND peer=$2", user,
-            peer)
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM signal_peer_identity WHERE user_id=$1 AND peer=$2", user, peer)
         if sealed is None:
             return None
         return (await self._boundary(conn, user)).open(P_PEER_IDENTITY, peer, sealed)
