@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..storage import Database
+from ..storage.sqlite import execute_deferred
 from ..trust import Vault
-from .errors import IdentityChange, SignalError, UntrustedIdentityError
-from .party import SignalParty, logger_name
+from .errors import IdentityChange, SignalError, StaleSessionError, UntrustedIdentityError
+from .party import SignalParty, logger_name, redo_if_stale
 from .types import PeerId, UserId
 
 log = logging.getLogger("bridge.signal.durable")
@@ -88,22 +89,10 @@ class Inbox:
         """Decrypt and store one message; safe to call again with the same id at any time."""
         await self._checkpoint("before-lookup")
         try:
-            async with self.db.acquire() as conn, conn.transaction():
-                known = await self._load(conn, gateway_message_id)
-                if known is not None:
-                    return known
-                await self._checkpoint("before-decrypt")
-                result = await self.party.decrypt(conn, sender, kind, body)
-                await self._checkpoint("after-decrypt")
-                boundary = await self.vault.boundary(conn, self.user_id)
-                await conn.execute(
-                    "INSERT INTO signal_inbound (user_id, gateway_message_id, sender,"
-                    " message_type, ciphertext, sealed_plaintext, state, received_at)"
-                    " VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
-                    self.user_id, gateway_message_id, sender, kind,
-                    boundary.seal(P_INBOUND, gateway_message_id, result.plaintext),
-                    InboundState.DECRYPTED.value, arrival_stamp())
-                await self._checkpoint("before-commit")
+            result = await redo_if_stale(
+                lambda: self._decrypt_and_store(gateway_message_id, sender, kind, body))
+        except StaleSessionError:
+            raise  # not the message's fault: nothing stored, the gateway delivers it again
         except SignalError as e:
             # The transaction rolled back, so the session is untouched. Record the failure on
             # its own so the message is acknowledged once and can be answered by a retry receipt
@@ -114,7 +103,28 @@ class Inbox:
                 return InboundResult(gateway_message_id, failed.state, None, redelivered=False,
                                      error=failed.error, identity_change=e.change)
             return failed
-        await self._checkpoint("after-commit")
+        if not result.redelivered:
+            await self._checkpoint("after-commit")
+        return result
+
+    async def _decrypt_and_store(self, gateway_message_id: str, sender: PeerId, kind: str,
+                                 body: bytes) -> InboundResult:
+        async with self.db.acquire() as conn, conn.transaction():
+            known = await self._load(conn, gateway_message_id)
+            if known is not None:
+                return known
+            await self._checkpoint("before-decrypt")
+            result = await self.party.decrypt(conn, sender, kind, body)
+            await self._checkpoint("after-decrypt")
+            boundary = await self.vault.boundary(conn, self.user_id)
+            await execute_deferred(
+                conn, "INSERT INTO signal_inbound (user_id, gateway_message_id, sender,"
+                " message_type, ciphertext, sealed_plaintext, state, received_at)"
+                " VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
+                self.user_id, gateway_message_id, sender, kind,
+                boundary.seal(P_INBOUND, gateway_message_id, result.plaintext),
+                InboundState.DECRYPTED.value, arrival_stamp())
+            await self._checkpoint("before-commit")
         return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
                              redelivered=False, identity_change=result.identity_change)
 
@@ -137,30 +147,34 @@ class Inbox:
         """Try a FAILED message again from its stored ciphertext, e.g. once a changed identity
         was accepted. On success the row becomes DECRYPTED and loses its ciphertext."""
         try:
-            async with self.db.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
-                    "SELECT sender, message_type, ciphertext, state FROM signal_inbound"
-                    " WHERE user_id=$1 AND gateway_message_id=$2", self.user_id,
-                    gateway_message_id)
-                if row is None:
-                    raise KeyError(gateway_message_id)
-                if row["state"] != InboundState.FAILED.value:
-                    known = await self._load(conn, gateway_message_id)
-                    assert known is not None
-                    return known
-                result = await self.party.decrypt(conn, PeerId(row["sender"]),
-                                                  row["message_type"], row["ciphertext"])
-                boundary = await self.vault.boundary(conn, self.user_id)
-                await conn.execute(
-                    "UPDATE signal_inbound SET state=$3, sealed_plaintext=$4, ciphertext=NULL,"
-                    " error=NULL WHERE user_id=$1 AND gateway_message_id=$2",
-                    self.user_id, gateway_message_id, InboundState.DECRYPTED.value,
-                    boundary.seal(P_INBOUND, gateway_message_id, result.plaintext))
+            return await redo_if_stale(lambda: self._retry_failed(gateway_message_id))
+        except StaleSessionError:
+            raise
         except SignalError as e:
             change = e.change if isinstance(e, UntrustedIdentityError) else None
             return InboundResult(gateway_message_id, InboundState.FAILED, None,
                                  redelivered=True, error=type(e).__name__,
                                  identity_change=change)
+
+    async def _retry_failed(self, gateway_message_id: str) -> InboundResult:
+        async with self.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT sender, message_type, ciphertext, state FROM signal_inbound"
+                " WHERE user_id=$1 AND gateway_message_id=$2", self.user_id, gateway_message_id)
+            if row is None:
+                raise KeyError(gateway_message_id)
+            if row["state"] != InboundState.FAILED.value:
+                known = await self._load(conn, gateway_message_id)
+                assert known is not None
+                return known
+            result = await self.party.decrypt(conn, PeerId(row["sender"]), row["message_type"],
+                                              row["ciphertext"])
+            boundary = await self.vault.boundary(conn, self.user_id)
+            await execute_deferred(
+                conn, "UPDATE signal_inbound SET state=$3, sealed_plaintext=$4, ciphertext=NULL,"
+                " error=NULL WHERE user_id=$1 AND gateway_message_id=$2",
+                self.user_id, gateway_message_id, InboundState.DECRYPTED.value,
+                boundary.seal(P_INBOUND, gateway_message_id, result.plaintext))
         return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
                              redelivered=False, identity_change=result.identity_change)
 
@@ -233,6 +247,12 @@ class Outbox:
 
     async def ciphertext(self, local_id: str) -> OutboundMessage:
         """The ciphertext to send: encrypted and committed now, or the one committed earlier."""
+        message, fresh = await redo_if_stale(lambda: self._encrypt_stored(local_id))
+        if fresh:
+            await self._checkpoint("after-commit")
+        return message
+
+    async def _encrypt_stored(self, local_id: str) -> tuple[OutboundMessage, bool]:
         async with self.db.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT recipient, sealed_plaintext, message_type, ciphertext, state"
@@ -241,20 +261,19 @@ class Outbox:
                 raise KeyError(local_id)
             if row["ciphertext"] is not None:
                 return OutboundMessage(local_id, PeerId(row["recipient"]), row["message_type"],
-                                       row["ciphertext"], OutboundState(row["state"]))
+                                       row["ciphertext"], OutboundState(row["state"])), False
             boundary = await self.vault.boundary(conn, self.user_id)
             plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
             await self._checkpoint("before-encrypt")
             kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
             await self._checkpoint("after-encrypt")
-            await conn.execute(
-                "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
+            await execute_deferred(
+                conn, "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
                 OutboundState.ENCRYPTED.value)
             await self._checkpoint("before-commit")
-        await self._checkpoint("after-commit")
         return OutboundMessage(local_id, PeerId(row["recipient"]), kind, body,
-                               OutboundState.ENCRYPTED)
+                               OutboundState.ENCRYPTED), True
 
     async def mark_sent(self, local_id: str) -> None:
         await self.db.execute(
@@ -295,6 +314,9 @@ class Outbox:
     async def reencrypt(self, local_id: str) -> OutboundMessage:
         """Encrypt a stored message again (the peer could not decrypt it and sent a retry
         receipt); the new ciphertext replaces the old one in the same transaction."""
+        return await redo_if_stale(lambda: self._reencrypt(local_id))
+
+    async def _reencrypt(self, local_id: str) -> OutboundMessage:
         async with self.db.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT recipient, sealed_plaintext FROM signal_outbound"
@@ -304,8 +326,8 @@ class Outbox:
             boundary = await self.vault.boundary(conn, self.user_id)
             plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
             kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
-            await conn.execute(
-                "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
+            await execute_deferred(
+                conn, "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
                 OutboundState.ENCRYPTED.value)
         return OutboundMessage(local_id, PeerId(row["recipient"]), kind, body,

@@ -33,7 +33,8 @@ class TooFarAheadError(DecryptionError):
 
 class StaleSessionError(SignalError):
     """The stored session is not the one an operation started from (a rolled-back or concurrent
-    write); the operation is retried from the stored state. Not seen outside :mod:`.party`."""
+    write); the operation is retried from the stored state. Raised by a commit on SQLite, where
+    session writes are checked then: :func:`.party.redo_if_stale` runs the transaction again."""
 
 
 class MissingPreKeyError(DecryptionError):

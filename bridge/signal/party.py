@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import agreement, prekeys
 from .agreement import PeerBundle
@@ -32,6 +33,24 @@ from .types import PeerId, RegistrationId, UserId
 from .wire import InvalidMessageError, PreKeySignalMessage
 
 log = logging.getLogger("bridge.signal")
+
+
+T = TypeVar("T")
+
+
+async def redo_if_stale(transaction: Callable[[], Awaitable[T]]) -> T:
+    """Run ``transaction`` (a whole database transaction with Signal operations in it) and run it
+    once more if it ended in :class:`StaleSessionError`.
+
+    An operation that finds its session stale redoes itself (:meth:`SignalParty._retry_if_stale`),
+    but on SQLite a session write is only checked when the transaction commits: a session changed
+    by someone else than this process's store then fails the commit. The transaction was rolled
+    back whole and the store has forgotten its copy of the session, so the second run works from
+    the stored state."""
+    try:
+        return await transaction()
+    except StaleSessionError:
+        return await transaction()
 
 
 def logger_name(user_id: str) -> str:

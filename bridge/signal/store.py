@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from mautrix.util.async_db import Scheme
 
+from ..storage.sqlite import execute_deferred, on_rollback
 from ..trust import UserBoundary, Vault
 from .errors import StaleSessionError
 from .keys import KeyPair
@@ -67,13 +68,6 @@ class SignalStore(Protocol):
                               record: bytes) -> None: ...
 
 
-def _rows_affected(result: Any) -> int:
-    """Rows changed by an INSERT/UPDATE: asyncpg returns a status string, SQLite a cursor."""
-    if isinstance(result, str):
-        return int(result.rsplit(" ", 1)[-1])
-    return result.rowcount
-
-
 def _b(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -116,10 +110,15 @@ class SqlSignalStore:
 
     Session records are also kept decoded in memory with the exact sealed bytes last written for
     them, and a load hands that record out without reading the row. Writing it back is a
-    compare-and-swap on those bytes: if the row holds anything else (the write was rolled back,
-    or another transaction wrote since), the write fails with :class:`StaleSessionError` and the
-    party redoes the operation from the row. A record is taken out of memory when loaded, so a
-    record changed by a failed operation is never handed out again.
+    compare-and-swap on those bytes: if the row holds anything else (another transaction or
+    process wrote since, or the write was rolled back), the write fails with
+    :class:`StaleSessionError` and the operation is redone from the row. On PostgreSQL the write
+    runs at once and the party redoes the operation; on SQLite it is deferred to the commit
+    (``execute_deferred``), so a whole step in steady state sends nothing to SQLite before one
+    ``BEGIN``-writes-``COMMIT``, and a failed swap fails the commit, which
+    :func:`.party.redo_if_stale` runs again. A record is taken out of memory when loaded, and
+    put back by the write; an SQLite transaction that does not commit takes its records out
+    again, so a record changed by a failed operation or transaction is never handed out again.
     """
 
     SESSION_CACHE_SIZE = 4096
@@ -202,8 +201,8 @@ class SqlSignalStore:
                 user, key.key_id, boundary.seal(P_PRE_KEY, str(key.key_id), encode_pre_key(key)))
 
     async def delete_pre_key(self, conn, user, key_id):
-        await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
-                           user, key_id)
+        await execute_deferred(conn, "DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
+                               user, key_id)
 
     async def load_session(self, conn, user, peer, *, fresh=False):
         cached = self._sessions.pop((user, peer), None)
@@ -229,22 +228,31 @@ class SqlSignalStore:
         boundary = await self._boundary(conn, user)
         sealed = boundary.seal(P_SESSION, peer, record.serialize())
         now = int(time.time())
+
+        def stale() -> StaleSessionError:
+            return StaleSessionError(f"the stored session of {user} with {peer} changed")
+
+        # Deferred: on SQLite the write goes to the database with the commit (one BEGIN, writes,
+        # COMMIT for the whole step) and its row count is checked there: a stale record fails
+        # the commit. Elsewhere it runs, and is checked, now.
         if record.stored_as is None:
-            result = await conn.execute(
-                "INSERT INTO signal_session (user_id, peer, sealed, updated_at)"
+            await execute_deferred(
+                conn, "INSERT INTO signal_session (user_id, peer, sealed, updated_at)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO NOTHING",
-                user, peer, sealed, now)
+                user, peer, sealed, now, expect_rows=1, conflict=stale)
         else:  # compare-and-swap: only over the exact state this record started from
-            result = await conn.execute(
-                "UPDATE signal_session SET sealed=$3, updated_at=$4"
+            await execute_deferred(
+                conn, "UPDATE signal_session SET sealed=$3, updated_at=$4"
                 " WHERE user_id=$1 AND peer=$2 AND sealed=$5",
-                user, peer, sealed, now, record.stored_as)
-        if _rows_affected(result) != 1:
-            raise StaleSessionError(f"the stored session of {user} with {peer} changed")
+                user, peer, sealed, now, record.stored_as, expect_rows=1, conflict=stale)
         record.stored_as, record.from_cache = sealed, False
-        self._sessions[(user, peer)] = (sealed, record)
+        key = (user, peer)
+        self._sessions[key] = (sealed, record)
         if len(self._sessions) > self.SESSION_CACHE_SIZE:
             self._sessions.popitem(last=False)
+        # A transaction that does not commit takes its sessions out of memory, so the next
+        # operation reads the row instead of failing its compare-and-swap.
+        on_rollback(conn, lambda: self._sessions.pop(key, None))
 
     async def load_peer_identity(self, conn, user, peer):
         sealed = await conn.fetchval(
@@ -255,8 +263,8 @@ class SqlSignalStore:
 
     async def save_peer_identity(self, conn, user, peer, key):
         boundary = await self._boundary(conn, user)
-        await conn.execute(
-            "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
+        await execute_deferred(
+            conn, "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET "
             "sealed=excluded.sealed, updated_at=excluded.updated_at",
             user, peer, boundary.seal(P_PEER_IDENTITY, peer, key), int(time.time()))
@@ -279,17 +287,11 @@ class SqlSignalStore:
 
     async def delete_user(self, conn, user: UserId) -> None:
         """Remove every Signal row of a user (on opt-out, beside the vault's crypto-shred)."""
-        await self.forget_keys(conn, user)
-        for table in ("signal_inbound", "signal_outbound"):
-            await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
-
-    async def forget_keys(self, conn, user: UserId) -> None:
-        """Remove a user's identity, prekeys, sessions and trusted peers: what a reinstalled
-        app has lost (the sandbox's simulated users use this to get a new identity)."""
         for key in [k for k in self._sessions if k[0] == user]:
             del self._sessions[key]
         for table in ("signal_identity", "signal_signed_pre_key", "signal_pre_key",
-                      "signal_session", "signal_peer_identity", "signal_sender_key"):
+                      "signal_session", "signal_peer_identity", "signal_sender_key",
+                      "signal_inbound", "signal_outbound"):
             await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
 
 

@@ -222,3 +222,24 @@ async def test_a_message_refused_for_a_changed_identity_opens_once_accepted(worl
     retried = await w.bob_inbox.retry_failed("gw-2")
     assert retried.state == InboundState.DECRYPTED and retried.plaintext == b"it is me, new phone"
     assert (await w.bob_inbox.receive("gw-2", "alice", kind, body)).redelivered
+
+
+async def test_a_session_changed_behind_the_stores_back_is_caught_and_the_step_redone(world):
+    """Another store (another process, say) advances bob's session while bob's store still
+    holds the older state in memory. Bob's next decryption must notice — on SQLite when its
+    transaction commits, on PostgreSQL when it writes — and redo the step from the row."""
+    w = world
+    kind, body = await _alice_encrypts(w, b"warm-up")
+    assert (await w.bob_inbox.receive("gw-0", "alice", kind, body)).plaintext == b"warm-up"
+    first = await _alice_encrypts(w, b"first")
+    second = await _alice_encrypts(w, b"second")
+    elsewhere = Inbox(w.db, w.vault, SignalParty(SqlSignalStore(w.vault), w.bob.user_id))
+    assert (await elsewhere.receive("gw-2", "alice", *second)).plaintext == b"second"
+
+    result = await w.bob_inbox.receive("gw-1", "alice", *first)
+    assert result.state == InboundState.DECRYPTED and result.plaintext == b"first"
+    # bob went on from the row the other store wrote: "second" is used up there
+    replay = await w.bob_inbox.receive("gw-2-again", "alice", *second)
+    assert replay.state == InboundState.FAILED and replay.error == "DuplicateMessageError"
+    kind, body = await _alice_encrypts(w, b"third")
+    assert (await w.bob_inbox.receive("gw-3", "alice", kind, body)).plaintext == b"third"
