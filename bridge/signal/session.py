@@ -130,13 +130,14 @@ class Session:
         now = int(time.time()) if now is None else now
         ratchet = None
         if self.ratchet is not None:
-            model = self.ratchet.model
-            kept, since = _prune_skipped(model.skipped_message_keys, self.skipped_since, now)
-            if len(kept) != len(model.skipped_message_keys):
-                model = model.model_copy(update={"skipped_message_keys": kept})
-                self.ratchet = LibsignalDoubleRatchet.from_model(model, **RATCHET_CONFIG)
+            state = ratchet_state(self.ratchet)
+            kept, since = _prune_skipped(state[6], self.skipped_since, now)
+            if len(kept) != len(state[6]):
+                state = (*state[:6], kept)
+                self.ratchet = LibsignalDoubleRatchet.from_model(_model(state),
+                                                                 **RATCHET_CONFIG)
             self.skipped_since = since
-            ratchet = _ratchet_to_list(model, since)
+            ratchet = _ratchet_to_list(state, since)
         return {
             "oi": _b(self.our_identity), "ti": _b(self.their_identity),
             "or": self.our_registration_id, "tr": self.their_registration_id,
@@ -154,11 +155,10 @@ class Session:
                       our_registration_id=d["or"], their_registration_id=d["tr"],
                       base_key=_u(d["bk"]))
         if d["r"] is not None:
-            model, since = _ratchet_from_list(d["r"])
-            kept, since = _prune_skipped(model.skipped_message_keys, since, now)
-            if len(kept) != len(model.skipped_message_keys):
-                model = model.model_copy(update={"skipped_message_keys": kept})
-            session.ratchet = LibsignalDoubleRatchet.from_model(model, **RATCHET_CONFIG)
+            state, since = _ratchet_from_list(d["r"])
+            kept, since = _prune_skipped(state[6], since, now)
+            session.ratchet = LibsignalDoubleRatchet.from_model(_model((*state[:6], kept)),
+                                                                **RATCHET_CONFIG)
             session.skipped_since = since
         if d["ps"] is not None:
             session.pending_start = (_u(d["ps"][0]), _u(d["ps"][1]))
@@ -238,11 +238,70 @@ def _u(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-def _prune_skipped(keys: list[SkippedMessageKeyModel], since: dict[tuple[bytes, int], int],
-                   now: int) -> tuple[list[SkippedMessageKeyModel], dict[tuple[bytes, int], int]]:
+#: a ratchet's whole state: own ratchet private key, peer's ratchet public key, root chain,
+#: receiving chain, sending chain (each ``(length, key)`` or None), previous sending chain
+#: length, skipped message keys ``(ratchet public key, index, message key)`` oldest first
+RatchetState = tuple[bytes, bytes, "tuple[int, bytes] | None", "tuple[int, bytes] | None",
+                     "tuple[int, bytes] | None", int, "list[tuple[bytes, int, bytes]]"]
+
+
+def _chain(chain: object | None) -> tuple[int, bytes] | None:
+    return None if chain is None else (chain._KDFChain__length,  # type: ignore[attr-defined]
+                                       chain._KDFChain__key)  # type: ignore[attr-defined]
+
+
+def ratchet_state(ratchet: LibsignalDoubleRatchet) -> RatchetState:
+    """The ratchet's state, read from the library's objects. The library's own ``model``
+    property holds the same, but builds and validates six pydantic models on every call, which
+    was most of the time spent serialising a session (once per message); doubleratchet 1.x keeps
+    the state in these private attributes. test_protocol.py checks this against ``model``."""
+    dh = ratchet._DoubleRatchet__diffie_hellman_ratchet  # type: ignore[attr-defined]
+    sym = dh._DiffieHellmanRatchet__symmetric_key_ratchet
+    return (dh._DiffieHellmanRatchet__own_ratchet_priv,
+            dh._DiffieHellmanRatchet__other_ratchet_pub,
+            _chain(dh._DiffieHellmanRatchet__root_chain),
+            _chain(sym._SymmetricKeyRatchet__receiving_chain),
+            _chain(sym._SymmetricKeyRatchet__sending_chain),
+            sym._SymmetricKeyRatchet__previous_sending_chain_length,
+            [(pub, index, key) for (pub, index), key
+             in ratchet._DoubleRatchet__skipped_message_keys.items()])  # type: ignore[attr-defined]
+
+
+def ratchet_state_from_model(model: DoubleRatchetModel) -> RatchetState:
+    dh = model.diffie_hellman_ratchet
+    sym = dh.symmetric_key_ratchet
+
+    def chain(c: KDFChainModel | None) -> tuple[int, bytes] | None:
+        return None if c is None else (c.length, c.key)
+
+    return (dh.own_ratchet_priv, dh.other_ratchet_pub, chain(dh.root_chain),
+            chain(sym.receiving_chain), chain(sym.sending_chain),
+            sym.previous_sending_chain_length,
+            [(k.ratchet_pub, k.index, k.message_key) for k in model.skipped_message_keys])
+
+
+def _model(state: RatchetState) -> DoubleRatchetModel:
+    # model_construct skips validation: the state comes from our own ratchet or sealed record
+    def chain(c: tuple[int, bytes] | None) -> KDFChainModel | None:
+        return None if c is None else KDFChainModel.model_construct(length=c[0], key=c[1])
+
+    return DoubleRatchetModel.model_construct(
+        version="1.0.0",
+        diffie_hellman_ratchet=DiffieHellmanRatchetModel.model_construct(
+            version="1.0.0", own_ratchet_priv=state[0], other_ratchet_pub=state[1],
+            root_chain=chain(state[2]),
+            symmetric_key_ratchet=SymmetricKeyRatchetModel.model_construct(
+                version="1.0.0", receiving_chain=chain(state[3]), sending_chain=chain(state[4]),
+                previous_sending_chain_length=state[5])),
+        skipped_message_keys=[SkippedMessageKeyModel.model_construct(
+            ratchet_pub=pub, index=index, message_key=key) for pub, index, key in state[6]])
+
+
+def _prune_skipped(keys: list[tuple[bytes, int, bytes]], since: dict[tuple[bytes, int], int],
+                   now: int) -> tuple[list[tuple[bytes, int, bytes]], dict[tuple[bytes, int], int]]:
     kept, new_since = [], {}
     for key in keys:
-        ident = (key.ratchet_pub, key.index)
+        ident = (key[0], key[1])
         first_seen = since.get(ident, now)
         if now - first_seen <= SKIPPED_KEY_MAX_AGE_SECONDS:
             kept.append(key)
@@ -250,41 +309,27 @@ def _prune_skipped(keys: list[SkippedMessageKeyModel], since: dict[tuple[bytes, 
     return kept, new_since
 
 
-def _chain_to_list(chain: KDFChainModel | None) -> list | None:
-    return None if chain is None else [chain.length, _b(chain.key)]
+def _chain_to_list(chain: tuple[int, bytes] | None) -> list | None:
+    return None if chain is None else [chain[0], _b(chain[1])]
 
 
-def _chain_from_list(data: list | None) -> KDFChainModel | None:
-    return None if data is None else KDFChainModel.model_construct(length=data[0], key=_u(data[1]))
+def _chain_from_list(data: list | None) -> tuple[int, bytes] | None:
+    return None if data is None else (data[0], _u(data[1]))
 
 
-def _ratchet_to_list(model: DoubleRatchetModel, since: dict[tuple[bytes, int], int]) -> list:
-    dh = model.diffie_hellman_ratchet
-    sym = dh.symmetric_key_ratchet
+def _ratchet_to_list(state: RatchetState, since: dict[tuple[bytes, int], int]) -> list:
     return [
-        _b(dh.own_ratchet_priv), _b(dh.other_ratchet_pub), _chain_to_list(dh.root_chain),
-        _chain_to_list(sym.receiving_chain), _chain_to_list(sym.sending_chain),
-        sym.previous_sending_chain_length,
-        [[_b(k.ratchet_pub), k.index, _b(k.message_key), since[(k.ratchet_pub, k.index)]]
-         for k in model.skipped_message_keys],
+        _b(state[0]), _b(state[1]), _chain_to_list(state[2]), _chain_to_list(state[3]),
+        _chain_to_list(state[4]), state[5],
+        [[_b(pub), index, _b(key), since[(pub, index)]] for pub, index, key in state[6]],
     ]
 
 
-def _ratchet_from_list(data: list) -> tuple[DoubleRatchetModel, dict[tuple[bytes, int], int]]:
-    # model_construct skips validation: the data came from our own sealed record
+def _ratchet_from_list(data: list) -> tuple[RatchetState, dict[tuple[bytes, int], int]]:
     skipped, since = [], {}
     for pub, index, key, first_seen in data[6]:
         pub_bytes = _u(pub)
-        skipped.append(SkippedMessageKeyModel.model_construct(
-            ratchet_pub=pub_bytes, index=index, message_key=_u(key)))
+        skipped.append((pub_bytes, index, _u(key)))
         since[(pub_bytes, index)] = first_seen
-    model = DoubleRatchetModel.model_construct(
-        version="1.0.0",
-        diffie_hellman_ratchet=DiffieHellmanRatchetModel.model_construct(
-            version="1.0.0", own_ratchet_priv=_u(data[0]), other_ratchet_pub=_u(data[1]),
-            root_chain=_chain_from_list(data[2]),
-            symmetric_key_ratchet=SymmetricKeyRatchetModel.model_construct(
-                version="1.0.0", receiving_chain=_chain_from_list(data[3]),
-                sending_chain=_chain_from_list(data[4]), previous_sending_chain_length=data[5])),
-        skipped_message_keys=skipped)
-    return model, since
+    return (_u(data[0]), _u(data[1]), _chain_from_list(data[2]), _chain_from_list(data[3]),
+            _chain_from_list(data[4]), data[5], skipped), since

@@ -24,7 +24,12 @@ from bridge.signal.keys import KeyPair, encode_public_key, generate_registration
 from bridge.signal.party import SignalParty
 from bridge.signal.protobuf_codec import decode_fields, encode_fields, encode_varint
 from bridge.signal.ratchet import MAX_SKIP
-from bridge.signal.session import SKIPPED_KEY_MAX_AGE_SECONDS, SessionRecord
+from bridge.signal.session import (
+    SKIPPED_KEY_MAX_AGE_SECONDS,
+    SessionRecord,
+    ratchet_state,
+    ratchet_state_from_model,
+)
 from bridge.signal.store import MemorySignalStore
 from bridge.signal.wire import InvalidMessageError, PreKeySignalMessage, SignalMessage
 
@@ -214,6 +219,35 @@ async def test_skipped_keys_expire_after_the_age_limit():
                                     now + SKIPPED_KEY_MAX_AGE_SECONDS + 1)
     with pytest.raises(DuplicateMessageError):
         await old.decrypt(late[1])
+
+
+async def test_the_ratchet_state_read_for_serialising_is_the_librarys_own():
+    """Sessions are serialised from the ratchet's attributes, not its (slow) pydantic ``model``;
+    both must say the same, in every shape of state (a changed library fails here)."""
+    _, alice, bob = await _pair()
+
+    async def check() -> None:
+        for party, peer in ((alice, "bob"), (bob, "alice")):
+            record = await party.store.load_session(None, party.user_id, peer)
+            if record is None or record.current.ratchet is None:
+                continue
+            ratchet = record.current.ratchet
+            assert ratchet_state(ratchet) == ratchet_state_from_model(ratchet.model)
+            again = SessionRecord.deserialize(record.serialize())
+            assert ratchet_state(again.current.ratchet) == ratchet_state(ratchet)
+
+    await check()
+    await alice.encrypt(None, "bob", b"no reply yet")
+    await check()
+    await _send(alice, bob, "alice", "bob", b"start")
+    await _send(bob, alice, "bob", "alice", b"ok")
+    skipped = [await alice.encrypt(None, "bob", b"skipped %d" % i) for i in range(3)]
+    await _send(alice, bob, "alice", "bob", b"after a gap")  # bob keeps three skipped keys
+    await check()
+    await bob.decrypt(None, "alice", *skipped[1])
+    await check()
+    record = await bob.store.load_session(None, bob.user_id, "alice")
+    assert [index for _, index, _ in ratchet_state(record.current.ratchet)[6]] == [0, 0, 2]
 
 
 async def test_identity_change_is_refused_until_accepted():
