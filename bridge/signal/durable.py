@@ -238,8 +238,8 @@ class Outbox:
         """Store the plaintext durably (idempotent per ``local_id``)."""
         async with self.db.acquire() as conn, conn.transaction():
             boundary = await self.vault.boundary(conn, self.user_id)
-            await conn.execute(
-                "INSERT INTO signal_outbound (user_id, local_id, recipient, sealed_plaintext,"
+            await execute_deferred(
+                conn, "INSERT INTO signal_outbound (user_id, local_id, recipient, sealed_plaintext,"
                 " state, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (user_id, local_id) DO NOTHING",
                 self.user_id, local_id, recipient, boundary.seal(P_OUTBOUND, local_id, plaintext),
