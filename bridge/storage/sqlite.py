@@ -44,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -217,12 +217,13 @@ def _fetchone(query: str, args: Sequence[Any]) -> Callable[[sqlite3.Connection],
     return run
 
 
-async def _hand_off(conn: TxnConnection, worker: _Worker, fn: Callable[..., Any],
-                    *args: Any) -> Any:
+def _hand_off(conn: TxnConnection, worker: _Worker, fn: Callable[..., Any],
+              *args: Any) -> Awaitable[Any]:
     """Run ``fn(*args)`` in the connection's worker thread (aiosqlite's ``_execute`` queues a
-    callable there; queued calls run in order)."""
+    callable there; queued calls run in order). Counted at once, even where the returned
+    awaitable starts later (in a shielded task)."""
     worker.submitted += 1
-    return await conn._execute(worker.run, fn, *args)
+    return conn._execute(worker.run, fn, *args)
 
 
 async def _rollback(conn: TxnConnection, worker: _Worker) -> None:
@@ -401,10 +402,10 @@ class CancellationSafeSQLiteDatabase(SQLiteDatabase):
             self._here = _LoopConnection.open(self._path, self._init_commands, self._db_args)
 
     async def stop(self) -> None:
+        await super().stop()  # waits until every lease is back
         if self._here is not None:
             self._here.db.close()
             self._here = None
-        await super().stop()
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[LoggingConnection]:
