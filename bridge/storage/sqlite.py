@@ -413,8 +413,9 @@ class CancellationSafeSQLiteDatabase(SQLiteDatabase):
             raise RuntimeError("database pool has been stopped")
         conn = await self._pool.get()
         lease = self._leases.get(conn)
-        if lease is None or lease._here is not self._here:
-            lease = self._leases[conn] = SQLiteConnection(conn, _Worker(), self._here, self.log)
+        if lease is None or lease._here is not self._here:  # new, or the pool (re)started
+            worker = _Worker() if lease is None else lease._worker
+            lease = self._leases[conn] = SQLiteConnection(conn, worker, self._here, self.log)
         left_abnormally = True
         try:
             yield lease
