@@ -42,6 +42,8 @@ from .wire import InvalidMessageError, PreKeySignalMessage, SignalMessage
 SKIPPED_KEY_MAX_AGE_SECONDS = 30 * 24 * 3600
 #: how many superseded sessions per peer we keep for late messages
 MAX_ARCHIVED_SESSIONS = 5
+#: as many of the peer's ratchet keys as libsignal keeps receiving chains, and some
+SEEN_RATCHET_KEYS_KEPT = 16
 
 PKMSG = "pkmsg"
 MSG = "msg"
@@ -70,6 +72,17 @@ class Session:
     pending_pre_key: PendingPreKey | None = None
     #: when each skipped message key was first kept, for the age limit
     skipped_since: dict[tuple[bytes, int], int] = field(default_factory=dict)
+    #: the peer's ratchet keys we have decrypted under, oldest first (bounded): a message under
+    #: one of them that no longer decrypts is a replay (or its key expired), not a forgery
+    seen_ratchet_keys: list[bytes] = field(default_factory=list)
+
+    def _saw_ratchet_key(self, key: bytes) -> None:
+        if self.seen_ratchet_keys and self.seen_ratchet_keys[-1] == key:
+            return
+        if key in self.seen_ratchet_keys:
+            self.seen_ratchet_keys.remove(key)
+        self.seen_ratchet_keys.append(key)
+        del self.seen_ratchet_keys[:-SEEN_RATCHET_KEYS_KEPT]
 
     def _associated_data(self, sending: bool) -> bytes:
         ours, theirs = encode_public_key(self.our_identity), encode_public_key(self.their_identity)
@@ -100,8 +113,18 @@ class Session:
             raise DecryptionError("session has no receiving chain yet")
         message = parse_signal_message(data)
         encrypted = EncryptedMessage(header=header_from_wire(message), ciphertext=data)
-        with translate_ratchet_errors():
-            plaintext = await self.ratchet.decrypt_message(encrypted, self._associated_data(False))
+        try:
+            with translate_ratchet_errors():
+                plaintext = await self.ratchet.decrypt_message(encrypted,
+                                                               self._associated_data(False))
+        except TamperedMessageError:
+            # The ratchet library keeps skipped keys, not earlier chains: a message of an
+            # earlier chain whose key was used looks to it like a new chain that fails to open.
+            if message.ratchet_key in self.seen_ratchet_keys:
+                raise DuplicateMessageError("message of an earlier chain, its key already used "
+                                            "or expired") from None
+            raise
+        self._saw_ratchet_key(message.ratchet_key)
         self.pending_pre_key = None  # the peer has the session: plain messages from now on
         return plaintext
 
@@ -122,6 +145,7 @@ class Session:
                 shared_secret=root_key, own_ratchet_priv=our_signed_pre_key_private,
                 message=encrypted, associated_data=session._associated_data(False),
                 **RATCHET_CONFIG)
+        session._saw_ratchet_key(inner.ratchet_key)
         return session, plaintext
 
     # -- serialisation ----------------------------------------------------------------------------
@@ -146,6 +170,7 @@ class Session:
             "pp": None if self.pending_pre_key is None else [
                 self.pending_pre_key.pre_key_id, self.pending_pre_key.signed_pre_key_id,
                 _b(self.pending_pre_key.base_key)],
+            "sk": [_b(k) for k in self.seen_ratchet_keys],
         }
 
     @classmethod
@@ -164,6 +189,8 @@ class Session:
             session.pending_start = (_u(d["ps"][0]), _u(d["ps"][1]))
         if d["pp"] is not None:
             session.pending_pre_key = PendingPreKey(d["pp"][0], d["pp"][1], _u(d["pp"][2]))
+        # Absent from records written before it was kept.
+        session.seen_ratchet_keys = [_u(k) for k in d.get("sk", ())]
         return session
 
 

@@ -193,6 +193,23 @@ async def test_replay_and_tamper_leave_the_session_working():
     await _send(bob, alice, "bob", "alice", b"still here")
 
 
+async def test_a_replay_from_an_earlier_chain_is_a_duplicate_even_after_a_restart():
+    """The ratchet library keeps skipped keys, not earlier chains: replaying a message of a chain
+    the peer has since ratcheted away from used to surface as a forgery."""
+    store, alice, bob = await _pair()
+    kind, first = await alice.encrypt(None, "bob", b"first")
+    assert (await bob.decrypt(None, "alice", kind, first)).plaintext == b"first"
+    await _send(bob, alice, "bob", "alice", b"reply")
+    await _send(alice, bob, "alice", "bob", b"on a new chain")
+    record = await store.load_session(None, "@bob:x", "alice")
+    restored = SessionRecord.deserialize(record.serialize())
+    await store.save_session(None, "@bob:x", "alice", restored)
+    with pytest.raises(DuplicateMessageError):
+        await bob.decrypt(None, "alice", kind, first)
+    await _send(alice, bob, "alice", "bob", b"the session is unharmed")
+    await _send(bob, alice, "bob", "alice", b"both ways")
+
+
 async def test_skipping_more_than_the_limit_is_refused_without_damage():
     _, alice, bob = await _pair()
     await _send(alice, bob, "alice", "bob", b"start")
