@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import secrets
 import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 from mautrix.types import MessageType, TextMessageEventContent
 
 from bridge.app import Bridge
@@ -27,7 +25,8 @@ from bridge.devstack.bridge_config import write_bridge_config
 from bridge.devstack.ports import free_port
 from bridge.devstack.synapse import LocalSynapse
 
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+from .scratch_db import scratch_database
+
 
 
 def report(label: str, count: int, wall: float, cpu: float) -> None:
@@ -44,15 +43,11 @@ async def measure(label: str, count: int, work) -> None:
 async def main(engine: str, portals: int, messages: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     directory = Path(tempfile.mkdtemp(prefix="portal-bench-"))
-    pg_name = None
-    if engine == "postgres":
-        pg_name = f"bridge_bench_{secrets.token_hex(4)}"
-        conn = await asyncpg.connect(PG_ADMIN)
-        await conn.execute(f'CREATE DATABASE "{pg_name}"')
-        await conn.close()
-        database = f"postgres://postgres@127.0.0.1:5432/{pg_name}"
-    else:
-        database = f"sqlite:{directory / 'bridge.db'}"
+    async with scratch_database(engine, directory) as database:
+        await run(directory, database, engine, portals, messages)
+
+
+async def run(directory: Path, database: str, engine: str, portals: int, messages: int) -> None:
     synapse_port = free_port()
     config_path, registration = write_bridge_config(
         directory / "bridge", homeserver=f"http://127.0.0.1:{synapse_port}", domain="localhost",
@@ -103,10 +98,6 @@ async def main(engine: str, portals: int, messages: int) -> None:
     finally:
         await bridge.stop()
         synapse.stop()
-        if pg_name:
-            conn = await asyncpg.connect(PG_ADMIN)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            await conn.close()
 
 
 if __name__ == "__main__":

@@ -15,15 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
-
 from bridge.chats.reporting import ReportEvidence
 from bridge.gateway.ids import Address
 from bridge.partner.client import IncomingMessage
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+from .scratch_db import scratch_database
+
 USER = "@alice:example.org"
 CONTACTS = [Address(f"49151{n:08d}@gk") for n in range(5)]
 
@@ -34,15 +33,12 @@ def report(label: str, count: int, wall: float, cpu: float) -> None:
 
 
 async def main(engine: str, messages: int, keep: int) -> None:
-    pg_name = None
-    if engine == "postgres":
-        pg_name = f"bridge_bench_{secrets.token_hex(4)}"
-        conn = await asyncpg.connect(PG_ADMIN)
-        await conn.execute(f'CREATE DATABASE "{pg_name}"')
-        await conn.close()
-        url = f"postgres://postgres@127.0.0.1:5432/{pg_name}"
-    else:
-        url = f"sqlite:{Path(tempfile.mkdtemp(prefix='evidence-bench-')) / 'bridge.db'}"
+    directory = Path(tempfile.mkdtemp(prefix="evidence-bench-"))
+    async with scratch_database(engine, directory) as url:
+        await measure(url, engine, messages, keep)
+
+
+async def measure(url: str, engine: str, messages: int, keep: int) -> None:
     db = await open_database(url)
     try:
         evidence = ReportEvidence(db, Vault(MasterKey.generate()), keep)
@@ -64,10 +60,6 @@ async def main(engine: str, messages: int, keep: int) -> None:
               f"{rows}")
     finally:
         await db.stop()
-        if pg_name:
-            conn = await asyncpg.connect(PG_ADMIN)
-            await conn.execute(f'DROP DATABASE "{pg_name}" WITH (FORCE)')
-            await conn.close()
 
 
 if __name__ == "__main__":
