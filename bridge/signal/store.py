@@ -287,11 +287,17 @@ class SqlSignalStore:
 
     async def delete_user(self, conn, user: UserId) -> None:
         """Remove every Signal row of a user (on opt-out, beside the vault's crypto-shred)."""
+        await self.forget_keys(conn, user)
+        for table in ("signal_inbound", "signal_outbound"):
+            await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
+
+    async def forget_keys(self, conn, user: UserId) -> None:
+        """Remove a user's identity, prekeys, sessions and trusted peers: what a reinstalled
+        app has lost (the sandbox's simulated users use this to get a new identity)."""
         for key in [k for k in self._sessions if k[0] == user]:
             del self._sessions[key]
         for table in ("signal_identity", "signal_signed_pre_key", "signal_pre_key",
-                      "signal_session", "signal_peer_identity", "signal_sender_key",
-                      "signal_inbound", "signal_outbound"):
+                      "signal_session", "signal_peer_identity", "signal_sender_key"):
             await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
 
 
