@@ -68,9 +68,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": "bad_request", "message": message}),
-                              content_type="application/json")
+def refusal(error_class: type[web.HTTPException], error: str, message: str) -> web.HTTPException:
+    """An HTTP error with the admin API's JSON body, to raise from helpers."""
+    return error_class(text=json.dumps({"error": error, "message": message}),
+                       content_type="application/json")
+
+
+def bad_request(message: str) -> web.HTTPException:
+    return refusal(web.HTTPBadRequest, "bad_request", message)
 
 
 def add_admin_routes(app: web.Application, gateway: SandboxGateway) -> None:

@@ -17,7 +17,7 @@ from bridge.gateway.codec import Node
 from bridge.gateway.errors import ErrorInfo
 
 from . import stored_stanza
-from .admin_api import _json_body, json_error
+from .admin_api import _json_body, json_error, refusal
 from .enlistment import b64url_decode, verify_signed_prekey
 from .storage.partners import OneTimePrekey, SignedPrekey
 
@@ -66,8 +66,7 @@ class AdminChatApi:
     async def _user(self, request: web.Request):
         user = await self.gw.directory.get_gatekeeper_user(request.match_info["username"])
         if user is None:
-            raise web.HTTPNotFound(text='{"error":"not_found","message":"no such gatekeeper user"}',
-                                   content_type="application/json")
+            raise refusal(web.HTTPNotFound, "not_found", "no such gatekeeper user")
         return user
 
     async def put_keys(self, request: web.Request) -> web.Response:

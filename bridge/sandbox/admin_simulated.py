@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from bridge.gateway.errors import ErrorInfo
 from bridge.media import encrypt_media
 
 from . import simulated_content as sc
-from .admin_api import _json_body, json_error
+from .admin_api import _json_body, json_error, refusal
 from .clock import millis
 from .http_public import store_upload
 from .ids import is_internal_id
@@ -46,11 +45,6 @@ def add_admin_simulated_routes(app: web.Application, gateway: SandboxGateway,
     r.add_get(f"{user}/inbox", api.inbox)
 
 
-def _refuse(error_class: type[web.HTTPException], error: str, message: str) -> web.HTTPException:
-    """An HTTP error with the admin API's JSON body, to raise from helpers."""
-    return error_class(text=json.dumps({"error": error, "message": message}),
-                       content_type="application/json")
-
 
 def _reply_json(reply: Node | None) -> dict[str, Any]:
     """``{"reply": ack}`` plus ``{"error": {code, text}}`` when the gateway refused it."""
@@ -69,16 +63,16 @@ class SimulatedUserApi:
     async def _user(self, request: web.Request, *, simulated: bool = True):
         user = await self.gw.directory.get_gatekeeper_user(request.match_info["username"])
         if user is None:
-            raise _refuse(web.HTTPNotFound, "not_found", "no such gatekeeper user")
+            raise refusal(web.HTTPNotFound, "not_found", "no such gatekeeper user")
         if simulated and not self.gw.simulated.is_simulated(user.address):
-            raise _refuse(web.HTTPConflict, "not_simulated", "POST …/simulate first")
+            raise refusal(web.HTTPConflict, "not_simulated", "POST …/simulate first")
         return user
 
     async def resolve(self, value: Any) -> str:
         """An address from an internal id, a gatekeeper address, a partner's user-visible id
         or a gatekeeper username."""
         if not isinstance(value, str) or not value:
-            raise _refuse(web.HTTPBadRequest, "bad_request", "to is required")
+            raise refusal(web.HTTPBadRequest, "bad_request", "to is required")
         if is_internal_id(value):
             return value  # an unknown one is refused by the router, in the ack
         partner = await self.gw.partners.get_by_visible_id(value)
@@ -88,7 +82,7 @@ class SimulatedUserApi:
                            or await self.gw.directory.get_gatekeeper_user(value))
         if gatekeeper_user is not None:
             return gatekeeper_user.address
-        raise _refuse(web.HTTPNotFound, "unknown_user", "no user with that id or username")
+        raise refusal(web.HTTPNotFound, "unknown_user", "no user with that id or username")
 
     async def simulate(self, request: web.Request) -> web.Response:
         user = await self._user(request, simulated=False)
@@ -101,14 +95,14 @@ class SimulatedUserApi:
     async def _send(self, user, to: str, plaintext: bytes, *, message_type: str,
                     stanza_id: Any, add_padding: bool = False) -> dict[str, Any]:
         if not user.opted_in:
-            raise _refuse(web.HTTPForbidden, "not_opted_in",
+            raise refusal(web.HTTPForbidden, "not_opted_in",
                           "this gatekeeper user has not opted in")
         try:
             outcome = await self.gw.simulated.send(
                 user.address, to, plaintext, message_type=message_type,
                 stanza_id=str(stanza_id) if stanza_id else None, add_padding=add_padding)
         except LookupError as e:
-            raise _refuse(web.HTTPNotFound, "no_keys", str(e)) from None
+            raise refusal(web.HTTPNotFound, "no_keys", str(e)) from None
         return {"id": outcome.stanza_id, **_reply_json(outcome.reply)}
 
     async def send_plaintext(self, request: web.Request) -> web.Response:
