@@ -4,8 +4,6 @@ cleanly on SIGTERM/SIGINT without losing work the homeserver already handed over
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import logging.config
 import signal
@@ -33,7 +31,7 @@ from .matrix.appservice import BridgeAppService
 from .matrix.bridge_state import BridgeStates, register_bridge_state_route
 from .matrix.commands import build_registry
 from .matrix.connection_notices import ConnectionNotices
-from .matrix.encryption import BotEncryption
+from .matrix.e2ee import MatrixEncryption
 from .matrix.homeserver import check_registration, wait_for_homeserver
 from .matrix.inbox import MatrixInbox
 from .matrix.portals import Portals, build_portals
@@ -62,7 +60,7 @@ class Bridge:
         self.users: MatrixUsers | None = None
         self.appservice: BridgeAppService | None = None
         self.inbox: MatrixInbox | None = None
-        self.encryption: BotEncryption | None = None
+        self.encryption: MatrixEncryption | None = None
         self.router: MatrixEventRouter | None = None
         self.puppets: Puppets | None = None
         self.portals: Portals | None = None
@@ -318,19 +316,12 @@ class Bridge:
         await self.outgoing.report(client, result)
 
     async def _start_encryption(self, state_store: PgASStateStore) -> None:
-        prefix, suffix = self._ghost_affixes()
-        self.encryption = BotEncryption(
-            self.appservice, self.db, state_store, pickle_key=self._olm_pickle_key(),
-            ghost_prefix=prefix, ghost_suffix=suffix, log=self.log.getChild("encryption"),
+        self.encryption = MatrixEncryption(
+            self.appservice, self.db, state_store, vault=self.vault, master_key=self.master_key,
+            is_ghost=self._is_ghost, log=self.log.getChild("encryption"),
         )
         await self.encryption.start()
         self.appservice.crypto_handlers.append(self.encryption.handle_crypto_state)
-
-    def _olm_pickle_key(self) -> str:
-        # The bot's Olm/Megolm state is sealed at rest like everything else, under a key derived
-        # from the master key (it is shared by all users, so not under a per-user data key).
-        return hmac.new(self.master_key.secret, b"interop-bridge matrix bot olm pickle",
-                        hashlib.sha256).hexdigest()
 
     def _ghost_affixes(self) -> tuple[str, str]:
         before, after = self.config["bridge.username_template"].split("{internal_id}", 1)

@@ -44,6 +44,9 @@ def build_registration(config: Config) -> dict:
         "de.sorunome.msc2409.push_ephemeral": config["appservice.ephemeral_events"],
         # To-device events, device lists and one-time-key counts for the bot's E2EE (MSC3202).
         "org.matrix.msc3202": True,
+        # The bridge makes its devices (the bot's and each ghost's) itself, without /login
+        # (MSC4190); Synapse then refuses appservice logins for this registration.
+        "io.element.msc4190": True,
     }
 
 

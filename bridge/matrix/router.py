@@ -23,7 +23,7 @@ from mautrix.types import (
 )
 
 from .commands import CommandContext, CommandRegistry
-from .encryption import BotEncryption
+from .e2ee import MatrixEncryption
 from .inbox import InboxItem
 from .permissions import Level, permission_level
 from .sending import MatrixSender
@@ -33,7 +33,7 @@ from .users import MatrixUsers
 class MatrixEventRouter:
     def __init__(self, *, appservice: AppService, permissions: dict[str, str],
                  users: MatrixUsers, commands: CommandRegistry,
-                 encryption: BotEncryption | None, is_ghost, services=None,
+                 encryption: MatrixEncryption | None, is_ghost, services=None,
                  portal_events=None, portal_edus=None, portal_undecryptable=None,
                  log: logging.Logger | None = None) -> None:
         self.appservice = appservice

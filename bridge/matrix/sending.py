@@ -21,7 +21,7 @@ from mautrix.types import (
 )
 from mautrix.util import markdown
 
-from .encryption import BotEncryption
+from .e2ee import MatrixEncryption
 
 
 def notice_content(text: str, *, reply_to: EventID | None = None) -> TextMessageEventContent:
@@ -34,7 +34,7 @@ def notice_content(text: str, *, reply_to: EventID | None = None) -> TextMessage
 
 
 class MatrixSender:
-    def __init__(self, appservice: AppService, encryption: BotEncryption | None) -> None:
+    def __init__(self, appservice: AppService, encryption: MatrixEncryption | None) -> None:
         self.appservice = appservice
         self.encryption = encryption
 
@@ -54,7 +54,10 @@ class MatrixSender:
         intent = bot if sender is None or sender == bot.mxid else bot.user(sender)
         if (encrypt and self.encryption
                 and await self.appservice.state_store.is_encrypted(room_id)):
-            event_type, content = await self.encryption.encrypt(room_id, event_type, content)
+            # Encrypted by the sender's own device: Element refuses a session made by a device
+            # of another user than the sender.
+            event_type, content = await self.encryption.encrypt(room_id, event_type, content,
+                                                                sender=intent.mxid)
         return await intent.send_message_event(room_id, event_type, content, txn_id=txn_id)
 
     async def send_notice(self, room_id: RoomID, text: str, *, sender: UserID | None = None,

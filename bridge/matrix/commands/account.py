@@ -83,7 +83,8 @@ async def status(ctx: CommandContext) -> None:
     service = _service(ctx)
     account = await service.accounts.get(ctx.sender)
     if account is None:
-        await ctx.reply("Third-party chats: not opted in. Send `opt-in` to start.")
+        await ctx.reply("Third-party chats: not opted in. Send `opt-in` to start.\n"
+                        + await _encryption_line(ctx))
         return
     lines = [f"Third-party chats: {_STATE_WORDS[account.state]}"]
     if account.is_active:
@@ -104,7 +105,20 @@ async def status(ctx: CommandContext) -> None:
     inbox = await ctx.services.spaces.inbox_of(ctx.sender)
     lines.append("- Inbox: " + ("a separate space for third-party chats" if inbox == "separate"
                                 else "with your other chats"))
+    lines.append(await _encryption_line(ctx))
     await ctx.reply("\n".join(lines))
+
+
+async def _encryption_line(ctx: CommandContext) -> str:
+    encryption = ctx.services.encryption
+    if encryption is None:
+        return "- Bridge encryption: off (encrypted rooms are not bridged)"
+    state = await encryption.status()
+    if not (state.master_key and state.device_signed):
+        return (f"- Bridge encryption: device `{state.device_id}`, **not cross-signed**: "
+                "Element will not share keys with it; see the bridge's log")
+    return (f"- Bridge encryption: device `{state.device_id}`, cross-signed (master key "
+            f"`{state.master_key[:8]}…`); {state.ghost_devices} contact device(s)")
 
 
 async def inbox(ctx: CommandContext) -> None:

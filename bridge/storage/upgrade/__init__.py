@@ -27,6 +27,7 @@ from . import (
     v11_hosted_media_message,
     v12_txn_digest,
     v13_report_evidence,
+    v14_matrix_devices,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -44,6 +45,7 @@ STEPS = [
     v11_hosted_media_message.upgrade,
     v12_txn_digest.upgrade,
     v13_report_evidence.upgrade,
+    v14_matrix_devices.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

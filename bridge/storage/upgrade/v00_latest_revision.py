@@ -9,6 +9,7 @@ from mautrix.util.async_db import Connection, Scheme
 
 from .dialect import autoincrement_pk, blob
 from .v13_report_evidence import create_report_evidence
+from .v14_matrix_devices import create_matrix_device
 
 
 async def create_latest(conn: Connection, scheme: Scheme) -> None:
@@ -268,3 +269,6 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
 
     # --- messages kept for reports (v13) ---
     await create_report_evidence(conn, scheme)
+
+    # --- the bridge's own Matrix devices (v14) ---
+    await create_matrix_device(conn, scheme)
