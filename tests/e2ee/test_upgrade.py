@@ -1,0 +1,134 @@
+"""An installation made by the bridge before per-ghost devices upgrades in place (both engines).
+
+The first half runs the previous release's code (commit ``BEFORE``, from this repository's own
+history) as a real process against a registration without MSC4190, as an operator has it; the
+second half runs this code on the same database, config and homeserver: the bot keeps its device
+and gets its cross-signing identity, the ghost's next message comes from a device of its own, and
+the Olm/Megolm state made before still opens (the bridge decrypts what the person's client keeps
+encrypting with the session it shared before the upgrade)."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import types
+from pathlib import Path
+
+import pytest
+from nio import RoomMessageText
+from ruamel.yaml import YAML
+
+from bridge.app import Bridge
+from bridge.config import load_config
+from bridge.content import Text
+from tests.e2e.helpers import (
+    BOT,
+    gatekeeper_inbox,
+    join_invited_room,
+    notice,
+    send_as_gatekeeper,
+    simulated_user,
+)
+from tests.support.bridge_process import BridgeProcess
+from tests.support.matrix_client import PersonClient
+from tests.support.stack import _configure
+
+from .keys import cross_signing_chain, device_with_curve_key, devices_of, query_keys
+
+pytestmark = pytest.mark.synapse
+
+#: The last release whose ghosts had no devices (the bot's device encrypted everything).
+BEFORE = "296fa7c"
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def previous_release(into: Path) -> Path:
+    into.mkdir(parents=True)
+    archive = into / "before.tar"
+    subprocess.run(["git", "-C", str(REPOSITORY), "archive", "-o", str(archive), BEFORE,
+                    "bridge", "config.example.yaml"], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def without_msc4190(registration: Path) -> None:
+    yaml = YAML()
+    data = yaml.load(registration)
+    data.pop("io.element.msc4190", None)
+    with registration.open("w") as file:
+        yaml.dump(data, file)
+
+
+def text(body: str):
+    return lambda e: isinstance(e, RoomMessageText) and e.body == body
+
+
+async def test_an_installation_from_before_upgrades_in_place(db_url, tmp_path):
+    old_code = previous_release(tmp_path / "before")
+    synapse, sandbox, admin, config_path = _configure(db_url, tmp_path, {})
+    without_msc4190(synapse.registrations[0])
+    stack = types.SimpleNamespace(admin=admin)
+    await sandbox.start()
+    await synapse.start()
+    alice: PersonClient | None = None
+    bridge: Bridge | None = None
+    old = BridgeProcess(config_path, env={"PYTHONPATH": str(old_code)})
+    try:
+        await old.wait_ready()
+        assert "End-to-end encryption ready (device" in old.log, "not the previous release"
+        alice = await PersonClient.create(synapse, "alice", tmp_path / "alice")
+        management = await alice.create_dm(BOT)
+        await alice.wait_for_member(management, BOT)
+        await alice.send_text(management, "opt-in")
+        await alice.wait_for(management, notice("Before you turn on"), timeout=60)
+        await alice.send_text(management, "opt-in confirm")
+        await alice.wait_for(management, notice("third-party chats are on"), timeout=60)
+        alice_id = (await sandbox.partners.get_by_visible_id("alice")).internal_id
+
+        await simulated_user(stack, "gina")
+        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="before the upgrade"))
+        portal = await join_invited_room(alice)
+        before = await alice.wait_for(portal, text("before the upgrade"), timeout=60)
+        ghost = before.sender
+        await alice.send_text(portal, "alice before the upgrade")
+        await gatekeeper_inbox(stack, "gina", 1, timeout=60)
+        keys = await query_keys(synapse.address, alice.client.access_token, ghost, BOT)
+        old_bot_device = device_with_curve_key(keys, BOT, before.sender_key)
+        assert old_bot_device, "before the upgrade the bot's device encrypted ghost messages"
+        assert ghost not in keys["master_keys"] and BOT not in keys["master_keys"]
+        old.process.terminate()
+        assert await old.wait_exit() == 0
+
+        bridge = Bridge(load_config(config_path, environ={}))
+        await bridge.start()
+        assert bridge.encryption is not None
+        assert bridge.encryption.device_id == old_bot_device, "the bot got a new device"
+
+        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="after the upgrade"))
+        after = await alice.wait_for(portal, text("after the upgrade"), timeout=60)
+        assert after.decrypted
+        keys = await query_keys(synapse.address, alice.client.access_token, ghost, BOT)
+        ghost_device = device_with_curve_key(keys, ghost, after.sender_key)
+        assert ghost_device, "after the upgrade the ghost encrypts with its own device"
+        cross_signing_chain(keys, ghost, ghost_device)
+        cross_signing_chain(keys, BOT, old_bot_device)
+        as_token = bridge.config["appservice.as_token"]
+        assert await devices_of(synapse.address, as_token, BOT) == [old_bot_device]
+
+        # Alice's client still encrypts with the Megolm session it shared before the upgrade;
+        # the bridge opens it with the Olm store the previous release wrote.
+        await alice.send_text(portal, "alice after the upgrade")
+        messages = await gatekeeper_inbox(stack, "gina", 2, timeout=60)
+        assert [content.text for _, content in messages] == [
+            "alice before the upgrade", "alice after the upgrade"]
+        # And what was bridged before stays readable where it is.
+        assert before.decrypted and before.body == "before the upgrade"
+    finally:
+        old.kill()
+        if bridge is not None:
+            await bridge.stop()
+        if alice is not None:
+            await alice.close()
+        synapse.stop()
+        await sandbox.stop()
