@@ -41,6 +41,24 @@ GHOST_ONE_TIME_KEYS = 10
 _OLM_TARGET = 50
 
 
+class _PeopleWithoutCrossSigning(logging.Filter):
+    """mautrix warns about every person's device that is not cross-signed, on every key share:
+    that is the person's choice, not the bridge's problem, and it floods the log. Kept at
+    DEBUG."""
+
+    QUIET = ("isn't cross-signed", "Didn't find cross-signing key")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and any(
+                text in str(record.msg) for text in self.QUIET):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+_QUIET_FILTER = _PeopleWithoutCrossSigning()
+
+
 class DeviceUnavailable(Exception):
     """The homeserver does not let the bridge make or use its device."""
 
@@ -76,7 +94,10 @@ class MatrixDevice:
                         log=log.getChild("client"))
         client.api.token = appservice.as_token
         client.api.as_user_id = user_id
-        machine = OlmMachine(client, store, state_store, log=log.getChild("olm"))
+        olm_log = log.getChild("olm")
+        if _QUIET_FILTER not in olm_log.filters:
+            olm_log.addFilter(_QUIET_FILTER)
+        machine = OlmMachine(client, store, state_store, log=olm_log)
         await machine.load()
         record = await records.get(user_id)
         device_id = record.device_id if record else await store.get_device_id()
