@@ -17,6 +17,7 @@ import asyncio
 import logging
 import secrets
 
+from mautrix.api import Method, Path
 from mautrix.appservice import AppService
 from mautrix.client import Client
 from mautrix.client.state_store.asyncpg import PgStateStore
@@ -167,6 +168,8 @@ class MatrixDevice:
         if action is not IdentityAction.KEEP:
             await self.client.upload_cross_signing_keys(cross_signing_keys(
                 self.user_id, signers, self.machine.account, self.device_id))
+            if action is IdentityAction.REPLACE_LOST:
+                await self._delete_other_devices()
             if action is IdentityAction.CREATE:
                 self.log.info("Published the cross-signing identity of %s (master key %s)",
                               self.user_id, signers.master_public)
@@ -177,6 +180,17 @@ class MatrixDevice:
                 self.user_id, self.device_id,
                 signed_device_keys(self.user_id, self.device_id, self.machine.account, signers))
             self.log.debug("Signed device %s of %s", self.device_id, self.user_id)
+
+    async def _delete_other_devices(self) -> None:
+        """Devices of this user whose keys went with the lost identity: people's clients would
+        keep encrypting for them, and nothing can decrypt there any more."""
+        listed = await self.client.api.request(Method.GET, Path.v3.devices)
+        for device in listed.get("devices", []):
+            device_id = device.get("device_id")
+            if device_id and device_id != self.device_id:
+                await self.client.api.request(Method.DELETE, Path.v3.devices[device_id], {})
+                self.log.warning("Deleted device %s of %s: its keys were lost with the old "
+                                 "identity", device_id, self.user_id)
 
     async def upload_one_time_keys(self, *, server_count: int) -> None:
         """Device keys (the first time) and one-time keys up to this device's target."""
