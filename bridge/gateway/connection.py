@@ -8,27 +8,37 @@ Nothing is lost: a delivered message/receipt/notification is acked only after it
 returned (the handler stores durably); if the handler raises, the connection is dropped unacked
 and the gateway redelivers on the next one. Outgoing stanzas come from the caller's outbox and
 are resent after every (re)connect until the gateway acks them.
+
+The rules are pure machines tested without sockets: :mod:`.stanza_session` (acks, requests,
+in-flight set, resends, idle and keep-alive deadlines) and :mod:`.reconnect` (backoff, when to
+give up). This module and :mod:`.session` only carry out what they decide.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import aiohttp
 
 from .backoff import Backoff
 from .codec import Node, StanzaCodec, WireError
-from .errors import ErrorCode, ErrorInfo, GatewayError
+from .connection_types import (
+    FAILED,
+    ChannelEnd,
+    ConnectionSettings,
+    ConnectionState,
+    EndKind,
+    Handlers,
+    Outbox,
+)
+from .errors import ErrorInfo, GatewayError
 from .ids import InternalId
 from .noise_channel import (
-    PROTOCOL_VERSION,
     ChannelOpened,
     ChannelRefused,
     ClientChannel,
@@ -36,64 +46,14 @@ from .noise_channel import (
     StanzaReceived,
     StreamClosed,
 )
+from .reconnect import GiveUp, GoIdle, ReconnectNow, ReconnectPolicy
 from .session import ChannelSession, SessionEnded
-from .stanzas import ServerAck
 
 log = logging.getLogger("bridge.gateway.connection")
 
 
-class Outbox(Protocol):
-    """The caller's durable outbox: stanzas stored before sending, not yet acked by the gateway,
-    in the order they were stored."""
-
-    async def unacknowledged(self) -> Sequence[Node]: ...
-
-
-@dataclass(frozen=True)
-class Handlers:
-    #: Stores a delivered ``message`` durably (decrypts first). Raising means "not stored".
-    on_message: Callable[[Node], Awaitable[None]]
-    #: Reports the gateway's ack (or final error) for something from the outbox.
-    on_server_ack: Callable[[ServerAck], Awaitable[None]]
-    on_receipt: Callable[[Node], Awaitable[None]] | None = None
-    on_notification: Callable[[Node], Awaitable[None]] | None = None
-    #: ``ib``, ``chatstate`` and unknown stanzas; best effort, never acked.
-    on_info: Callable[[Node], Awaitable[None]] | None = None
-    #: The connection stopped for a reason only the user or operator can fix.
-    on_stopped: Callable[[ErrorInfo], Awaitable[None]] | None = None
-    #: Every change of :class:`ConnectionState`, with the error that caused it if any. Called
-    #: synchronously from the run loop: it must not block (schedule work instead).
-    on_state: Callable[[ConnectionState, ErrorInfo | None], None] | None = None
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    chat_url: str  # ws://127.0.0.1:29400/chat
-    gateway_static_public: bytes  # pinned Noise static key of the gateway
-    idle_timeout: float = 300.0
-    ping_interval: float = 30.0
-    ping_timeout: float = 20.0
-    connect_timeout: float = 30.0
-    request_timeout: float = 30.0
-    client_ip: str | None = None
-    protocol_version: int = PROTOCOL_VERSION
-
-
-class ConnectionState(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    OPEN = "open"
-    BACKING_OFF = "backing-off"
-    STOPPED = "stopped"
-
-
 class ConnectionUnavailable(Exception):
     """A request could not be sent or answered because no channel was open."""
-
-
-#: Refusals after which retrying cannot help until something changes.
-_FATAL = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.VERSION_UNSUPPORTED,
-                    ErrorCode.CONNECTION_REPLACED, ErrorCode.NOT_OPTED_IN})
 
 
 class GatewayConnection:
@@ -121,6 +81,7 @@ class GatewayConnection:
         self._outbox = outbox
         self._handlers = handlers
         self.backoff = backoff or Backoff()
+        self._policy = ReconnectPolicy(self.backoff)
         self._codec = codec
         self._clock = clock
         self._log = log.getChild(login)
@@ -202,42 +163,31 @@ class GatewayConnection:
     # -- run loop -------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        token_refreshed = False
+        self._policy.run_started()
         while not self._closing.is_set():
             self._set_state(ConnectionState.CONNECTING)
             started = self._clock()
             result = await self._one_connection()
-            self.backoff.connection_lasted(self._clock() - started if result.opened else 0.0)
-            if result.outcome == "idle" or self._closing.is_set():
+            decision = self._policy.connection_ended(
+                result.end, opened=result.opened, lasted=self._clock() - started,
+                stop_requested=self._closing.is_set())
+            if isinstance(decision, GoIdle):
                 self._set_state(ConnectionState.IDLE)
                 return
-            error = result.error
-            if result.outcome == "ended" and error is not None and (
-                    error.code == ErrorCode.NOT_AUTHORIZED or error.code in _FATAL):
-                # Ended by the server after admission (deleted, un-enlisted, replaced): a fresh
-                # token cannot help.
-                await self._stop(error)
+            if isinstance(decision, GiveUp):
+                await self._stop(decision.error)
                 return
-            if result.outcome == "refused" and error is not None:
-                if error.code == ErrorCode.NOT_AUTHORIZED and not token_refreshed:
-                    token_refreshed = True  # a fresh token on the next attempt, at once
-                    if self._token_rejected is not None:
-                        self._token_rejected()
-                    continue
-                if error.code in _FATAL or error.code == ErrorCode.NOT_AUTHORIZED:
-                    await self._stop(error)
-                    return
-            if result.opened:
-                token_refreshed = False
-            delay = self.backoff.next_delay(error.retry_after if error else None)
-            self.backoff_history.append(delay)
+            if isinstance(decision, ReconnectNow):  # a fresh token on the next attempt, at once
+                if self._token_rejected is not None:
+                    self._token_rejected()
+                continue
+            error = decision.error
+            self.backoff_history.append(decision.delay)
             self._set_state(ConnectionState.BACKING_OFF, error)
-            self._log.info("reconnecting in %.1fs (%s)", delay,
-                           f"{int(error.code)} {error.text}" if error else result.outcome)
-            try:
-                await asyncio.wait_for(self._closing.wait(), delay)
-            except TimeoutError:
-                pass
+            self._log.info("reconnecting in %.1fs (%s)", decision.delay,
+                           f"{int(error.code)} {error.text}" if error else result.end.kind.value)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), decision.delay)
         self._set_state(ConnectionState.IDLE)
 
     def _set_state(self, state: ConnectionState, error: ErrorInfo | None = None) -> None:
@@ -261,9 +211,9 @@ class GatewayConnection:
     async def _one_connection(self) -> _Result:
         try:
             token = await self._token_provider()
-        except Exception:
+        except Exception:  # noqa: BLE001 - logged; the run loop backs off and tries again
             self._log.exception("identity token unavailable")
-            return _Result("failed", None, opened=False)
+            return _Result(FAILED, opened=False)
         try:
             ws = await self._http.ws_connect(
                 self.settings.chat_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
@@ -271,7 +221,7 @@ class GatewayConnection:
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._log.info("cannot connect: %s", exc)
-            return _Result("failed", None, opened=False)
+            return _Result(FAILED, opened=False)
         self.connect_count += 1
         channel = ClientChannel(
             static_private=self._static_private,
@@ -288,7 +238,7 @@ class GatewayConnection:
             async with asyncio.timeout(self.settings.connect_timeout):
                 event = await current.handshake()
             if isinstance(event, ChannelRefused):
-                return _Result("refused", event.error, opened=False)
+                return _Result(ChannelEnd(EndKind.REFUSED, event.error), opened=False)
             assert isinstance(event, ChannelOpened)
             opened = True
             self._outbox_resent.clear()
@@ -301,24 +251,22 @@ class GatewayConnection:
             for node in await self._outbox.unacknowledged():
                 await current.send_tracked(node)
             self._outbox_resent.set()
-            outcome = await self._serve_until_closing(current)
+            end = await self._serve_until_closing(current)
         except (TimeoutError, WireError, SessionEnded, aiohttp.ClientError) as exc:
             self._log.info("channel ended: %s", type(exc).__name__)
-            outcome = current.outcome or ("failed", None)
-        except Exception:
+            end = current.end or FAILED
+        except Exception:  # noqa: BLE001 - logged with its traceback
             # Whatever went wrong, the run loop must survive it and reconnect with backoff.
             self._log.exception("unexpected failure on the channel")
-            outcome = current.outcome or ("failed", None)
+            end = current.end or FAILED
         finally:
             self._opened.clear()
             self._channel_session = None
             self._outbox_resent.set()  # a send() still waiting finds no channel and wakes one
             await current.close()
-        kind, error = outcome
-        return _Result(kind, error, opened)
+        return _Result(end, opened)
 
-
-    async def _serve_until_closing(self, current: ChannelSession) -> tuple[str, ErrorInfo | None]:
+    async def _serve_until_closing(self, current: ChannelSession) -> ChannelEnd:
         serving = asyncio.create_task(current.serve())
         closing = asyncio.create_task(self._closing.wait())
         try:
@@ -331,13 +279,12 @@ class GatewayConnection:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await serving
-        return "idle", None
+        return ChannelEnd(EndKind.IDLE)
 
 
 @dataclass(frozen=True, slots=True)
 class _Result:
-    outcome: str  # "idle" | "failed" | "refused" (failure to hello) | "ended" (stream-error)
-    error: ErrorInfo | None
+    end: ChannelEnd
     opened: bool
 
 

@@ -1,18 +1,25 @@
-"""One open WebSocket channel to the gateway: reading, ordered handling with acks, requests,
-keep-alive pings and the idle timer. Lives exactly as long as one connection."""
+"""One open WebSocket channel to the gateway: the asyncio shell around :class:`ClientChannel`
+(bytes ↔ stanzas) and :class:`StanzaSession` (the stanza rules). Lives exactly as long as one
+connection.
+
+Three tasks feed the session: :meth:`ChannelSession.serve` reads the socket, the handler task
+runs deliveries one at a time in arrival order, the timer task sleeps until the session's next
+deadline. Everything they do is an effect the session asked for.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Awaitable, Callable, Coroutine
 
 import aiohttp
 
 from .codec import Node
-from .errors import ErrorInfo, GatewayError
+from .connection_types import FAILED, ChannelEnd, ConnectionSettings, Handlers, Outbox
+from .errors import GatewayError
 from .noise_channel import (
     ChannelEvent,
     ChannelOpened,
@@ -22,24 +29,26 @@ from .noise_channel import (
     StanzaReceived,
     StreamClosed,
 )
-from .stanzas import (
-    ACKED_CLASSES,
-    ack_for,
-    iq_error,
-    new_stanza_id,
-    outbox_key,
-    parse_server_ack,
-    ping,
-    server_ack_key,
+from .stanza_session import (
+    DEFAULT_RESEND_DELAY,
+    AbandonRequest,
+    AnswerRequest,
+    CloseChannel,
+    CloseReason,
+    Deliver,
+    Delivery,
+    Effects,
+    OutboxKey,
+    ReportServerAck,
+    ResendFromOutbox,
+    SendPing,
+    SessionState,
+    StanzaSession,
+    WriteAck,
 )
+from .stanzas import outbox_key
 
-if TYPE_CHECKING:
-    from .connection import ConnectionSettings, Handlers, Outbox
-
-#: Resend delay after a 429/503 ack that did not say how long to wait.
-DEFAULT_RESEND_DELAY = 5.0
-
-Outcome = tuple[str, ErrorInfo | None]
+__all__ = ["DEFAULT_RESEND_DELAY", "ChannelSession", "SessionEnded"]
 
 
 class SessionEnded(Exception):
@@ -61,28 +70,35 @@ class ChannelSession:
         self._outbox = outbox
         self._channel = channel
         self._handlers = handlers
-        self._settings = settings
         self._clock = clock
         self._log = logger
+        self._machine = StanzaSession(now=clock(), idle_timeout=settings.idle_timeout,
+                                      ping_interval=settings.ping_interval,
+                                      ping_timeout=settings.ping_timeout)
+        # Looked up per delivered stanza, so built once.
+        self._store_handlers: dict[str, Callable[[Node], Awaitable[None]] | None] = {
+            "message": handlers.on_message, "receipt": handlers.on_receipt,
+            "notification": handlers.on_notification}
         self._send_lock = asyncio.Lock()
-        self._pending_requests: dict[str, asyncio.Future[Node]] = {}
-        self._in_flight: set[tuple[str, str, str | None]] = set()
-        self._inbound: asyncio.Queue[Node] = asyncio.Queue()
+        self._waiters: dict[str, asyncio.Future[Node]] = {}
+        self._inbound: asyncio.Queue[Deliver] = asyncio.Queue()
         self._early_events: list[ChannelEvent] = []
-        self._handling = False
-        self._tasks: list[asyncio.Task[None]] = []
-        self._ended = False
-        self.outcome: Outcome | None = None
-        self.last_activity = clock()
-        self.last_received = clock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer_wakeup = asyncio.Event()
+        self._timer_deadline = math.inf
+
+    @property
+    def end(self) -> ChannelEnd | None:
+        """How the channel ended, once that is decided."""
+        return self._machine.end
 
     # -- sending ------------------------------------------------------------------------
 
     def touch(self) -> None:
-        self.last_activity = self._clock()
+        self._machine.activity(self._clock())
 
     async def send(self, node: Node, *, activity: bool = True) -> None:
-        if self._ended:
+        if self._machine.state is not SessionState.OPEN:
             raise SessionEnded("channel closed")
         # One lock across encrypt and write: Noise nonces must reach the wire in order.
         async with self._send_lock:
@@ -96,22 +112,25 @@ class ChannelSession:
             except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
                 raise SessionEnded("write failed") from exc
         if activity:
-            self.touch()
+            self._machine.activity(self._clock())
 
     async def send_tracked(self, node: Node) -> None:
         """Send an outbox stanza; it counts as in flight until the gateway acks it."""
-        self._in_flight.add(outbox_key(node))
+        self._machine.track(node)
         await self.send(node)
 
-    async def request(self, node: Node, timeout: float, *, activity: bool = True) -> Node:
+    async def request(self, node: Node, timeout: float) -> Node:
         stanza_id = node.attrs["id"]
         future: asyncio.Future[Node] = asyncio.get_running_loop().create_future()
-        self._pending_requests[stanza_id] = future
+        self._waiters[stanza_id] = future
+        self._machine.request_started(stanza_id)
         try:
-            await self.send(node, activity=activity)
+            await self.send(node)
             return await asyncio.wait_for(future, timeout)
         finally:
-            self._pending_requests.pop(stanza_id, None)
+            self._waiters.pop(stanza_id, None)
+            self._machine.request_finished(stanza_id)
+            self._wake_timer_if_sooner()
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -136,137 +155,150 @@ class ChannelSession:
                     self._early_events = events[index + 1:]
                     return event
 
-    async def serve(self) -> Outcome:
-        self._tasks = [asyncio.create_task(self._handle_inbound()),
-                       asyncio.create_task(self._watch_idle_and_keepalive())]
+    async def serve(self) -> ChannelEnd:
+        self._spawn(self._handle_inbound())
+        self._spawn(self._keep_time())
+        machine = self._machine
         events: list[ChannelEvent] | None = self._early_events
-        while events is not None and self.outcome is None:
+        while events is not None and machine.state is SessionState.OPEN:
             for event in events:
-                self._dispatch(event)
-            if self.outcome is not None:
+                if isinstance(event, StanzaReceived):
+                    self._carry_out_received(machine.stanza_received(event.node, self._clock()))
+                elif isinstance(event, StreamClosed):
+                    machine.stream_closed(event.error)
+            if machine.state is not SessionState.OPEN:
                 break
+            self._wake_timer_if_sooner()  # an answer may have left nothing pending
             events = await self._next_events()
-        return self.outcome or ("failed", None)
+        return machine.end or FAILED
 
-    def _dispatch(self, event: ChannelEvent) -> None:
-        if isinstance(event, StreamClosed):
-            self.outcome = ("ended", event.error)
-            return
-        if not isinstance(event, StanzaReceived):
-            return
-        node = event.node
-        self.last_received = self._clock()
-        if node.tag == "iq" and node.attrs.get("type") in ("result", "error"):
-            future = self._pending_requests.get(node.attrs.get("id", ""))
-            if future is not None and not future.done():
-                error = iq_error(node)
-                if error is None:
-                    future.set_result(node)
-                else:
-                    future.set_exception(GatewayError(error))
-            return
-        self.touch()
-        self._inbound.put_nowait(node)
+    def _carry_out_received(self, effects: Effects) -> None:
+        for effect in effects:
+            if isinstance(effect, Deliver):
+                self._inbound.put_nowait(effect)
+            elif isinstance(effect, AnswerRequest):
+                future = self._waiters.get(effect.stanza_id)
+                if future is not None and not future.done():
+                    if effect.error is None:
+                        future.set_result(effect.answer)
+                    else:
+                        future.set_exception(GatewayError(effect.error))
+
+    # -- the ordered handler pipeline ---------------------------------------------------------
 
     async def _handle_inbound(self) -> None:
         """Handle stanzas strictly in arrival order (Signal sessions need that)."""
+        machine = self._machine
         while True:
-            node = await self._inbound.get()
-            self._handling = True
+            delivery = await self._inbound.get()
             try:
-                await self._handle_one(node)
+                await self._handle_one(delivery)
             except SessionEnded:
                 return
-            except Exception:
+            except Exception:  # noqa: BLE001 - whatever a handler raises means "not stored"
                 # Not stored: leave it unacked so the gateway redelivers on the next connection.
                 self._log.exception("handler failed for a %s; reconnecting to get it again",
-                                    node.tag)
-                self.outcome = self.outcome or ("failed", None)
+                                    delivery.node.tag)
+                machine.failed()
                 await self._abort()
                 return
             finally:
-                self._handling = False
+                machine.delivery_done()
+                self._wake_timer_if_sooner()
 
-    async def _handle_one(self, node: Node) -> None:
-        handlers = self._handlers
-        if node.tag in ACKED_CLASSES:
-            handler = {"message": handlers.on_message, "receipt": handlers.on_receipt,
-                       "notification": handlers.on_notification}[node.tag]
+    async def _handle_one(self, delivery: Deliver) -> None:
+        node = delivery.node
+        if delivery.kind is Delivery.STORE:
+            handler = self._store_handlers[node.tag]
             if handler is not None:
                 await handler(node)
-            await self.send(ack_for(node))
-        elif node.tag == "ack":
-            ack = parse_server_ack(node)
-            key = server_ack_key(ack)
-            if ack.error is not None and ack.error.transient:
-                # Not stored by the gateway: keep it in flight and resend it later ourselves.
-                delay = ack.error.retry_after or DEFAULT_RESEND_DELAY
-                self._tasks.append(asyncio.create_task(self._resend_later(key, delay)))
-                return
-            self._in_flight.discard(key)
-            await handlers.on_server_ack(ack)
-        elif handlers.on_info is not None:
-            try:
-                await handlers.on_info(node)
-            except Exception:  # best effort: never worth a reconnect
-                self._log.exception("info handler failed for a %s", node.tag)
-
-    async def _resend_later(self, key: tuple[str, str, str | None], delay: float) -> None:
-        await asyncio.sleep(delay)
-        for node in await self._outbox.unacknowledged():
-            if outbox_key(node) == key:
+            effects = self._machine.stored(node)
+        elif delivery.kind is Delivery.SERVER_ACK:
+            effects = self._machine.server_ack(node, self._clock())
+        else:
+            if self._handlers.on_info is not None:
                 try:
-                    await self.send(node)
-                except SessionEnded:
-                    pass  # the next connection resends the whole outbox anyway
-                return
-        self._in_flight.discard(key)  # the caller dropped it meanwhile
+                    await self._handlers.on_info(node)
+                except Exception:  # noqa: BLE001 - best effort: never worth a reconnect
+                    self._log.exception("info handler failed for a %s", node.tag)
+            return
+        for effect in effects:
+            if isinstance(effect, WriteAck):
+                await self.send(effect.node)
+            elif isinstance(effect, ReportServerAck):
+                await self._handlers.on_server_ack(effect.ack)
 
-    def _busy(self) -> bool:
-        return bool(self._in_flight or self._pending_requests or self._handling
-                    or not self._inbound.empty())
+    # -- timers ---------------------------------------------------------------------------
 
-    async def _watch_idle_and_keepalive(self) -> None:
-        settings = self._settings
-        tick = max(0.01, min(settings.ping_interval, settings.idle_timeout) / 4)
-        while self.outcome is None:
-            await asyncio.sleep(tick)
+    def _wake_timer_if_sooner(self) -> None:
+        if self._machine.next_deadline() < self._timer_deadline:
+            self._timer_wakeup.set()
+
+    async def _keep_time(self) -> None:
+        machine = self._machine
+        while machine.state is SessionState.OPEN:
+            deadline = self._timer_deadline = machine.next_deadline()
+            delay = deadline - self._clock()
+            if delay > 0:
+                self._timer_wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(None if math.isinf(delay) else delay):
+                        await self._timer_wakeup.wait()
+                continue  # the deadline may have moved meanwhile: read it again
             now = self._clock()
-            if now - self.last_activity >= settings.idle_timeout and not self._busy():
-                self._log.debug("idle for %.0fs, closing", now - self.last_activity)
-                self.outcome = ("idle", None)
-                await self._abort()
-                return
-            if now - self.last_received >= settings.ping_interval:
-                try:
-                    await self.request(ping(new_stanza_id()), settings.ping_timeout,
-                                       activity=False)
-                except (TimeoutError, SessionEnded):
-                    self._log.info("keep-alive ping unanswered, reconnecting")
-                    self.outcome = self.outcome or ("failed", None)
+            for effect in machine.tick(now):
+                if isinstance(effect, ResendFromOutbox):
+                    self._spawn(self._resend(effect.key))
+                elif isinstance(effect, SendPing):
+                    try:
+                        await self.send(effect.node, activity=False)
+                    except SessionEnded:
+                        self._log.info("keep-alive ping unanswered, reconnecting")
+                        machine.failed()
+                        await self._abort()
+                        return
+                elif isinstance(effect, CloseChannel):
+                    if effect.reason is CloseReason.IDLE:
+                        self._log.debug("idle for %.0fs, closing", now - machine.last_activity)
+                    else:
+                        self._log.info("keep-alive ping unanswered, reconnecting")
                     await self._abort()
                     return
-                except GatewayError:
-                    pass  # an answer all the same: the channel is alive
-                self.last_received = self._clock()
+
+    async def _resend(self, key: OutboxKey) -> None:
+        for node in await self._outbox.unacknowledged():
+            if outbox_key(node) == key:
+                with contextlib.suppress(SessionEnded):
+                    # A failed write: the next connection resends the whole outbox anyway.
+                    await self.send(node)
+                return
+        self._machine.resend_dropped(key)  # the caller dropped it meanwhile
+        self._wake_timer_if_sooner()
+
+    # -- teardown -------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _abort(self) -> None:
-        self._ended = True
         with contextlib.suppress(Exception):
             await self._ws.close()
 
     async def close(self) -> None:
-        self._ended = True
+        abandoned = self._machine.close()
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        for future in self._pending_requests.values():
-            if not future.done():
-                future.set_exception(SessionEnded("channel closed"))
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for effect in abandoned:
+            if isinstance(effect, AbandonRequest):
+                future = self._waiters.get(effect.stanza_id)
+                if future is not None and not future.done():
+                    future.set_exception(SessionEnded("channel closed"))
         with contextlib.suppress(Exception):
             await self._ws.close()
