@@ -44,6 +44,7 @@ from .partner.service import PartnerService
 from .provisioning import ProvisioningApi
 from .storage import open_database
 from .trust import MasterKey, Vault
+from .trust.startup import load_master_key
 
 log = logging.getLogger("bridge")
 
@@ -85,15 +86,16 @@ class Bridge:
     async def start(self) -> None:
         config = self.config
         self.log.info("interop-bridge %s starting", __version__)
-        self.master_key = MasterKey.from_env_or_file(config.resolve_path("trust.master_key_file"))
-        self.vault = Vault(self.master_key)
-        self.log.info("Master key %s loaded", self.master_key.key_id)
         self.db = await open_database(
             config["appservice.database"],
             log=self.log.getChild("db"),
             db_args=dict(config["appservice.database_opts"]) if not
             config["appservice.database"].startswith("sqlite") else None,
         )
+        self.master_key = await load_master_key(
+            self.db, config.resolve_path("trust.master_key_file"))
+        self.vault = Vault(self.master_key)
+        self.log.info("Master key %s loaded", self.master_key.key_id)
         self.users = MatrixUsers(self.db)
         state_store = PgASStateStore(self.db)
         await state_store.upgrade_table.upgrade(self.db)
