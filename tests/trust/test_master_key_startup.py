@@ -4,8 +4,8 @@ naming the key id the database expects — also as the real process prints it.""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 
 import pytest
@@ -65,9 +65,11 @@ async def test_the_bridge_refuses_to_start_without_its_key(db_url, tmp_path):
         await db.stop()
     key_path.unlink()
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
-    result = subprocess.run([sys.executable, "-m", "bridge", "-c", str(config_path)],
-                            cwd=config_path.parent, env=env, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 1, result.stderr
-    assert key.key_id in result.stderr and "Traceback" not in result.stderr, result.stderr
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "-c", str(config_path), cwd=config_path.parent, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    printed = stderr.decode()
+    assert process.returncode == 1, printed
+    assert key.key_id in printed and "Traceback" not in printed, printed
     assert not key_path.exists()
