@@ -9,14 +9,15 @@ Errors are JSON: ``{"errcode": "...", "error": "..."}``. The OpenAPI document is
 
 from __future__ import annotations
 
-from typing import Any
 import hmac
 import json
 import logging
+from typing import Any
 
 from aiohttp import web
 from mautrix.types import UserID
 
+from .bearer import bearer_token
 from .chats.blocking import set_blocked
 from .gateway.connection import ConnectionUnavailable
 from .gateway.errors import ErrorCode, GatewayError
@@ -49,8 +50,7 @@ class ProvisioningApi:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler) -> web.StreamResponse:
-        header = request.headers.get("Authorization", "")
-        token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+        token = bearer_token(request.headers.get("Authorization", "")) or ""
         if not token or not self.secret or not hmac.compare_digest(token.encode(),
                                                                    self.secret.encode()):
             return _error(401, "M_UNKNOWN_TOKEN", "Missing or wrong provisioning secret")

@@ -185,7 +185,8 @@ def pill_targets(formatted_body: str) -> set[UserID]:
     def visit(node) -> None:
         for child in node:
             if child.tag == "a":
-                uri = MatrixURI.try_parse(child.attrib.get("href", ""))
+                # `<a href>` parses to an attribute without a value (None)
+                uri = MatrixURI.try_parse(child.attrib.get("href") or "")
                 if uri is not None and uri.user_id:
                     found.add(uri.user_id)
             visit(child)

@@ -320,8 +320,12 @@ class ServerChannel(_NoiseSide):
             raise self._fail("client handshake message rejected", exc) from exc
         self._handshake_step += 1
         if self._handshake_step == 1:
-            # Message 2 (e, ee, s, es); its payload is reserved and empty in v1.
-            return encode_frame(bytes(self._noise.write_message(b""))), None
+            # Message 2 (e, ee, s, es); its payload is reserved and empty in v1. Writing it
+            # computes the DH with the client's ephemeral key, which may be a low-order point.
+            try:
+                return encode_frame(bytes(self._noise.write_message(b""))), None
+            except _NOISE_FAILURES as exc:
+                raise self._fail("client ephemeral key rejected", exc) from exc
         self.client_static = handshake_state.rs.public_bytes
         try:
             hello = ClientHello.from_node(self.codec.decode(payload))

@@ -3,15 +3,16 @@ transactions (stored in the :class:`MatrixInbox` before the homeserver is answer
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
 import hmac
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from mautrix.appservice import AppService
 from mautrix.types import DeviceLists, DeviceOTKCount
 
+from ..bearer import bearer_token
 from .inbox import MatrixInbox
 
 # Paths the homeserver calls; everything else on the listener (health probes, the partner server's
@@ -24,9 +25,9 @@ def _error(status: int, errcode: str, message: str) -> web.Response:
 
 
 def _token_of(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return header[len("Bearer "):]
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is not None:
+        return token
     return request.rel_url.query.get("access_token")
 
 

@@ -120,3 +120,14 @@ async def test_liveness_probe_needs_no_token(listener):
         async with http.get(f"{url}/_matrix/mau/live") as resp:
             assert resp.status == 200
     await asyncio.sleep(0)
+
+
+async def test_the_bearer_scheme_is_case_insensitive(listener):
+    url, db, _, _ = listener
+    async with aiohttp.ClientSession() as http:
+        for scheme in ("bearer", "BEARER"):
+            async with http.put(f"{url}/_matrix/app/v1/transactions/case-{scheme}",
+                                json=txn_body(), headers={
+                                    "Authorization": f"{scheme} {HS_TOKEN}"}) as resp:
+                assert resp.status == 200, await resp.text()
+    assert await db.fetchval("SELECT COUNT(*) FROM appservice_txn") == 2
