@@ -3,6 +3,7 @@ exceptions the client raises for them."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -37,6 +38,11 @@ class ErrorCode(IntEnum):
 TRANSIENT_CODES = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL})
 
 
+#: The longest ``retry-after`` a gateway may ask for; anything longer (``inf`` included) is read
+#: as this. An hour: the framework's gateways ask for seconds to minutes.
+MAX_RETRY_AFTER = 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """The ``code``/``text``/``retry-after`` triple every error-carrying element has."""
@@ -55,9 +61,14 @@ class ErrorInfo:
         retry_after: float | None = None
         if "retry-after" in node.attrs:
             try:
-                retry_after = max(0.0, float(node.attrs["retry-after"]))
+                retry_after = float(node.attrs["retry-after"])
             except ValueError:
                 retry_after = None
+            if retry_after is not None and math.isnan(retry_after):
+                retry_after = None  # not a number: as if the gateway had not said
+            elif retry_after is not None:
+                # "inf", "1e300" or a negative value must not become the wait.
+                retry_after = min(max(retry_after, 0.0), MAX_RETRY_AFTER)
         return cls(code, node.attrs.get("text", ""), retry_after)
 
     def to_attrs(self) -> dict[str, str]:

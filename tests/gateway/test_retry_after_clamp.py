@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from bridge.gateway.errors import ErrorCode, ErrorInfo
+from bridge.gateway.codec import Node
+from bridge.gateway.errors import MAX_RETRY_AFTER, ErrorCode, ErrorInfo
 from bridge.gateway.reconnect import RETRY_AFTER_LIMIT_FLOOR
 
 from .fake_gateway import wait_for
@@ -37,3 +38,11 @@ async def test_a_refusal_with_an_absurd_retry_after_waits_a_bounded_time(
     if raw in ("inf", "1e300"):
         assert delay == RETRY_AFTER_LIMIT_FLOOR  # "as long as we ever wait", not for ever
     await connection.close()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2.5", 2.5), ("-3", 0.0), ("inf", MAX_RETRY_AFTER), ("1e300", MAX_RETRY_AFTER),
+    ("nan", None), ("soon", None)])
+def test_retry_after_is_read_as_a_sane_number(text: str, expected: float | None) -> None:
+    info = ErrorInfo.from_node(Node("error", {"code": "429", "retry-after": text}))
+    assert info.retry_after == expected
