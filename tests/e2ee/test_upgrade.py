@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     send_as_gatekeeper,
     simulated_user,
 )
+from tests.element.client import ElementClient, register_user
 from tests.support.bridge_process import BridgeProcess
 from tests.support.matrix_client import PersonClient
 from tests.support.stack import _configure
@@ -130,5 +131,73 @@ async def test_an_installation_from_before_upgrades_in_place(db_url, tmp_path):
             await bridge.stop()
         if alice is not None:
             await alice.close()
+        synapse.stop()
+        await sandbox.stop()
+
+
+async def test_element_shows_the_upgrade(db_url, tmp_path):
+    """The same upgrade through an Element-grade client: before it, with insecure devices
+    allowed (they had to be), the bot's notices carry a red shield and the ghost's messages a red
+    "mismatched sender"; after it, with insecure devices excluded, both decrypt without one."""
+    old_code = previous_release(tmp_path / "before")
+    synapse, sandbox, admin, config_path = _configure(db_url, tmp_path, {})
+    without_msc4190(synapse.registrations[0])
+    stack = types.SimpleNamespace(admin=admin)
+    await sandbox.start()
+    await synapse.start()
+    alice: ElementClient | None = None
+    bridge: Bridge | None = None
+    old = BridgeProcess(config_path, env={"PYTHONPATH": str(old_code)})
+    try:
+        await old.wait_ready()
+        user_id, token, device_id = await register_user(synapse.address, "alice", "pw-alice")
+        alice = await ElementClient.start(
+            synapse.address, user_id=user_id, access_token=token, device_id=device_id,
+            password="pw-alice", exclude_insecure_devices=False,
+            log_path=tmp_path / "alice-element.log")
+        await alice.bootstrap_cross_signing()
+        management = await alice.create_room(invite=[BOT], encrypted=True, is_direct=True)
+        hello = await alice.wait_event(management, sender=BOT, body_contains="management room",
+                                       timeout=60)
+        assert hello.decrypted and hello.shield_colour == "RED", hello
+        await alice.send_text(management, "opt-in")
+        await alice.wait_event(management, sender=BOT, body_contains="Before you turn on",
+                               timeout=60)
+        await alice.send_text(management, "opt-in confirm")
+        await alice.wait_event(management, sender=BOT, body_contains="third-party chats are on",
+                               timeout=60)
+        alice_id = (await sandbox.partners.get_by_visible_id("alice")).internal_id
+        await simulated_user(stack, "gina")
+        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="before the upgrade"))
+        portal = await alice.wait_invite(timeout=60)
+        await alice.join(portal)
+        before = await alice.wait_event(portal, body_contains="before the upgrade", timeout=60)
+        assert before.decrypted and before.shield_colour == "RED", before
+        assert before.shield_reason == "MISMATCHED_SENDER", before
+        old.process.terminate()
+        assert await old.wait_exit() == 0
+
+        bridge = Bridge(load_config(config_path, environ={}))
+        await bridge.start()
+        await alice.set_exclude_insecure_devices(True)
+        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="after the upgrade"))
+        after = await alice.wait_event(portal, body_contains="after the upgrade", timeout=60)
+        assert after.decrypted, (after.decryption_error, after.decryption_error_message)
+        assert (after.shield_colour, after.shield_reason) == ("NONE", None), after
+        await alice.send_text(management, "status")
+        status = await alice.wait_event(management, sender=BOT, body_contains="cross-signed",
+                                        timeout=60)
+        assert (status.shield_colour, status.shield_reason) == ("NONE", None), status
+        # What the person sends still reaches the contact: their client now shares room keys
+        # with the bot's device, which is cross-signed.
+        await alice.send_text(portal, "from alice, devices excluded")
+        [(_, content)] = await gatekeeper_inbox(stack, "gina", 1, timeout=60)
+        assert content.text == "from alice, devices excluded"
+    finally:
+        old.kill()
+        if bridge is not None:
+            await bridge.stop()
+        if alice is not None:
+            await alice.stop()
         synapse.stop()
         await sandbox.stop()
