@@ -10,7 +10,6 @@ import signal
 
 import aiohttp
 from mautrix.appservice.state_store.asyncpg import PgASStateStore
-from mautrix.errors import MatrixError
 from mautrix.util.async_db import Database
 
 from . import __version__
@@ -32,7 +31,11 @@ from .matrix.bridge_state import BridgeStates, register_bridge_state_route
 from .matrix.commands import build_registry
 from .matrix.connection_notices import ConnectionNotices
 from .matrix.e2ee import MatrixEncryption
-from .matrix.homeserver import check_registration, wait_for_homeserver
+from .matrix.homeserver import (
+    check_homeserver_reaches_bridge,
+    check_registration,
+    wait_for_homeserver,
+)
 from .matrix.inbox import MatrixInbox
 from .matrix.portals import Portals, build_portals
 from .matrix.puppet import Puppets
@@ -153,19 +156,11 @@ class Bridge:
             self.metrics_server = MetricsServer(self.metrics, self._refresh_metrics)
             await self.metrics_server.start(config["metrics.hostname"], config["metrics.port"])
         await self.inbox.start()
+        await check_homeserver_reaches_bridge(bot, config["appservice.id"],
+                                              config["appservice.address"],
+                                              self.log.getChild("homeserver"))
         self.appservice.ready = True
         self.log.info("Bridge bot %s is registered; the bridge is ready", bot.mxid)
-        await self._ask_for_queued_transactions()
-
-    async def _ask_for_queued_transactions(self) -> None:
-        """Have the homeserver ping us (MSC2659): Synapse then sends the transactions it queued
-        while the bridge was down at once, instead of after its retry backoff (which grows to
-        minutes)."""
-        try:
-            await self.appservice.intent.appservice_ping(self.config["appservice.id"])
-        except (MatrixError, aiohttp.ClientError) as e:  # e.g. a homeserver without the endpoint
-            self.log.info("Pinging ourselves through the homeserver failed (%s); it sends "
-                          "what it queued on its own schedule", e)
 
     def _gateway_id(self) -> str:
         return self.config["gateway.gateway_id"] or self.config["gateway.base_url"]

@@ -28,7 +28,7 @@ async def wait_for_homeserver(session: aiohttp.ClientSession, address: str, log:
                              versions[-1] if versions else "?")
                     return versions
                 problem = f"HTTP {resp.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as e:
             problem = str(e) or type(e).__name__
         log.warning("Homeserver at %s is not reachable yet (%s); retrying in %.0f s",
                     address, problem, delay)
@@ -54,3 +54,33 @@ async def check_registration(bot: IntentAPI, log: logging.Logger) -> None:
             "appservice.bot_username and homeserver.domain against registration.yaml."
         )
     log.debug("Registration accepted: the homeserver knows the bot as %s", whoami.user_id)
+
+
+async def check_homeserver_reaches_bridge(bot: IntentAPI, appservice_id: str, address: str,
+                                          log: logging.Logger) -> None:
+    """Have the homeserver call the bridge with its ``hs_token`` (MSC2659 ping) before the
+    bridge calls itself ready: a wrong token or address otherwise looks like a bridge that
+    works and never hears a thing. It also makes Synapse send what it queued at once."""
+    try:
+        await bot.appservice_ping(appservice_id)
+    except MatrixRequestError as e:
+        status = getattr(e, "http_status", 0)
+        if e.errcode == "M_UNRECOGNIZED" or status in (404, 405):
+            log.warning("The homeserver cannot ping appservices (MSC2659), so the bridge "
+                        "cannot check that the homeserver reaches it at %s", address)
+            return
+        message = e.message or ""
+        if e.errcode == "M_BAD_STATUS" and message.startswith(("HTTP 401", "HTTP 403")):
+            raise HomeserverRefused(
+                f"the homeserver reached the bridge at {address} but its hs_token was refused: "
+                "appservice.hs_token in the config differs from hs_token in the registration "
+                "file the homeserver loaded. Run `interop-bridge -g` and give the homeserver "
+                "the new registration (then restart it), or copy the token over.") from None
+        if e.errcode in ("M_CONNECTION_FAILED", "M_CONNECTION_TIMEOUT", "M_URL_NOT_SET"):
+            raise HomeserverRefused(
+                f"the homeserver could not reach the bridge at {address} "
+                f"({e.errcode}: {e.message}): check appservice.address (the registration's "
+                "url) and that the homeserver can connect to appservice.hostname and "
+                "appservice.port.") from None
+        raise HomeserverRefused(
+            f"the homeserver's ping of the bridge failed ({e.errcode}: {e.message})") from None
