@@ -126,6 +126,10 @@ class MatrixEncryption:
         device = self._ghosts.get(user_id)
         if device is not None:
             return device
+        if not self.is_ghost(user_id):
+            if create:
+                raise ValueError(f"{user_id} is not one of the bridge's users")
+            return None
         if not create and user_id not in self._ghosts_with_devices:
             return None
         async with self._ghost_locks.setdefault(user_id, asyncio.Lock()):
@@ -203,6 +207,19 @@ class MatrixEncryption:
             if not await self._request_key(event, e, timeout=wait_for_answer):
                 raise
             return await machine.decrypt_megolm_event(event)
+
+    async def decrypt_sent(self, event: EncryptedEvent) -> Event:
+        """An event the bridge itself sent, decrypted with its sender's own device (each
+        device keeps the inbound copy of the sessions it made; the bot has no key to a ghost's
+        session). Before per-ghost devices the bot's device encrypted for every ghost, so that
+        is tried last. Raises ``DecryptionError`` when no device here holds the session."""
+        device = await self.device_of(event.sender, create=False)
+        if device is not None and device is not self.bot:
+            try:
+                return await device.machine.decrypt_megolm_event(event)
+            except SessionNotFound:
+                pass
+        return await self.bot.machine.decrypt_megolm_event(event)
 
     async def _request_key(self, event: EncryptedEvent, missing: SessionNotFound, *,
                            timeout: float) -> bool:

@@ -148,13 +148,14 @@ class Portal:
         return found
 
     async def _content(self, event) -> dict:
-        """An event's content, decrypted if need be (the bot holds the keys of what it sent)."""
+        """An event's content, decrypted if need be (each of the bridge's devices holds the keys of
+        what it sent)."""
         encryption = self._portals.sender.encryption
         if event.type == EventType.ROOM_ENCRYPTED:
             if encryption is None:
                 return {}
             try:
-                event = await encryption.decrypt(event, wait_for_keys=0)
+                event = await encryption.decrypt_sent(event)
             except DecryptionError:
                 return {}
         content = event.content
