@@ -15,23 +15,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bridge.gateway.backoff import Backoff  # noqa: E402
-from bridge.gateway.codec import BinaryStanzaCodec, Node  # noqa: E402
-from bridge.gateway.connection import ConnectionSettings, GatewayConnection, Handlers  # noqa: E402
-from bridge.gateway.hello_auth import EnlistedClient  # noqa: E402
-from bridge.gateway.ids import Address, InternalId, StanzaId, UserVisibleId  # noqa: E402
-from bridge.gateway.noise_channel import (  # noqa: E402
+from bridge.gateway.backoff import Backoff
+from bridge.gateway.codec import BinaryStanzaCodec, Node
+from bridge.gateway.connection import ConnectionSettings, GatewayConnection, Handlers
+from bridge.gateway.hello_auth import EnlistedClient
+from bridge.gateway.ids import Address, InternalId, StanzaId, UserVisibleId
+from bridge.gateway.noise_channel import (
     ClientChannel,
     ClientHello,
     ServerChannel,
     generate_static_private,
     static_public_from_private,
 )
-from bridge.gateway.stanzas import message, outbox_key  # noqa: E402
-from bridge.gateway.tokens import SigningKey, issue_identity_token, jwks_document  # noqa: E402
-from tests.gateway.fake_gateway import GATEWAY_ID, FakeGateway  # noqa: E402
+from bridge.gateway.stanzas import message, outbox_key
+from bridge.gateway.tokens import SigningKey, issue_identity_token, jwks_document
+from tests.gateway.fake_gateway import GATEWAY_ID, FakeGateway
 
 
 def rate(label: str, count: int, seconds: float, unit: str = "ops") -> None:

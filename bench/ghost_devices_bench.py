@@ -196,7 +196,8 @@ async def run(directory: Path, database: str, engine: str, portals: int, message
         print(ghost_steady.line("ghost message, steady state, ghost's own device", total))
         print(f"  ratio ghost/bot bridge CPU per steady message: "
               f"{sum(ghost_steady.cpu) / sum(bot_steady.cpu):.2f}  (per round: "
-              + ", ".join(f"{g / b:.2f}" for g, b in zip(ghost_steady.cpu, bot_steady.cpu))
+              + ", ".join(f"{g / b:.2f}" for g, b in
+                          zip(ghost_steady.cpu, bot_steady.cpu, strict=True))
               + ")")
 
         # Memory: ghost devices made and cross-signed, as on a first message.

@@ -28,7 +28,6 @@ from bridge.devstack.synapse import LocalSynapse
 from .scratch_db import scratch_database
 
 
-
 def report(label: str, count: int, wall: float, cpu: float) -> None:
     print(f"{label:<46} {count:>5}  {wall / count * 1000:8.1f} ms wall each  "
           f"{count / wall:7.1f}/s  {cpu / count * 1000:7.2f} ms bridge CPU each")

@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 # Run as a script, this directory would come first on sys.path, and bench/signal/ would then
-# shadow the standard library's ``signal``: put the repository root there instead.
+# shadow the standard library's ``signal``: put the repository root there instead, before
+# the imports below (E402).
+# ruff: noqa: E402
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
@@ -109,7 +111,8 @@ async def main(messages: int, window: int, enlistments: int) -> None:
             await asyncio.gather(receiving, acking)
             latencies.sort()
             print(f"routing: {messages} messages, window {window}: "
-                  f"{messages / send_wall:.0f} acked/s, {messages / total_wall:.0f} delivered+acked/s,"
+                  f"{messages / send_wall:.0f} acked/s, "
+                  f"{messages / total_wall:.0f} delivered+acked/s,"
                   f" {cpu_used / messages * 1000:.2f} ms CPU per message (both ends)")
             print(f"delivery latency: median {statistics.median(latencies) * 1000:.1f} ms, "
                   f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")

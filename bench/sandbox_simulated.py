@@ -20,7 +20,9 @@ import sys
 from pathlib import Path
 
 # Run as a script, this directory would come first on sys.path, and bench/signal/ would then
-# shadow the standard library's ``signal``: put the repository root there instead.
+# shadow the standard library's ``signal``: put the repository root there instead, before
+# the imports below (E402).
+# ruff: noqa: E402
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
@@ -35,10 +37,9 @@ from bridge.content import Text
 from bridge.sandbox.clock import AdjustableClock
 from bridge.sandbox.config import SandboxConfig
 from bridge.sandbox.server import SandboxGateway
+from tests.sandbox.conftest import ADMIN_SECRET as SECRET  # what the helpers use
 from tests.sandbox.helpers import GATEWAY_ID, Admin, PartnerServer
 from tests.sandbox.simulated_support import PartnerSide, simulated_gina
-
-from tests.sandbox.conftest import ADMIN_SECRET as SECRET  # noqa: E402  (what the helpers use)
 
 
 async def main(messages: int, media_kib: int, database_url: str) -> None:

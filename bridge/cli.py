@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", default="config.yaml", metavar="PATH",
                         help="the config file (default: %(default)s)")
     parser.add_argument("-g", "--generate-registration", action="store_true",
-                        help="write fresh tokens to the config and an appservice registration file")
+                        help="write fresh tokens to the config and an appservice registration "
+                             "file")
     parser.add_argument("-r", "--registration", default="registration.yaml", metavar="PATH",
                         help="where -g writes the registration (default: %(default)s)")
     parser.add_argument("--version", action="version", version=f"interop-bridge {__version__}")

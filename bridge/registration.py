@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 import re
 import secrets
+from collections.abc import Mapping
+from pathlib import Path
 
 from ruamel.yaml import YAML
 

@@ -3,12 +3,12 @@ and setting they name must exist in the repository and pass the bridge's own con
 
 from __future__ import annotations
 
-from pathlib import Path
 import importlib.util
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from ruamel.yaml import YAML
 

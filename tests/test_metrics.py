@@ -26,10 +26,12 @@ async def test_metrics_endpoint_reports_handling_and_queues(db_url, tmp_path):
                                  and "Pong" in e.body)
         finally:
             await alice.close()
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                assert resp.status == 200
-                text = await resp.text()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/metrics") as resp,
+        ):
+            assert resp.status == 200
+            text = await resp.text()
     assert 'bridge_queue_depth{queue="matrix_inbox"} 0.0' in text
     handled = [line for line in text.splitlines()
                if line.startswith('bridge_handling_seconds_count{direction="from_matrix"}')]

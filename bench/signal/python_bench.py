@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from bridge.signal.agreement import PeerBundle
 from bridge.signal.party import SignalParty

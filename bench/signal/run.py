@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # when run as a script
     sys.path.insert(0, str(ROOT))
 
-from bench.signal.python_bench import MODES, run as run_python  # noqa: E402
+from bench.signal.python_bench import MODES  # noqa: E402
+from bench.signal.python_bench import run as run_python  # noqa: E402
 
 
 def ensure_node_modules() -> None:

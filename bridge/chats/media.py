@@ -61,7 +61,7 @@ class HostedMedia:
 
     # --- the mapping's GatewayMedia --------------------------------------------------------
 
-    def for_user(self, owner: str, message_id: str | None = None) -> "UserHostedMedia":
+    def for_user(self, owner: str, message_id: str | None = None) -> UserHostedMedia:
         return UserHostedMedia(self, owner, message_id)
 
     async def download(self, path: str, max_size: int) -> bytes:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import time
+from dataclasses import dataclass
 
 from mautrix.types import EventID, RoomID
 from mautrix.util.async_db import Database

@@ -8,6 +8,7 @@ de-duplicates) instead of a second message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -141,11 +142,10 @@ class OutgoingFlow:
             # Reactions and redactions are acknowledged through their own stanza id only.
             await self._track(portal, event.event_id, stanza_id, client)
             return
-        try:
+        # handled again after a crash: same stanza id, the gateway de-duplicates
+        with contextlib.suppress(DuplicateMessage):
             await portal.record_message(event_id=event.event_id, stanza_id=stanza_id,
                                         sender=client.internal_id, from_matrix=True)
-        except DuplicateMessage:
-            pass  # handled again after a crash: same stanza id, the gateway de-duplicates
 
     async def _track(self, portal: Portal, event_id: EventID, stanza_id: StanzaId,
                      client: PartnerClient) -> None:

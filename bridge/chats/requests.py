@@ -7,8 +7,8 @@ was held. Nothing else from a pending sender is shown, and a blocked request nev
 
 from __future__ import annotations
 
-from enum import Enum
 import time
+from enum import Enum
 
 from attrs import define
 from mautrix.types import UserID

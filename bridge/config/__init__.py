@@ -7,19 +7,19 @@ their values are kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any
 import io
 import logging
 import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 from mautrix.util.config import BaseFileConfig, ConfigUpdateHelper
 from ruamel.yaml import YAML, YAMLError
 
 from .fields import FIELDS, FIELDS_BY_PATH
 
-__all__ = ["Config", "ConfigError", "ENV_PREFIX", "PLACEHOLDER_TOKEN", "load_config"]
+__all__ = ["ENV_PREFIX", "PLACEHOLDER_TOKEN", "Config", "ConfigError", "load_config"]
 
 ENV_PREFIX = "INTEROP_BRIDGE__"
 PLACEHOLDER_TOKEN = "This value is generated when generating the registration"
@@ -143,7 +143,8 @@ class Config(BaseFileConfig):
         if self["appservice.database_opts.min_size"] > self["appservice.database_opts.max_size"]:
             raise ConfigError("appservice.database_opts.min_size: larger than max_size")
         if self["gateway.reconnect_backoff_initial"] > self["gateway.reconnect_backoff_max"]:
-            raise ConfigError("gateway.reconnect_backoff_initial: larger than reconnect_backoff_max")
+            raise ConfigError(
+                "gateway.reconnect_backoff_initial: larger than reconnect_backoff_max")
         if self["provisioning.enabled"] and len(self["provisioning.shared_secret"]) < 16:
             raise ConfigError("provisioning.shared_secret: needs at least 16 characters when "
                               "provisioning.enabled is true")
@@ -157,7 +158,8 @@ class Config(BaseFileConfig):
 
     def warn_unknown_keys(self, logger: logging.Logger = log) -> None:
         for path in self.unknown_keys:
-            logger.warning("Unknown config key %s ignored (removed when the file is upgraded)", path)
+            logger.warning("Unknown config key %s ignored (removed when the file is upgraded)",
+                           path)
 
     def as_plain_dict(self, key: str) -> dict:
         """A mapping value as plain dicts (e.g. for logging.config.dictConfig)."""

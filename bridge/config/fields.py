@@ -6,10 +6,10 @@ whose message says what was expected; :mod:`bridge.config` prefixes it with the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-import re
 
 from yarl import URL
 
@@ -52,7 +52,7 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Check:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected an integer, got {_describe(value)}")
-        if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise ValueError(f"expected an integer from {minimum} to {maximum}, got {value}")
         return value
 
@@ -92,7 +92,8 @@ def database_url(value: Any) -> str:
         return value
     if scheme in ("postgres", "postgresql"):
         if not URL(value).host and "host=" not in value:
-            raise ValueError(f"a PostgreSQL URL needs a host: postgres://user@host/db, got {value!r}")
+            raise ValueError(
+                f"a PostgreSQL URL needs a host: postgres://user@host/db, got {value!r}")
         return value
     raise ValueError(f"expected sqlite:<path> or postgres://…, got {value!r}")
 
@@ -138,7 +139,8 @@ def localpart(value: Any) -> str:
 def path_prefix(value: Any) -> str:
     string()(value)
     if not value.startswith("/") or value.endswith("/") or len(value) < 2:
-        raise ValueError(f"expected a path like /_interop (leading, no trailing slash), got {value!r}")
+        raise ValueError(
+            f"expected a path like /_interop (leading, no trailing slash), got {value!r}")
     return value
 
 
@@ -147,14 +149,16 @@ _LEVELS = ("none", "user", "admin")
 
 def permissions(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"expected a mapping of user ID / domain / * to a level, got {_describe(value)}")
+        raise ValueError(
+            f"expected a mapping of user ID / domain / * to a level, got {_describe(value)}")
     for key, level in value.items():
         if not isinstance(key, str) or not key:
             raise ValueError(f"keys must be user IDs, domains or *, got {_describe(key)}")
         if key.startswith("@") and ":" not in key:
             raise ValueError(f"{key!r} is not a full Matrix user ID (@user:domain)")
         if level not in _LEVELS:
-            raise ValueError(f"level of {key!r} must be one of {', '.join(_LEVELS)}, got {level!r}")
+            raise ValueError(
+                f"level of {key!r} must be one of {', '.join(_LEVELS)}, got {level!r}")
     return dict(value)
 
 

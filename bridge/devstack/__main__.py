@@ -9,13 +9,13 @@ transcript, stops, and exits 1 if anything did not arrive.
 
 from __future__ import annotations
 
-from pathlib import Path
 import argparse
 import asyncio
 import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from ..app import Bridge, configure_logging
 from ..config import load_config

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-import shutil
 
 from ..config import load_config
 from ..registration import generate_registration

@@ -144,11 +144,13 @@ class PersonClient:
                 if predicate(event):
                     return event
             assert time.monotonic() < deadline, (
-                f"no matching event in {room_id}: "
-                f"{[type(e).__name__ + ':' + getattr(e, 'body', '?') for e in self.timeline.get(room_id, [])]}"
-            )
+                f"no matching event in {room_id}: {self._timeline_summary(room_id)}")
             await self.sync()
             await asyncio.sleep(0.2)
+
+    def _timeline_summary(self, room_id: str) -> list[str]:
+        return [type(e).__name__ + ":" + getattr(e, "body", "?")
+                for e in self.timeline.get(room_id, [])]
 
     async def close(self) -> None:
         await self.client.close()

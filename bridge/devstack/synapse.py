@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import asyncio
 import hashlib
 import hmac
@@ -10,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 from ruamel.yaml import YAML
@@ -72,7 +72,8 @@ class LocalSynapse:
         }
         for key in _RATE_LIMITS:
             config[key] = dict(_UNLIMITED)
-        config["rc_login"] = {k: dict(_UNLIMITED) for k in ("address", "account", "failed_attempts")}
+        config["rc_login"] = {k: dict(_UNLIMITED)
+                              for k in ("address", "account", "failed_attempts")}
         config["log_config"] = str(self._write_log_config())
         with self.config_path.open("w") as file:
             yaml.dump(config, file)

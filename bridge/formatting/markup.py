@@ -153,11 +153,3 @@ def parse_markup(text: str) -> list[Block]:
     if rest or not blocks:
         blocks.extend(_lines_to_blocks(rest))
     return blocks
-
-
-def has_formatting(blocks: list[Block]) -> bool:
-    """True when any block is more than plain lines of plain text."""
-    return any(
-        not isinstance(block, Line) or any(not isinstance(node, str) for node in block.children)
-        for block in blocks
-    )

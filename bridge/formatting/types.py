@@ -40,7 +40,7 @@ RemoteToMatrixResolver: TypeAlias = Callable[[InternalId], MatrixMention | None]
 """Internal id from a content's mention list → its Matrix identity, or None if unknown."""
 
 MatrixToRemoteResolver: TypeAlias = Callable[
-    [UserID], "RemoteMention | None | Awaitable[RemoteMention | None]"
+    [UserID], "RemoteMention | Awaitable[RemoteMention | None] | None"
 ]
 """Mxid of a pill → the gateway user it stands for, or None when it has none.
 

@@ -126,10 +126,8 @@ class GatewayConnection:
         """Best-effort stanzas (chat states): sent only if a channel is open now."""
         current = self._channel_session
         if current is not None and self.state is ConnectionState.OPEN:
-            try:
+            with contextlib.suppress(SessionEnded):
                 await current.send(node)
-            except SessionEnded:
-                pass
 
     async def request(self, node: Node, timeout: float | None = None) -> Node:
         """Send an ``iq`` and return its result; :class:`GatewayError` for an error answer."""

@@ -78,7 +78,7 @@ class JwksCache:
             import jwt
 
             kid = jwt.get_unverified_header(token).get("kid")
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad token
+        except Exception as exc:
             raise TokenError("malformed token") from exc
         if find_key(jwks, kid) is None:
             jwks = await self.get(force=True)

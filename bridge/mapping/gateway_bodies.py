@@ -141,7 +141,7 @@ class GatewayBodyMapper:
             # The inline preview is announced as JPEG; anything else is not shown as one.
             thumbnail = (await self._thumbnail(ref.thumbnail, portal)
                          if ref.thumbnail.startswith(JPEG_MAGIC) else None)
-        except Exception as error:  # the core's transport may raise anything
+        except Exception as error:  # noqa: BLE001 - the core's transport may raise anything
             log.warning("uploading a %s to the homeserver failed: %s", kind.value,
                         type(error).__name__)
             return MatrixBody(notice=Notice(text=f"{noun} could not be uploaded to Matrix."))
@@ -197,7 +197,7 @@ class GatewayBodyMapper:
             uploaded = await upload_to_matrix(
                 self.matrix_media, data, "text/vcard", name, portal.encrypted
             )
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the core's transport may raise anything
             log.warning("uploading a contact failed: %s", type(error).__name__)
             return MatrixBody(notice=Notice(text="A contact could not be uploaded to Matrix."))
         content: dict[str, Any] = {

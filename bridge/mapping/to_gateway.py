@@ -155,7 +155,7 @@ class MatrixToGateway:
             return ""
         try:
             text = await self.quoted_text(event_id)
-        except Exception as error:  # a missing preview must not stop the reply
+        except Exception as error:  # noqa: BLE001 - a missing preview must not stop the reply
             log.debug("no quoted text for a reply: %s", type(error).__name__)
             return ""
         return preview(Text(text=text)) if text else ""

@@ -59,7 +59,8 @@ class BridgeAppService(AppService):
 
     def register_routes(self, app: web.Application) -> None:
         app.middlewares.append(self._authenticate_homeserver)
-        for path in ("/_matrix/app/v1/transactions/{transaction_id}", "/transactions/{transaction_id}"):
+        for path in ("/_matrix/app/v1/transactions/{transaction_id}",
+                     "/transactions/{transaction_id}"):
             app.router.add_route("PUT", path, self._accept_transaction)
         for prefix in ("/_matrix/app/v1", ""):
             app.router.add_route("GET", f"{prefix}/rooms/{{alias}}", self._http_query_alias)

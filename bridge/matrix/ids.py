@@ -14,8 +14,8 @@ _ALLOWED = re.compile(r"[a-z0-9._\-/]")
 def escape_localpart(value: str) -> str:
     """Escape an arbitrary string into a Matrix localpart, reversibly.
 
-    Uppercase letters become ``_`` plus the lowercase letter and every other disallowed byte ``=xx``,
-    as in the spec's "mapping from other character sets" appendix.
+    Uppercase letters become ``_`` plus the lowercase letter and every other disallowed byte
+    ``=xx``, as in the spec's "mapping from other character sets" appendix.
     """
     out = []
     for char in value:
@@ -30,24 +30,6 @@ def escape_localpart(value: str) -> str:
     return "".join(out)
 
 
-def unescape_localpart(value: str) -> str:
-    out = bytearray()
-    i = 0
-    while i < len(value):
-        char = value[i]
-        if char == "_" and i + 1 < len(value):
-            nxt = value[i + 1]
-            out += b"_" if nxt == "_" else nxt.upper().encode()
-            i += 2
-        elif char == "=" and i + 2 < len(value) + 1:
-            out.append(int(value[i + 1:i + 3], 16))
-            i += 3
-        else:
-            out += char.encode()
-            i += 1
-    return out.decode("utf-8")
-
-
 def ghost_mxid(template: str, internal_id: InternalID, domain: str) -> UserID:
     return UserID(f"@{template.format(internal_id=escape_localpart(internal_id))}:{domain}")
 
@@ -56,13 +38,3 @@ def ghost_user_regex(template: str, domain: str) -> str:
     """The exclusive namespace regex covering every ghost the template can produce."""
     before, after = template.split("{internal_id}", 1)
     return f"@{re.escape(before)}.+{re.escape(after)}:{re.escape(domain)}"
-
-
-def internal_id_from_mxid(template: str, mxid: UserID, domain: str) -> InternalID | None:
-    match = re.fullmatch(ghost_user_regex(template, domain).replace(".+", "(.+)", 1), mxid)
-    if not match:
-        return None
-    try:
-        return InternalID(unescape_localpart(match.group(1)))
-    except (ValueError, UnicodeDecodeError):
-        return None

@@ -1,7 +1,7 @@
 """The durable inbox of appservice transactions.
 
-mautrix answers the homeserver before its handlers run and remembers transaction IDs in memory only,
-so a crash loses events. Here a transaction is stored (with its ID, for de-duplication across
+mautrix answers the homeserver before its handlers run and remembers transaction IDs in memory
+only, so a crash loses events. Here a transaction is stored (with its ID, for de-duplication across
 restarts) before the homeserver gets its 200, and handled afterwards from the database, strictly in
 order within each room. Work that was accepted but not yet handled when the process stops stays in
 the database and is handled on the next start.
@@ -9,13 +9,13 @@ the database and is handled on the next start.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 import asyncio
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from attrs import define
 from mautrix.util.async_db import Database
@@ -93,7 +93,8 @@ class MatrixInbox:
         return True
 
     async def start(self) -> None:
-        """Start handling, beginning with work stored earlier (by a previous run, or before now)."""
+        """Start handling, beginning with work stored earlier (by a previous run, or before
+        now)."""
         self._running = True
         rooms = await self.db.fetch(
             "SELECT DISTINCT room_id FROM matrix_inbox WHERE attempts < $1", self.max_attempts
@@ -109,7 +110,7 @@ class MatrixInbox:
         workers = list(self._workers.values())
         if not workers:
             return
-        done, pending = await asyncio.wait(workers, timeout=timeout)
+        _done, pending = await asyncio.wait(workers, timeout=timeout)
         for task in pending:
             task.cancel()
         if pending:
@@ -146,23 +147,23 @@ class MatrixInbox:
                              attempts=row["attempts"])
             try:
                 await self.handler(item)
-            except Exception:
-                await self._record_failure(item)
+            except Exception as error:  # noqa: BLE001 - logged with its traceback, retried
+                await self._record_failure(item, error)
             else:
                 await self.db.execute("DELETE FROM matrix_inbox WHERE seq=$1", item.seq)
 
-    async def _record_failure(self, item: InboxItem) -> None:
+    async def _record_failure(self, item: InboxItem, error: Exception) -> None:
         attempts = item.attempts + 1
         await self.db.execute("UPDATE matrix_inbox SET attempts=$1 WHERE seq=$2",
                               attempts, item.seq)
         event_id = item.event.get("event_id") or item.event.get("type")
         if attempts >= self.max_attempts:
-            self.log.exception("Giving up on %s %s in %s after %d attempts; it stays in the "
-                               "inbox table for inspection", item.kind, event_id,
-                               item.room_id or "(no room)", attempts)
+            self.log.error("Giving up on %s %s in %s after %d attempts; it stays in the "
+                           "inbox table for inspection", item.kind, event_id,
+                           item.room_id or "(no room)", attempts, exc_info=error)
             return
-        self.log.exception("Handling %s %s failed (attempt %d of %d); retrying",
-                           item.kind, event_id, attempts, self.max_attempts)
+        self.log.error("Handling %s %s failed (attempt %d of %d); retrying",
+                       item.kind, event_id, attempts, self.max_attempts, exc_info=error)
         if self.on_retry:
             self.on_retry()
         # Later items of this room wait: order within a room matters more than latency.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
 import time
+from enum import Enum
 
 from attrs import define
 from mautrix.types import UserID
@@ -109,4 +109,5 @@ class PartnerAccounts:
         )
 
     async def set_error(self, mxid: UserID, error: str | None) -> None:
-        await self.db.execute("UPDATE partner_account SET last_error=$2 WHERE mxid=$1", mxid, error)
+        await self.db.execute("UPDATE partner_account SET last_error=$2 WHERE mxid=$1",
+                              mxid, error)

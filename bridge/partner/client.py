@@ -11,12 +11,12 @@ again with the same stanza id (the gateway de-duplicates).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-import asyncio
-import time
-import logging
 
 from mautrix.types import UserID
 from mautrix.util import background_task
@@ -76,13 +76,13 @@ Observer = Callable[[str, int], None]
 class ContactSignals(Protocol):
     """What contacts do besides messages: receipts, typing, notifications from the gateway."""
 
-    async def receipt(self, client: "PartnerClient", sender: Address, stanza_ids: list[str],
+    async def receipt(self, client: PartnerClient, sender: Address, stanza_ids: list[str],
                       read: bool) -> None: ...
 
-    async def chatstate(self, client: "PartnerClient", sender: Address, composing: bool
+    async def chatstate(self, client: PartnerClient, sender: Address, composing: bool
                         ) -> None: ...
 
-    async def notification(self, client: "PartnerClient", kind: str, sender: Address,
+    async def notification(self, client: PartnerClient, kind: str, sender: Address,
                            node: Node) -> None: ...
 
     async def identity_changed(self, client: PartnerClient, contact: Address,
@@ -92,7 +92,7 @@ class ContactSignals(Protocol):
 class _OutboxView:
     """What the connection resends after a reconnect: committed ciphertexts not yet acked."""
 
-    def __init__(self, client: "PartnerClient") -> None:
+    def __init__(self, client: PartnerClient) -> None:
         self.client = client
 
     async def unacknowledged(self) -> Sequence[Node]:
@@ -111,7 +111,7 @@ class PartnerClient:
                  deliver: Deliver, report: SendReport,
                  signals: ContactSignals | None = None,
                  holds: IdentityHolds | None = None,
-                 on_connection_stopped: Callable[["PartnerClient", ErrorInfo],
+                 on_connection_stopped: Callable[[PartnerClient, ErrorInfo],
                                                  Awaitable[None]] | None = None,
                  on_connection_state: Callable[[PartnerClient, ConnectionState,
                                                 ErrorInfo | None], None] | None = None,
@@ -254,7 +254,8 @@ class PartnerClient:
         """Hand a stored message on unless that is done already: the stored state decides (the
         same id may be queued twice, e.g. by a redelivery and a resume)."""
         stored = await self.inbox.get(stanza_id)
-        if stored is None or stored.state is not InboundState.DECRYPTED or stored.plaintext is None:
+        if (stored is None or stored.state is not InboundState.DECRYPTED
+                or stored.plaintext is None):
             return
         if sender is None:
             sender = Address(await self.inbox.sender_of(stanza_id))
@@ -372,16 +373,6 @@ class PartnerClient:
         if change is not None:
             await self._identity_changed(peer, change, held=held)
         return True
-
-    async def held_identity(self, peer: Address) -> IdentityChange | None:
-        """The change waiting for confirmation for ``peer``, if any."""
-        new_key = await self.holds.held_key(PeerId(peer))
-        if new_key is None:
-            return None
-        async with self.db.acquire() as conn:
-            trusted = await self.party.trusted_identity(conn, PeerId(peer)) or b""
-        return IdentityChange(PeerId(peer), fingerprint(trusted), fingerprint(new_key),
-                              previous_identity_key=trusted, new_identity_key=new_key)
 
     async def confirm_identity(self, peer: Address) -> bool:
         """The user confirmed ``peer``'s new key: trust exactly the key they were shown, then

@@ -8,9 +8,9 @@ to delete the user, then crypto-shreds the boundary.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 import base64
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from mautrix.types import UserID
@@ -35,9 +35,9 @@ from ..signal.store import SqlSignalStore
 from ..signal.types import UserId
 from ..trust import Purpose, Vault
 from .accounts import AccountState, PartnerAccount, PartnerAccounts
-from .identity_holds import IdentityHolds
 from .client import ContactSignals, Deliver, Observer, PartnerClient, SendReport
 from .connection_watch import stop_error_code
+from .identity_holds import IdentityHolds
 
 #: Told of each change of a user's connection state (synchronously; it must not block).
 ConnectionListener = Callable[[PartnerClient, ConnectionState, ErrorInfo | None], None]
@@ -298,19 +298,19 @@ def explain_stop(error: ErrorInfo) -> tuple[str, AccountState | None]:
     text = (error.text or "").lower()
     if error.code == ErrorCode.NOT_AUTHORIZED and ("idle" in text or "unenlist" in text
                                                    or "deleted" in text or "not enlisted" in text):
-        return ("The gatekeeper removed your third-party chats account (it is removed after 30 "
-                "days without a connection, or by the gatekeeper). Send `opt-in` to join again.",
+        return (("The gatekeeper removed your third-party chats account (it is removed after 30 "
+                 "days without a connection, or by the gatekeeper). Send `opt-in` to join again."),
                 AccountState.UNENLISTED)
     if error.code == ErrorCode.NOT_AUTHORIZED:
-        return ("The gatekeeper did not accept this bridge's credentials for you. Your admin "
-                "should check the bridge's partner-server settings; the bridge will not retry "
-                "until then.", None)
+        return (("The gatekeeper did not accept this bridge's credentials for you. Your admin "
+                 "should check the bridge's partner-server settings; the bridge will not retry "
+                 "until then."), None)
     if error.code == ErrorCode.VERSION_UNSUPPORTED:
-        return ("The gatekeeper no longer supports this bridge's protocol version. Your admin "
-                "needs to upgrade the bridge.", None)
+        return (("The gatekeeper no longer supports this bridge's protocol version. Your admin "
+                 "needs to upgrade the bridge."), None)
     if error.code == ErrorCode.CONNECTION_REPLACED:
-        return ("Another connection took over your third-party chats account. If that was not "
-                "this bridge, tell your admin.", None)
+        return (("Another connection took over your third-party chats account. If that was not "
+                 "this bridge, tell your admin."), None)
     return (f"Your connection to the gatekeeper stopped ({int(error.code)} {error.text}).", None)
 
 

@@ -153,7 +153,8 @@ class AdminApi:
         body = await _json_body(request)
         username = body.get("username")
         if not isinstance(username, str) or not username or "@" in username or "/" in username:
-            return json_error(400, "bad_request", "username must be a non-empty string without @ or /")
+            return json_error(400, "bad_request",
+                              "username must be a non-empty string without @ or /")
         opted_in = body.get("opted_in", True)
         if not isinstance(opted_in, bool):
             return json_error(400, "bad_request", "opted_in must be a boolean")

@@ -208,10 +208,12 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, object | None]:
 
 async def call(url: str, secret: str, method: str, path: str, body: object | None
                ) -> tuple[int, object]:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, url.rstrip("/") + PREFIX + path, json=body,
-                                headers={"Authorization": f"Bearer {secret}"}) as resp:
-            return resp.status, await resp.json(content_type=None)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, url.rstrip("/") + PREFIX + path, json=body,
+                     headers={"Authorization": f"Bearer {secret}"}) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)
 
 
 async def run(args: argparse.Namespace) -> int:

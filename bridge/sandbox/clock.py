@@ -21,7 +21,8 @@ class SystemClock:
 
 
 class AdjustableClock:
-    """Wall clock plus an offset that only ever grows (time never runs backwards for the sandbox)."""
+    """Wall clock plus an offset that only ever grows (time never runs backwards for the
+    sandbox)."""
 
     def __init__(self, offset_seconds: float = 0.0) -> None:
         self.offset_seconds = offset_seconds

@@ -1,4 +1,5 @@
-"""Public HTTP endpoints: enlistment, the gatekeeper's JWKS, media downloads and the media proxy."""
+"""Public HTTP endpoints: enlistment, the gatekeeper's JWKS, media downloads and the media
+proxy."""
 
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ class PublicRoutes:
                 await response.write_eof()
                 return response
         except aiohttp.ClientError as e:
-            raise web.HTTPBadGateway(text=f"partner media host unreachable: {type(e).__name__}")
+            raise web.HTTPBadGateway(
+                text=f"partner media host unreachable: {type(e).__name__}") from e
 
 
 async def store_upload(gateway: SandboxGateway, body: bytes, content_type: str,

@@ -104,7 +104,8 @@ class SandboxGateway:
         )
         self.enlister.on_reenlisted = self._on_reenlisted
         self.push = PushNotifier(config.partner_push_url or None, self.http, self.signing_key,
-                                 issuer=config.effective_gateway_id, audience=config.partner_base_url,
+                                 issuer=config.effective_gateway_id,
+                                 audience=config.partner_base_url,
                                  clock=self.clock)
         app = web.Application(middlewares=[make_auth_middleware(config.admin_secret)],
                               client_max_size=config.max_media_bytes + 1024)

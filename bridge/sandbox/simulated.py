@@ -294,7 +294,7 @@ class SimulatedUsers:
                 if resp.status != 200:
                     return {"error": f"HTTP {resp.status}"}
                 blob = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             return {"error": type(e).__name__}
         try:
             data = decrypt_media(model.kind, blob, media.media_key, media.sha256_enc,

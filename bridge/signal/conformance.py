@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..storage import Database, open_database
+from ..storage import Database, acquire, open_database, transaction
 from ..trust import MasterKey, Vault
 from .agreement import PeerBundle
 from .keys import decode_public_key, encode_public_key
@@ -92,7 +92,7 @@ class ConformanceDriver:
             await self.start()
             return {}
         assert self.db is not None
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             if cmd == "create":
                 party = self._party(request["party"])
                 await party.ensure_identity(
@@ -140,7 +140,7 @@ async def serve(db_path: Path, reader: asyncio.StreamReader | None = None) -> No
                     break
                 try:
                     reply = {"id": request.get("id"), "ok": True, **await driver.handle(request)}
-                except Exception as e:  # reported to the caller, never the message content
+                except Exception as e:  # noqa: BLE001 - reported to the caller, never the content
                     reply = {"id": request.get("id"), "ok": False,
                              "error": f"{type(e).__name__}: {e}"}
             _reply(reply)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
-from ..storage import Database
+from ..storage import Connection, Database, acquire, transaction
 from ..storage.sqlite import execute_deferred
 from ..trust import Vault
 from .errors import IdentityChange, SignalError, StaleSessionError, UntrustedIdentityError
@@ -109,7 +109,7 @@ class Inbox:
 
     async def _decrypt_and_store(self, gateway_message_id: str, sender: PeerId, kind: str,
                                  body: bytes) -> InboundResult:
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             known = await self._load(conn, gateway_message_id)
             if known is not None:
                 return known
@@ -132,7 +132,7 @@ class Inbox:
                               body: bytes, error: str) -> InboundResult:
         self.log.warning("Could not decrypt %s from %s for %s: %s", gateway_message_id, sender,
                          self.user_id, error)
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             await conn.execute(
                 "INSERT INTO signal_inbound (user_id, gateway_message_id, sender, message_type,"
                 " ciphertext, sealed_plaintext, state, error, received_at)"
@@ -157,7 +157,7 @@ class Inbox:
                                  identity_change=change)
 
     async def _retry_failed(self, gateway_message_id: str) -> InboundResult:
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             row = await conn.fetchrow(
                 "SELECT sender, message_type, ciphertext, state FROM signal_inbound"
                 " WHERE user_id=$1 AND gateway_message_id=$2", self.user_id, gateway_message_id)
@@ -178,7 +178,7 @@ class Inbox:
         return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
                              redelivered=False, identity_change=result.identity_change)
 
-    async def _load(self, conn, gateway_message_id: str) -> InboundResult | None:
+    async def _load(self, conn: Connection, gateway_message_id: str) -> InboundResult | None:
         row = await conn.fetchrow(
             "SELECT state, sealed_plaintext, error FROM signal_inbound"
             " WHERE user_id=$1 AND gateway_message_id=$2", self.user_id, gateway_message_id)
@@ -192,7 +192,7 @@ class Inbox:
                              redelivered=True, error=row["error"])
 
     async def get(self, gateway_message_id: str) -> InboundResult | None:
-        async with self.db.acquire() as conn:
+        async with acquire(self.db) as conn:
             return await self._load(conn, gateway_message_id)
 
     async def undelivered(self) -> list[str]:
@@ -212,9 +212,10 @@ class Inbox:
         return [r["gateway_message_id"] for r in rows]
 
     async def sender_of(self, gateway_message_id: str) -> PeerId | None:
-        return await self.db.fetchval(
+        sender: str | None = await self.db.fetchval(
             "SELECT sender FROM signal_inbound WHERE user_id=$1 AND gateway_message_id=$2",
             self.user_id, gateway_message_id)
+        return None if sender is None else PeerId(sender)
 
     async def mark_delivered(self, gateway_message_id: str, *,
                              drop_plaintext: bool = True) -> None:
@@ -236,11 +237,11 @@ class Outbox:
 
     async def submit(self, local_id: str, recipient: PeerId, plaintext: bytes) -> None:
         """Store the plaintext durably (idempotent per ``local_id``)."""
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             boundary = await self.vault.boundary(conn, self.user_id)
             await execute_deferred(
-                conn, "INSERT INTO signal_outbound (user_id, local_id, recipient, sealed_plaintext,"
-                " state, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                conn, "INSERT INTO signal_outbound (user_id, local_id, recipient,"
+                " sealed_plaintext, state, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (user_id, local_id) DO NOTHING",
                 self.user_id, local_id, recipient, boundary.seal(P_OUTBOUND, local_id, plaintext),
                 OutboundState.QUEUED.value, arrival_stamp())
@@ -253,7 +254,7 @@ class Outbox:
         return message
 
     async def _encrypt_stored(self, local_id: str) -> tuple[OutboundMessage, bool]:
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             row = await conn.fetchrow(
                 "SELECT recipient, sealed_plaintext, message_type, ciphertext, state"
                 " FROM signal_outbound WHERE user_id=$1 AND local_id=$2", self.user_id, local_id)
@@ -317,7 +318,7 @@ class Outbox:
         return await redo_if_stale(lambda: self._reencrypt(local_id))
 
     async def _reencrypt(self, local_id: str) -> OutboundMessage:
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             row = await conn.fetchrow(
                 "SELECT recipient, sealed_plaintext FROM signal_outbound"
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id)

@@ -26,7 +26,7 @@ from .errors import (
     UntrustedIdentityError,
 )
 from .keys import KeyPair, generate_registration_id
-from .prekeys import LocalIdentity, PreKey
+from .prekeys import LocalIdentity, PreKey, SignedPreKey
 from .session import MSG, PKMSG, PendingPreKey, Session, SessionRecord
 from .store import KeyCounters, SignalStore
 from .types import PeerId, RegistrationId, UserId
@@ -136,7 +136,8 @@ class SignalParty:
 
     async def bundle(self, conn: Any) -> PublishedBundle:
         identity, counters = await self._identity(conn)
-        signed = {k.key_id: k for k in await self.store.load_signed_pre_keys(conn, self.user_id)}
+        signed: dict[int, SignedPreKey] = {
+            k.key_id: k for k in await self.store.load_signed_pre_keys(conn, self.user_id)}
         current = signed[counters.current_signed_pre_key_id]
         pool = await self.store.load_pre_keys(conn, self.user_id)
         return PublishedBundle(identity.registration_id, 1, identity.identity.public,
@@ -215,7 +216,7 @@ class SignalParty:
         trusted = await self.store.load_peer_identity(conn, self.user_id, peer)
         return trusted is None or record.current.their_identity == trusted
 
-    async def _retry_if_stale(self, operation, *args):
+    async def _retry_if_stale(self, operation: Callable[..., Awaitable[T]], *args: object) -> T:
         """Run ``operation(*args, fresh=False)``; if the session it used from the store's memory
         turns out stale, run it once more on the stored state. Operations write the session last
         (before any other change that must not happen twice), so redoing one is safe."""
@@ -305,7 +306,7 @@ class SignalParty:
                 raise
             await self.store.save_session(conn, self.user_id, peer, record)
             return Decrypted(plaintext, change)
-        identity, counters = await self._identity(conn)
+        identity, _counters = await self._identity(conn)
         signed = next((k for k in await self.store.load_signed_pre_keys(conn, self.user_id)
                        if k.key_id == message.signed_pre_key_id), None)
         if signed is None:

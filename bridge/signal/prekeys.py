@@ -3,6 +3,7 @@ pool of one-time prekeys. Pure data and policy; storage is elsewhere."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from .keys import KeyPair, encode_public_key, sign
@@ -67,7 +68,8 @@ def signed_pre_key_due(current: SignedPreKey, now: int) -> bool:
     return now - current.created_at >= SIGNED_PRE_KEY_ROTATION_SECONDS
 
 
-def expired_signed_pre_keys(keys: list[SignedPreKey], current_id: int, now: int) -> list[int]:
+def expired_signed_pre_keys(keys: list[SignedPreKey], current_id: int,
+                            now: int) -> list[SignedPreKeyId]:
     """Ids of replaced signed prekeys whose grace period is over.
 
     A replaced key's grace starts when its successor was created, i.e. at the next newer key's
@@ -75,7 +77,7 @@ def expired_signed_pre_keys(keys: list[SignedPreKey], current_id: int, now: int)
     """
     ordered = sorted(keys, key=lambda k: k.created_at)
     expired = []
-    for older, newer in zip(ordered, ordered[1:]):
+    for older, newer in itertools.pairwise(ordered):
         if older.key_id != current_id and now - newer.created_at >= SIGNED_PRE_KEY_GRACE_SECONDS:
             expired.append(older.key_id)
     return expired

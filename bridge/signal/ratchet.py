@@ -21,19 +21,22 @@ import functools
 import hmac
 import struct
 from hashlib import sha256
+from typing import TypedDict
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.padding import PKCS7
 from doubleratchet import aead as dr_aead
+from doubleratchet.diffie_hellman_ratchet import DiffieHellmanRatchet
 from doubleratchet.double_ratchet import DoubleRatchet
+from doubleratchet.kdf import KDF
 from doubleratchet.kdf_chain import KDFChain
-from doubleratchet.symmetric_key_ratchet import SymmetricKeyRatchet
 from doubleratchet.recommended import HashFunction, kdf_hkdf, kdf_separate_hmacs
 from doubleratchet.recommended.diffie_hellman_ratchet_curve25519 import (
     DiffieHellmanRatchet as Curve25519Ratchet,
 )
+from doubleratchet.symmetric_key_ratchet import SymmetricKeyRatchet
 from doubleratchet.types import Header
 
 from .wire import MAC_LENGTH, SignalMessage
@@ -156,7 +159,7 @@ class LibsignalDHRatchet(Curve25519Ratchet):
     def _derive_pub(priv: bytes) -> bytes:
         return _public_of(priv)
 
-    def __deepcopy__(self, memo: dict) -> LibsignalDHRatchet:
+    def __deepcopy__(self, memo: dict[int, object]) -> LibsignalDHRatchet:
         return _copy_chains(self)  # type: ignore[return-value]
 
 
@@ -168,16 +171,28 @@ class LibsignalDoubleRatchet(DoubleRatchet):
             header.sending_chain_length)
 
 
+class RatchetConfig(TypedDict):
+    """The keyword arguments with which the library builds or restores a ratchet."""
+
+    diffie_hellman_ratchet_class: type[DiffieHellmanRatchet]
+    root_chain_kdf: type[KDF]
+    message_chain_kdf: type[KDF]
+    message_chain_constant: bytes
+    dos_protection_threshold: int
+    max_num_skipped_message_keys: int
+    aead: type[dr_aead.AEAD]
+
+
 #: keyword arguments that configure every ratchet of this layer
-RATCHET_CONFIG = dict(
-    diffie_hellman_ratchet_class=LibsignalDHRatchet,
-    root_chain_kdf=RootChainKDF,
-    message_chain_kdf=MessageChainKDF,
-    message_chain_constant=MESSAGE_CHAIN_CONSTANT,
-    dos_protection_threshold=MAX_SKIP,
-    max_num_skipped_message_keys=MAX_SKIPPED_KEYS,
-    aead=LibsignalAEAD,
-)
+RATCHET_CONFIG: RatchetConfig = {
+    "diffie_hellman_ratchet_class": LibsignalDHRatchet,
+    "root_chain_kdf": RootChainKDF,
+    "message_chain_kdf": MessageChainKDF,
+    "message_chain_constant": MESSAGE_CHAIN_CONSTANT,
+    "dos_protection_threshold": MAX_SKIP,
+    "max_num_skipped_message_keys": MAX_SKIPPED_KEYS,
+    "aead": LibsignalAEAD,
+}
 
 
 _last_parsed: tuple[bytes, SignalMessage] | None = None

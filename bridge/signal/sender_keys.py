@@ -59,7 +59,9 @@ class SenderKeyState:
     skipped: dict[int, bytes] = field(default_factory=dict)  # iteration -> message seed
 
     def to_json(self) -> dict[str, Any]:
-        b = lambda v: base64.b64encode(v).decode()  # noqa: E731
+        def b(v: bytes) -> str:
+            return base64.b64encode(v).decode()
+
         return {"id": self.key_id, "it": self.iteration, "ck": b(self.chain_key),
                 "spub": b(self.signing_public),
                 "spriv": None if self.signing_private is None else b(self.signing_private),
@@ -106,9 +108,9 @@ def create_own_chain(record: SenderKeyRecord) -> SenderKeyDistributionMessage:
 
 
 def group_encrypt(record: SenderKeyRecord, plaintext: bytes) -> bytes:
-    if not record.states or record.states[0].signing_private is None:
+    own = record.states[0] if record.states else None
+    if own is None or own.signing_private is None:
         raise NoSessionError("no own sender key in this group: create the chain first")
-    own = record.states[0]
     seed, next_chain = _chain_step(own.chain_key)
     iv, key = _message_keys(seed)
     signed_part = SenderKeyMessage.encode_unsigned(own.key_id, own.iteration,
@@ -153,7 +155,7 @@ def group_decrypt(record: SenderKeyRecord, body: bytes) -> bytes:
     iv, key = _message_keys(seed)
     try:
         plaintext = aes_cbc_decrypt(key, iv, message.ciphertext)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever fails to decrypt was tampered with
         raise TamperedMessageError("sender key message does not decrypt") from None
     record.states[record.states.index(state)] = work
     return plaintext

@@ -12,6 +12,8 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
 
 from doubleratchet import (
     AuthenticationFailedException,
@@ -150,7 +152,7 @@ class Session:
 
     # -- serialisation ----------------------------------------------------------------------------
 
-    def to_dict(self, now: int | None = None) -> dict:
+    def to_dict(self, now: int | None = None) -> dict[str, Any]:
         now = int(time.time()) if now is None else now
         ratchet = None
         if self.ratchet is not None:
@@ -174,7 +176,7 @@ class Session:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, now: int | None = None) -> Session:
+    def from_dict(cls, d: dict[str, Any], now: int | None = None) -> Session:
         now = int(time.time()) if now is None else now
         session = cls(our_identity=_u(d["oi"]), their_identity=_u(d["ti"]),
                       our_registration_id=d["or"], their_registration_id=d["tr"],
@@ -244,7 +246,8 @@ class translate_ratchet_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None:
             return False
         if isinstance(exc, DuplicateMessageException):
@@ -294,19 +297,6 @@ def ratchet_state(ratchet: LibsignalDoubleRatchet) -> RatchetState:
              in ratchet._DoubleRatchet__skipped_message_keys.items()])  # type: ignore[attr-defined]
 
 
-def ratchet_state_from_model(model: DoubleRatchetModel) -> RatchetState:
-    dh = model.diffie_hellman_ratchet
-    sym = dh.symmetric_key_ratchet
-
-    def chain(c: KDFChainModel | None) -> tuple[int, bytes] | None:
-        return None if c is None else (c.length, c.key)
-
-    return (dh.own_ratchet_priv, dh.other_ratchet_pub, chain(dh.root_chain),
-            chain(sym.receiving_chain), chain(sym.sending_chain),
-            sym.previous_sending_chain_length,
-            [(k.ratchet_pub, k.index, k.message_key) for k in model.skipped_message_keys])
-
-
 def _model(state: RatchetState) -> DoubleRatchetModel:
     # model_construct skips validation: the state comes from our own ratchet or sealed record
     def chain(c: tuple[int, bytes] | None) -> KDFChainModel | None:
@@ -324,8 +314,9 @@ def _model(state: RatchetState) -> DoubleRatchetModel:
             ratchet_pub=pub, index=index, message_key=key) for pub, index, key in state[6]])
 
 
-def _prune_skipped(keys: list[tuple[bytes, int, bytes]], since: dict[tuple[bytes, int], int],
-                   now: int) -> tuple[list[tuple[bytes, int, bytes]], dict[tuple[bytes, int], int]]:
+def _prune_skipped(
+    keys: list[tuple[bytes, int, bytes]], since: dict[tuple[bytes, int], int], now: int,
+) -> tuple[list[tuple[bytes, int, bytes]], dict[tuple[bytes, int], int]]:
     kept, new_since = [], {}
     for key in keys:
         ident = (key[0], key[1])
@@ -336,15 +327,15 @@ def _prune_skipped(keys: list[tuple[bytes, int, bytes]], since: dict[tuple[bytes
     return kept, new_since
 
 
-def _chain_to_list(chain: tuple[int, bytes] | None) -> list | None:
+def _chain_to_list(chain: tuple[int, bytes] | None) -> list[int | str] | None:
     return None if chain is None else [chain[0], _b(chain[1])]
 
 
-def _chain_from_list(data: list | None) -> tuple[int, bytes] | None:
+def _chain_from_list(data: list[Any] | None) -> tuple[int, bytes] | None:
     return None if data is None else (data[0], _u(data[1]))
 
 
-def _ratchet_to_list(state: RatchetState, since: dict[tuple[bytes, int], int]) -> list:
+def _ratchet_to_list(state: RatchetState, since: dict[tuple[bytes, int], int]) -> list[Any]:
     return [
         _b(state[0]), _b(state[1]), _chain_to_list(state[2]), _chain_to_list(state[3]),
         _chain_to_list(state[4]), state[5],
@@ -352,7 +343,7 @@ def _ratchet_to_list(state: RatchetState, since: dict[tuple[bytes, int], int]) -
     ]
 
 
-def _ratchet_from_list(data: list) -> tuple[RatchetState, dict[tuple[bytes, int], int]]:
+def _ratchet_from_list(data: list[Any]) -> tuple[RatchetState, dict[tuple[bytes, int], int]]:
     skipped, since = [], {}
     for pub, index, key, first_seen in data[6]:
         pub_bytes = _u(pub)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mautrix.util.async_db import Scheme
+from mautrix.util.async_db import Connection, Scheme
 
 from ..storage.sqlite import execute_deferred, on_rollback
 from ..trust import UserBoundary, Vault
@@ -127,10 +127,11 @@ class SqlSignalStore:
         self.vault = vault
         self._sessions: OrderedDict[tuple[str, str], tuple[bytes, SessionRecord]] = OrderedDict()
 
-    async def _boundary(self, conn: Any, user: UserId) -> UserBoundary:
+    async def _boundary(self, conn: Connection, user: UserId) -> UserBoundary:
         return await self.vault.boundary(conn, user)
 
-    async def load_identity(self, conn, user):
+    async def load_identity(self, conn: Connection,
+                            user: UserId) -> tuple[LocalIdentity, KeyCounters] | None:
         row = await conn.fetchrow(
             "SELECT sealed, current_signed_pre_key_id, next_signed_pre_key_id, next_pre_key_id "
             "FROM signal_identity WHERE user_id=$1", user)
@@ -141,7 +142,8 @@ class SqlSignalStore:
         return identity, KeyCounters(row["current_signed_pre_key_id"],
                                      row["next_signed_pre_key_id"], row["next_pre_key_id"])
 
-    async def create_identity(self, conn, user, identity, counters):
+    async def create_identity(self, conn: Connection, user: UserId, identity: LocalIdentity,
+                              counters: KeyCounters) -> None:
         boundary = await self._boundary(conn, user)
         await conn.execute(
             "INSERT INTO signal_identity (user_id, sealed, current_signed_pre_key_id, "
@@ -150,20 +152,21 @@ class SqlSignalStore:
             counters.current_signed_pre_key_id, counters.next_signed_pre_key_id,
             counters.next_pre_key_id)
 
-    async def save_counters(self, conn, user, counters):
+    async def save_counters(self, conn: Connection, user: UserId, counters: KeyCounters) -> None:
         await conn.execute(
             "UPDATE signal_identity SET current_signed_pre_key_id=$2, next_signed_pre_key_id=$3, "
             "next_pre_key_id=$4 WHERE user_id=$1", user, counters.current_signed_pre_key_id,
             counters.next_signed_pre_key_id, counters.next_pre_key_id)
 
-    async def load_signed_pre_keys(self, conn, user):
+    async def load_signed_pre_keys(self, conn: Connection, user: UserId) -> list[SignedPreKey]:
         boundary = await self._boundary(conn, user)
         rows = await conn.fetch("SELECT key_id, sealed, created_at FROM signal_signed_pre_key "
                                 "WHERE user_id=$1 ORDER BY key_id", user)
         return [decode_signed_pre_key(r["key_id"], r["created_at"], boundary.open(
             P_SIGNED_PRE_KEY, str(r["key_id"]), r["sealed"])) for r in rows]
 
-    async def save_signed_pre_key(self, conn, user, key):
+    async def save_signed_pre_key(self, conn: Connection, user: UserId,
+                                  key: SignedPreKey) -> None:
         boundary = await self._boundary(conn, user)
         await conn.execute(
             "INSERT INTO signal_signed_pre_key (user_id, key_id, sealed, created_at) "
@@ -171,11 +174,11 @@ class SqlSignalStore:
             boundary.seal(P_SIGNED_PRE_KEY, str(key.key_id), encode_signed_pre_key(key)),
             key.created_at)
 
-    async def delete_signed_pre_key(self, conn, user, key_id):
+    async def delete_signed_pre_key(self, conn: Connection, user: UserId, key_id: int) -> None:
         await conn.execute("DELETE FROM signal_signed_pre_key WHERE user_id=$1 AND key_id=$2",
                            user, key_id)
 
-    async def load_pre_key(self, conn, user, key_id):
+    async def load_pre_key(self, conn: Connection, user: UserId, key_id: int) -> PreKey | None:
         sealed = await conn.fetchval(
             "SELECT sealed FROM signal_pre_key WHERE user_id=$1 AND key_id=$2", user, key_id)
         if sealed is None:
@@ -183,14 +186,14 @@ class SqlSignalStore:
         boundary = await self._boundary(conn, user)
         return decode_pre_key(key_id, boundary.open(P_PRE_KEY, str(key_id), sealed))
 
-    async def load_pre_keys(self, conn, user):
+    async def load_pre_keys(self, conn: Connection, user: UserId) -> list[PreKey]:
         boundary = await self._boundary(conn, user)
         rows = await conn.fetch(
             "SELECT key_id, sealed FROM signal_pre_key WHERE user_id=$1 ORDER BY key_id", user)
         return [decode_pre_key(r["key_id"], boundary.open(P_PRE_KEY, str(r["key_id"]),
                                                           r["sealed"])) for r in rows]
 
-    async def save_pre_keys(self, conn, user, keys):
+    async def save_pre_keys(self, conn: Connection, user: UserId, keys: list[PreKey]) -> None:
         boundary = await self._boundary(conn, user)
         for key in keys:
             # a wrapped-round id replaces a long-consumed key of the same id
@@ -200,11 +203,12 @@ class SqlSignalStore:
                 "INSERT INTO signal_pre_key (user_id, key_id, sealed) VALUES ($1, $2, $3)",
                 user, key.key_id, boundary.seal(P_PRE_KEY, str(key.key_id), encode_pre_key(key)))
 
-    async def delete_pre_key(self, conn, user, key_id):
+    async def delete_pre_key(self, conn: Connection, user: UserId, key_id: int) -> None:
         await execute_deferred(conn, "DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
                                user, key_id)
 
-    async def load_session(self, conn, user, peer, *, fresh=False):
+    async def load_session(self, conn: Connection, user: UserId, peer: PeerId, *,
+                           fresh: bool = False) -> SessionRecord | None:
         cached = self._sessions.pop((user, peer), None)
         if cached is not None and not fresh:
             # Used optimistically: save_session only overwrites the row if it still holds the
@@ -224,7 +228,8 @@ class SqlSignalStore:
         record.stored_as = sealed
         return record
 
-    async def save_session(self, conn, user, peer, record):
+    async def save_session(self, conn: Connection, user: UserId, peer: PeerId,
+                           record: SessionRecord) -> None:
         boundary = await self._boundary(conn, user)
         sealed = boundary.seal(P_SESSION, peer, record.serialize())
         now = int(time.time())
@@ -254,14 +259,16 @@ class SqlSignalStore:
         # operation reads the row instead of failing its compare-and-swap.
         on_rollback(conn, lambda: self._sessions.pop(key, None))
 
-    async def load_peer_identity(self, conn, user, peer):
+    async def load_peer_identity(self, conn: Connection, user: UserId,
+                                 peer: PeerId) -> bytes | None:
         sealed = await conn.fetchval(
             "SELECT sealed FROM signal_peer_identity WHERE user_id=$1 AND peer=$2", user, peer)
         if sealed is None:
             return None
         return (await self._boundary(conn, user)).open(P_PEER_IDENTITY, peer, sealed)
 
-    async def save_peer_identity(self, conn, user, peer, key):
+    async def save_peer_identity(self, conn: Connection, user: UserId, peer: PeerId,
+                                 key: bytes) -> None:
         boundary = await self._boundary(conn, user)
         await execute_deferred(
             conn, "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
@@ -269,7 +276,8 @@ class SqlSignalStore:
             "sealed=excluded.sealed, updated_at=excluded.updated_at",
             user, peer, boundary.seal(P_PEER_IDENTITY, peer, key), int(time.time()))
 
-    async def load_sender_key(self, conn, user, group, sender):
+    async def load_sender_key(self, conn: Connection, user: UserId, group: str,
+                              sender: str) -> bytes | None:
         sealed = await conn.fetchval(
             "SELECT sealed FROM signal_sender_key WHERE user_id=$1 AND group_id=$2 AND sender=$3",
             user, group, sender)
@@ -277,7 +285,8 @@ class SqlSignalStore:
             return None
         return (await self._boundary(conn, user)).open(P_SENDER_KEY, f"{group}\n{sender}", sealed)
 
-    async def save_sender_key(self, conn, user, group, sender, record):
+    async def save_sender_key(self, conn: Connection, user: UserId, group: str, sender: str,
+                              record: bytes) -> None:
         boundary = await self._boundary(conn, user)
         await conn.execute(
             "INSERT INTO signal_sender_key (user_id, group_id, sender, sealed, updated_at) "
@@ -285,13 +294,13 @@ class SqlSignalStore:
             "sealed=excluded.sealed, updated_at=excluded.updated_at", user, group, sender,
             boundary.seal(P_SENDER_KEY, f"{group}\n{sender}", record), int(time.time()))
 
-    async def delete_user(self, conn, user: UserId) -> None:
+    async def delete_user(self, conn: Connection, user: UserId) -> None:
         """Remove every Signal row of a user (on opt-out, beside the vault's crypto-shred)."""
         await self.forget_keys(conn, user)
         for table in ("signal_inbound", "signal_outbound"):
             await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
 
-    async def forget_keys(self, conn, user: UserId) -> None:
+    async def forget_keys(self, conn: Connection, user: UserId) -> None:
         """Remove a user's identity, prekeys, sessions and trusted peers: what a reinstalled
         app has lost (the sandbox's simulated users use this to get a new identity)."""
         for key in [k for k in self._sessions if k[0] == user]:
@@ -306,58 +315,65 @@ class MemorySignalStore:
     failed operation must not be retried against it after partial mutation."""
 
     def __init__(self) -> None:
-        self.identities: dict = {}
-        self.signed: dict = {}
-        self.pre: dict = {}
-        self.sessions: dict = {}
-        self.peers: dict = {}
-        self.sender_keys: dict = {}
+        self.identities: dict[UserId, tuple[LocalIdentity, KeyCounters]] = {}
+        self.signed: dict[UserId, dict[int, SignedPreKey]] = {}
+        self.pre: dict[UserId, dict[int, PreKey]] = {}
+        self.sessions: dict[tuple[UserId, PeerId], SessionRecord] = {}
+        self.peers: dict[tuple[UserId, PeerId], bytes] = {}
+        self.sender_keys: dict[tuple[UserId, str, str], bytes] = {}
 
-    async def load_identity(self, conn, user):
+    async def load_identity(self, conn: object,
+                            user: UserId) -> tuple[LocalIdentity, KeyCounters] | None:
         return self.identities.get(user)
 
-    async def create_identity(self, conn, user, identity, counters):
+    async def create_identity(self, conn: object, user: UserId, identity: LocalIdentity,
+                              counters: KeyCounters) -> None:
         self.identities[user] = (identity, counters)
 
-    async def save_counters(self, conn, user, counters):
+    async def save_counters(self, conn: object, user: UserId, counters: KeyCounters) -> None:
         self.identities[user] = (self.identities[user][0], counters)
 
-    async def load_signed_pre_keys(self, conn, user):
+    async def load_signed_pre_keys(self, conn: object, user: UserId) -> list[SignedPreKey]:
         return sorted(self.signed.get(user, {}).values(), key=lambda k: k.key_id)
 
-    async def save_signed_pre_key(self, conn, user, key):
+    async def save_signed_pre_key(self, conn: object, user: UserId, key: SignedPreKey) -> None:
         self.signed.setdefault(user, {})[key.key_id] = key
 
-    async def delete_signed_pre_key(self, conn, user, key_id):
+    async def delete_signed_pre_key(self, conn: object, user: UserId, key_id: int) -> None:
         self.signed.get(user, {}).pop(key_id, None)
 
-    async def load_pre_key(self, conn, user, key_id):
+    async def load_pre_key(self, conn: object, user: UserId, key_id: int) -> PreKey | None:
         return self.pre.get(user, {}).get(key_id)
 
-    async def load_pre_keys(self, conn, user):
+    async def load_pre_keys(self, conn: object, user: UserId) -> list[PreKey]:
         return sorted(self.pre.get(user, {}).values(), key=lambda k: k.key_id)
 
-    async def save_pre_keys(self, conn, user, keys):
+    async def save_pre_keys(self, conn: object, user: UserId, keys: list[PreKey]) -> None:
         for key in keys:
             self.pre.setdefault(user, {})[key.key_id] = key
 
-    async def delete_pre_key(self, conn, user, key_id):
+    async def delete_pre_key(self, conn: object, user: UserId, key_id: int) -> None:
         self.pre.get(user, {}).pop(key_id, None)
 
-    async def load_session(self, conn, user, peer, *, fresh=False):
+    async def load_session(self, conn: object, user: UserId, peer: PeerId, *,
+                           fresh: bool = False) -> SessionRecord | None:
         return self.sessions.get((user, peer))
 
-    async def save_session(self, conn, user, peer, record):
+    async def save_session(self, conn: object, user: UserId, peer: PeerId,
+                           record: SessionRecord) -> None:
         self.sessions[(user, peer)] = record
 
-    async def load_peer_identity(self, conn, user, peer):
+    async def load_peer_identity(self, conn: object, user: UserId, peer: PeerId) -> bytes | None:
         return self.peers.get((user, peer))
 
-    async def save_peer_identity(self, conn, user, peer, key):
+    async def save_peer_identity(self, conn: object, user: UserId, peer: PeerId,
+                                 key: bytes) -> None:
         self.peers[(user, peer)] = key
 
-    async def load_sender_key(self, conn, user, group, sender):
+    async def load_sender_key(self, conn: object, user: UserId, group: str,
+                              sender: str) -> bytes | None:
         return self.sender_keys.get((user, group, sender))
 
-    async def save_sender_key(self, conn, user, group, sender, record):
+    async def save_sender_key(self, conn: object, user: UserId, group: str, sender: str,
+                              record: bytes) -> None:
         self.sender_keys[(user, group, sender)] = record

@@ -8,7 +8,7 @@ from typing import NewType
 # row): the same id the trust boundary is keyed by.
 from ..trust.types import UserId
 
-__all__ = ["UserId", "PeerId", "GroupId", "PreKeyId", "SignedPreKeyId", "RegistrationId"]
+__all__ = ["GroupId", "PeerId", "PreKeyId", "RegistrationId", "SignedPreKeyId", "UserId"]
 
 #: The address of a remote party, e.g. the gateway's internal id of a gatekeeper user.
 PeerId = NewType("PeerId", str)

@@ -1,22 +1,44 @@
-"""Storage: one database (SQLite by default, PostgreSQL for production) for every part of the bridge.
+"""Storage: one database (SQLite by default, PostgreSQL for production) for every part of the
+bridge.
 
 Every table of every concept lives in the same database so that a message's state changes (Signal
-session, stored plaintext, queue position) can commit in one transaction, and because mautrix's crypto
-store reuses the open transaction's connection for nested queries.
+session, stored plaintext, queue position) can commit in one transaction, and because mautrix's
+crypto store reuses the open transaction's connection for nested queries.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
+from typing import cast
 
+from mautrix.util.async_db import (
+    Connection,
+    Database,
+    DatabaseException,
+    UnsupportedDatabaseVersion,
+)
 from yarl import URL
-
-from mautrix.util.async_db import Database, DatabaseException, UnsupportedDatabaseVersion
 
 from .sqlite import CancellationSafeSQLiteDatabase
 from .upgrade import build_upgrade_table
 
-__all__ = ["open_database", "DatabaseTooNew", "Database"]
+__all__ = ["Connection", "Database", "DatabaseTooNew", "acquire", "open_database",
+           "transaction"]
+
+
+# mautrix annotates its two context-manager generators with what they yield instead of an
+# AsyncIterator of it, which a type checker reads as context managers of nothing (so nothing
+# done with the connection would be checked). These two calls are the same, typed.
+
+def acquire(db: Database) -> AbstractAsyncContextManager[Connection]:
+    """``db.acquire()``: a connection of the pool (the task's own, inside a transaction)."""
+    return cast("AbstractAsyncContextManager[Connection]", db.acquire())
+
+
+def transaction(conn: Connection) -> AbstractAsyncContextManager[None]:
+    """``conn.transaction()``."""
+    return cast("AbstractAsyncContextManager[None]", conn.transaction())
 
 
 class DatabaseTooNew(DatabaseException):

@@ -32,11 +32,11 @@ when a connection comes back to it. Cancelling a call does not withdraw it: aios
 thread still runs every statement already queued, ``BEGIN`` included. So when a holder leaves
 abnormally, the pool first waits for that queued work to finish, and only then looks for an open
 transaction; looking earlier would miss a ``BEGIN`` that has yet to run, and the next holder's
-writes would land, uncommitted, in a transaction nobody owns. A commit runs ``BEGIN`` (if not sent yet), the writes and
-``COMMIT`` — or, on any error, ``ROLLBACK`` — in one call (in the worker thread, or synchronously
-here), so a task cancelled while committing cannot leave a half-done transaction behind (whether
-it committed is then unknown to it, as with any database). (asyncpg rolls back on any exception
-already; PostgreSQL connections are not changed.)
+writes would land, uncommitted, in a transaction nobody owns. A commit runs ``BEGIN`` (if not
+sent yet), the writes and ``COMMIT`` — or, on any error, ``ROLLBACK`` — in one call (in the
+worker thread, or synchronously here), so a task cancelled while committing cannot leave a
+half-done transaction behind (whether it committed is then unknown to it, as with any database).
+(asyncpg rolls back on any exception already; PostgreSQL connections are not changed.)
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ class _Transaction:
         self.begun = False  # something was sent (or is on its way) to SQLite
         self.writes: list[_Write] = []
         self.aborted: BaseException | None = None
-        self.rollback_hooks: list[Callable[[], None]] = []
+        self.rollback_hooks: list[Callable[[], object]] = []
 
 
 def _fetchall(query: str, args: Sequence[Any]) -> Callable[[sqlite3.Connection], list]:
@@ -298,7 +298,7 @@ class SQLiteConnection(LoggingConnection):
         txn.writes.append((_sqlite_query(query), args, expect_rows, conflict))
         return True
 
-    def on_rollback(self, hook: Callable[[], None]) -> None:
+    def on_rollback(self, hook: Callable[[], object]) -> None:
         """Call ``hook`` (synchronously) if the open transaction ends without a known commit."""
         txn = self._txn[0]
         if txn is not None:
@@ -380,7 +380,7 @@ async def execute_deferred(conn: Any, query: str, *args: Any, expect_rows: int |
                 f"a write changed {rows} rows instead of {expect_rows}")
 
 
-def on_rollback(conn: Any, hook: Callable[[], None]) -> None:
+def on_rollback(conn: Any, hook: Callable[[], object]) -> None:
     """Call ``hook`` if the open SQLite transaction on ``conn`` ends without a known commit
     (rolled back, failed, or cancelled while committing). Other connections: nothing."""
     if isinstance(conn, SQLiteConnection):

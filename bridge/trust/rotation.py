@@ -10,6 +10,7 @@ import logging
 
 from mautrix.util.async_db import Database
 
+from ..storage import acquire, transaction
 from .master_key import MasterKey
 from .vault import WrongMasterKeyError, unwrap_data_key, wrap_data_key
 
@@ -22,7 +23,7 @@ async def rotate_master_key(db: Database, old: MasterKey, new: MasterKey) -> int
     Rows already wrapped by ``new`` are skipped, so an interrupted rotation can simply be rerun.
     """
     count = 0
-    async with db.acquire() as conn, conn.transaction():
+    async with acquire(db) as conn, transaction(conn):
         rows = await conn.fetch("SELECT user_id, wrapped_key, master_key_id FROM trust_user_key")
         for row in rows:
             if row["master_key_id"] == new.key_id:

@@ -37,7 +37,7 @@ async def load_master_key(db: Database, path: Path | None,
         key, source = MasterKey.from_env(dict(env)), ENV_VAR
     elif path is None:
         raise MasterKeyError(f"neither {ENV_VAR} nor trust.master_key_file is configured")
-    elif path.exists() or not expected:
+    elif path.exists() or not expected:  # noqa: ASYNC240 - one stat, at start-up
         key, source = MasterKey.load_or_create(path), str(path)
     else:
         raise MasterKeyMissing(

@@ -69,7 +69,7 @@ def unwrap_data_key(master: MasterKey, user_id: str, wrapped: bytes) -> bytes:
 class UserBoundary:
     """Seal and open one user's records. Holds the user's data key; never hands it out."""
 
-    __slots__ = ("user_id", "_aead", "log")
+    __slots__ = ("_aead", "log", "user_id")
 
     def __init__(self, user_id: UserId, data_key: bytes) -> None:
         self.user_id = user_id

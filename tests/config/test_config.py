@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
@@ -70,11 +70,14 @@ def test_example_config_refuses_to_start_without_tokens(tmp_path):
     ("bridge.inbox_default", "sidebar", r"^bridge\.inbox_default: expected one of separate, main"),
     ("bridge.identity_change_policy", "ask",
      r"^bridge\.identity_change_policy: expected one of notice, block, got 'ask' \(str\)$"),
-    ("bridge.username_template", "ghost_{name}", r"^bridge\.username_template: unknown placeholder"),
-    ("bridge.username_template", "ghost", r"^bridge\.username_template: must contain {internal_id}"),
+    ("bridge.username_template", "ghost_{name}",
+     r"^bridge\.username_template: unknown placeholder"),
+    ("bridge.username_template", "ghost",
+     r"^bridge\.username_template: must contain {internal_id}"),
     ("bridge.permissions", {"@admin": "admin"}, r"^bridge\.permissions: '@admin' is not a full"),
     ("bridge.permissions", {"*": "superuser"}, r"^bridge\.permissions: level of '\*' must be"),
-    ("appservice.bot_username", "Bot User", r"^appservice\.bot_username: 'Bot User' is not a valid"),
+    ("appservice.bot_username", "Bot User",
+     r"^appservice\.bot_username: 'Bot User' is not a valid"),
     ("partner_server.path_prefix", "interop/", r"^partner_server\.path_prefix: expected a path"),
     ("gateway.idle_timeout", 0, r"^gateway\.idle_timeout: must be at least 1"),
     ("logging", {"handlers": {}}, r"^logging: expected a logging\.config\.dictConfig mapping"),
@@ -123,10 +126,12 @@ def test_environment_overrides_take_precedence_and_are_not_saved(tmp_path):
 
 def test_environment_override_errors_name_the_variable(tmp_path):
     path = write_config(tmp_path)
-    with pytest.raises(ConfigError, match=r"appservice\.port \(from INTEROP_BRIDGE__APPSERVICE__PORT\)"
-                                          r": expected an integer"):
+    with pytest.raises(ConfigError,
+                       match=r"appservice\.port \(from INTEROP_BRIDGE__APPSERVICE__PORT\)"
+                             r": expected an integer"):
         load_config(path, environ={"INTEROP_BRIDGE__APPSERVICE__PORT": "eighty"})
-    with pytest.raises(ConfigError, match=r"INTEROP_BRIDGE__APPSERVICE__PROT: there is no config key"):
+    with pytest.raises(ConfigError,
+                       match=r"INTEROP_BRIDGE__APPSERVICE__PROT: there is no config key"):
         load_config(path, environ={"INTEROP_BRIDGE__APPSERVICE__PROT": "1"})
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 from ruamel.yaml import YAML
 
@@ -25,7 +25,8 @@ def generate(tmp_path: Path) -> tuple[dict, dict]:
         shutil.copyfile(EXAMPLE, config_path)
     registration_path = tmp_path / "registration.yaml"
     result = subprocess.run(
-        [sys.executable, "-m", "bridge", "-g", "-c", str(config_path), "-r", str(registration_path)],
+        [sys.executable, "-m", "bridge", "-g", "-c", str(config_path),
+         "-r", str(registration_path)],
         capture_output=True, text=True, check=True,
     )
     assert "Wrote" in result.stdout

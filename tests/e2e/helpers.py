@@ -7,7 +7,7 @@ import asyncio
 import base64
 import io
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import aiohttp
 from nio import (
@@ -232,11 +232,10 @@ async def download_decrypted(person: PersonClient, file: dict) -> bytes:
     """Fetch an encrypted attachment (authenticated media) and decrypt it as a client does."""
     server, media_id = file["url"].removeprefix("mxc://").split("/", 1)
     url = f"{person.client.homeserver}/_matrix/client/v1/media/download/{server}/{media_id}"
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url, headers={
-                "Authorization": f"Bearer {person.client.access_token}"}) as resp:
-            assert resp.status == 200, await resp.text()
-            ciphertext = await resp.read()
+    async with aiohttp.ClientSession() as http, http.get(url, headers={
+            "Authorization": f"Bearer {person.client.access_token}"}) as resp:
+        assert resp.status == 200, await resp.text()
+        ciphertext = await resp.read()
     return decrypt_attachment(ciphertext, file["key"]["k"], file["hashes"]["sha256"],
                               file["iv"])
 
@@ -253,12 +252,14 @@ async def gatekeeper_media(stack: Stack, kind: MediaKind, data: bytes, mime_type
     """What a gatekeeper user's app does before sending a file: encrypt it with the gateway's
     media encryption, upload the blob to the media server, describe it in a `MediaRef`."""
     encrypted = encrypt_media(kind, data)
-    async with aiohttp.ClientSession(
-            headers={"Authorization": f"Bearer {stack.admin.secret}"}) as http:
-        async with http.post(_sandbox_base(stack) + "/_sandbox/admin/v1/media", data=encrypted.blob,
-                             headers={"Content-Type": "application/octet-stream"}) as resp:
-            assert resp.status == 201, await resp.text()
-            uploaded = await resp.json()
+    async with (
+        aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {stack.admin.secret}"}) as http,
+        http.post(_sandbox_base(stack) + "/_sandbox/admin/v1/media", data=encrypted.blob,
+                  headers={"Content-Type": "application/octet-stream"}) as resp,
+    ):
+        assert resp.status == 201, await resp.text()
+        uploaded = await resp.json()
     return MediaRef(path=uploaded["path"], media_key=encrypted.media_key,
                     sha256_plain=encrypted.sha256_plain, sha256_enc=encrypted.sha256_enc,
                     length=encrypted.length, mime_type=mime_type, thumbnail=thumbnail)
@@ -267,10 +268,9 @@ async def gatekeeper_media(stack: Stack, kind: MediaKind, data: bytes, mime_type
 async def fetch_as_gatekeeper(stack: Stack, kind: MediaKind, ref: MediaRef) -> bytes:
     """What a gatekeeper user's app does with a partner-hosted `MediaRef`: fetch the blob
     through the gateway's media proxy and verify and decrypt it."""
-    async with aiohttp.ClientSession() as http:
-        async with http.get(_sandbox_base(stack) + ref.path) as resp:
-            assert resp.status == 200, await resp.text()
-            blob = await resp.read()
+    async with aiohttp.ClientSession() as http, http.get(_sandbox_base(stack) + ref.path) as resp:
+        assert resp.status == 200, await resp.text()
+        blob = await resp.read()
     return decrypt_media(kind, blob, ref.media_key, ref.sha256_enc, ref.sha256_plain)
 
 

@@ -40,7 +40,8 @@ async def test_a_message_handed_on_again_after_the_send_shows_once(db_url, tmp_p
             await stack.bridge.db.execute(
                 "DELETE FROM portal_message WHERE room_id=$1 AND stanza_id=$2", room, "ONCE-1")
             client = stack.bridge.partners.client(alice.user_id)
-            again = IncomingMessage("ONCE-1", Address(gina), encode_content(Text(text="once only")),
+            again = IncomingMessage("ONCE-1", Address(gina),
+                                    encode_content(Text(text="once only")),
                                     timestamp=None, username=None)
             assert await stack.bridge.incoming.deliver(client, again) is True
 

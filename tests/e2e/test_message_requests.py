@@ -11,8 +11,7 @@ from nio import RoomMessageText
 from bridge.content import Text
 from tests.support.stack import running_stack
 
-from .helpers import (join_invited_room, notice, opted_in_person, send_as_gatekeeper,
-                      simulated_user)
+from .helpers import join_invited_room, notice, opted_in_person, send_as_gatekeeper, simulated_user
 
 pytestmark = pytest.mark.synapse
 
@@ -45,7 +44,7 @@ async def test_requests_hold_until_accepted_and_blocked_ones_stay_away(db_url, t
             await alice.wait_for(management, notice("**mallory** wants to chat"))
             await alice.send_text(management, "block mallory")
             await alice.wait_for(management, notice("**mallory** is blocked"))
-            status, blocks = await stack.admin.call("GET", f"/blocks/{alice_id}")
+            _status, blocks = await stack.admin.call("GET", f"/blocks/{alice_id}")
             assert mallory in blocks["blocked"]
             await alice.send_text(management, "accept mallory")
             await alice.wait_for(management, notice("There is no message request from"))

@@ -36,10 +36,12 @@ async def send_stanza(stack, username: str, stanza: dict) -> None:
 
 
 async def scrape(port: int) -> dict[str, float]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-            assert resp.status == 200
-            text = await resp.text()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/metrics") as resp,
+    ):
+        assert resp.status == 200
+        text = await resp.text()
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines() if line and not line.startswith("#")}
 
@@ -92,7 +94,7 @@ async def test_retry_receipts_both_ways(db_url, tmp_path):
                 assert time.monotonic() < deadline, mailbox
                 await asyncio.sleep(0.3)
             assert '"count": "1"' in json.dumps(resent[0]), resent
-            [(entry_again, content_again)] = await gatekeeper_inbox(stack, "gina", 1)
+            [(_entry_again, content_again)] = await gatekeeper_inbox(stack, "gina", 1)
             assert content_again.text == "please read me"
 
             metrics = await scrape(port)
@@ -123,11 +125,13 @@ async def test_a_matrix_message_the_bridge_cannot_decrypt_fails_visibly(db_url, 
             # Around nio, which would encrypt the event once more.
             url = (f"{stack.synapse.address}/_matrix/client/v3/rooms/{room}/send/"
                    f"m.room.encrypted/lost-key-1")
-            async with aiohttp.ClientSession() as http:
-                async with http.put(url, json=lost, headers={
-                        "Authorization": f"Bearer {alice.client.access_token}"}) as resp:
-                    assert resp.status == 200, await resp.text()
-                    event_id = (await resp.json())["event_id"]
+            async with (
+                aiohttp.ClientSession() as http,
+                http.put(url, json=lost, headers={
+                    "Authorization": f"Bearer {alice.client.access_token}"}) as resp,
+            ):
+                assert resp.status == 200, await resp.text()
+                event_id = (await resp.json())["event_id"]
 
             failed = await send_status(alice, room, event_id, timeout=60)
             assert failed["status"] == "FAIL_PERMANENT", failed

@@ -13,7 +13,6 @@ from bridge.content import Text
 from tests.support.stack import running_stack
 
 from . import samples
-
 from .helpers import (
     chat_opened_by,
     gatekeeper_inbox,

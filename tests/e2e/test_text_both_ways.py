@@ -9,8 +9,16 @@ from nio import ReceiptEvent, RoomMessageText, TypingNoticeEvent
 from bridge.content import Text
 from tests.support.stack import running_stack
 
-from .helpers import (gatekeeper_chat_state, gatekeeper_inbox, gatekeeper_receipt, join_invited_room, notice,
-                      opted_in_person, send_as_gatekeeper, simulated_user)
+from .helpers import (
+    gatekeeper_chat_state,
+    gatekeeper_inbox,
+    gatekeeper_receipt,
+    join_invited_room,
+    notice,
+    opted_in_person,
+    send_as_gatekeeper,
+    simulated_user,
+)
 
 pytestmark = pytest.mark.synapse
 

@@ -249,8 +249,10 @@ async def test_every_message_arrives_exactly_once(world: World, scenario: str):
     try:
         for index, step in enumerate(steps):
             at = N * (index + 1) // (len(steps) + 1)
+            # the predicate is awaited within this iteration, so the late binding of `at` is fine
             await streams.wait_until(lambda: min(streams.gatekeeper_sent,
-                                                 streams.partner_sent) >= at, f"message {at}")
+                                                 streams.partner_sent) >= at,  # noqa: B023
+                                     f"message {at}")
             log.info("restarting %s at %d/%d", step, streams.gatekeeper_sent,
                      streams.partner_sent)
             if step == "sandbox":

@@ -270,7 +270,8 @@ def describe(got: list[str], want: list[str]) -> str:
     missing = [b for b in want if b not in counts]
     duplicated = [b for b, n in counts.items() if n > 1]
     first_out_of_order = next((f"position {k}: got {g!r}, expected {w!r}"
-                               for k, (g, w) in enumerate(zip(got, want)) if g != w), None)
+                               for k, (g, w) in enumerate(zip(got, want, strict=False))
+                               if g != w), None)
     return (f"{len(got)} received of {len(want)}; missing {missing[:10]}; duplicated "
             f"{duplicated[:10]}; first difference: {first_out_of_order}")
 
@@ -352,8 +353,8 @@ async def test_sigkill_in_the_middle_of_500_messages_each_way(db_url, tmp_path):
                         details = "; ".join(
                             f"{c}: to Matrix "
                             f"{describe(progress.on_matrix[c], expected(to_matrix_body, c))}, "
-                            f"to the gatekeeper user "
-                            f"{describe(progress.on_gatekeeper[c], expected(to_gatekeeper_body, c))}"
+                            "to the gatekeeper user "
+                            + describe(progress.on_gatekeeper[c], expected(to_gatekeeper_body, c))
                             for c in CONTACTS)
                         raise AssertionError(
                             f"timed out waiting for {what}: {progress.arrived_on_matrix()} of "

@@ -54,8 +54,8 @@ class Backups:
     async def restore(self, name: str) -> None:
         if self.db_url.startswith("sqlite:"):
             live = Path(self.db_url.removeprefix("sqlite:"))
-            for leftover in (live.with_name(live.name + "-wal"), live.with_name(live.name + "-shm")):
-                leftover.unlink(missing_ok=True)
+            for suffix in ("-wal", "-shm"):
+                live.with_name(live.name + suffix).unlink(missing_ok=True)
             shutil.copyfile(self.directory / name, live)
             return
         database = self.db_url.rsplit("/", 1)[1]

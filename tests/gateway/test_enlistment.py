@@ -76,7 +76,7 @@ async def test_enlist_against_loopback_endpoint() -> None:
         try:
             claims = verify_token(str(form["token"]), jwks_document([PARTNER_KEY]),
                                   issuer="http://partner.test", audience="gw")
-        except Exception:
+        except Exception:  # noqa: BLE001 - any token the fake gateway cannot verify is refused
             return web.json_response({"status": "fail", "reason": "bad_token"}, status=401)
         if claims["sub"] == "busy":
             return web.json_response({"status": "fail", "reason": "rate_limited"}, status=429,

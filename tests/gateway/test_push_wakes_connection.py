@@ -7,7 +7,6 @@ import aiohttp
 from aiohttp import web
 
 from bridge.gateway.connection import ConnectionState
-from bridge.gateway.directory import ConnectionDirectory
 from bridge.gateway.ids import UserVisibleId
 from bridge.gateway.jwks_client import JwksCache
 from bridge.gateway.partner_routes import PartnerEndpoints, register_routes
@@ -31,9 +30,11 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
 async def test_push_wakes_the_right_idle_connection(gateway, http) -> None:
     connection, _, recorder = make_connection(gateway, http, idle=0.2)
     other, _, other_recorder = make_connection(gateway, http, idle=0.2, enlist=False)
-    directory = ConnectionDirectory()
-    directory.add(USER, connection)
-    directory.add(UserVisibleId("bob@matrix.test"), other)
+    connections = {USER: connection, UserVisibleId("bob@matrix.test"): other}
+
+    async def on_push(user: UserVisibleId) -> None:
+        # What the partner service does with a push: wake that user's connection.
+        connections[user].wake()
 
     gateway_app = web.Application()
 
@@ -46,7 +47,7 @@ async def test_push_wakes_the_right_idle_connection(gateway, http) -> None:
     register_routes(partner_app, PartnerEndpoints(
         partner_base=PARTNER_BASE, gateway_id=GATEWAY_ID,
         gatekeeper_tokens=JwksCache(http, gateway_url + "/.well-known/jwks.json"),
-        own_jwks=lambda: {"keys": []}, on_push=directory.on_push))
+        own_jwks=lambda: {"keys": []}, on_push=on_push))
     partner_runner, partner_url = await serve(partner_app)
     try:
         # the user was connected once and went idle
@@ -69,8 +70,8 @@ async def test_push_wakes_the_right_idle_connection(gateway, http) -> None:
         await wait_for(lambda: [n.attrs["id"] for n in recorder.stored] == ["PUSHED"])
         assert other.state is ConnectionState.IDLE and other_recorder.stored == []
         assert other.connect_count == 0
-        await directory.on_push(UserVisibleId("nobody"))  # unknown users are ignored
     finally:
-        await directory.close_all()
+        for each in connections.values():
+            await each.close()
         await partner_runner.cleanup()
         await gateway_runner.cleanup()

@@ -159,7 +159,7 @@ def test_an_answer_after_the_requester_gave_up_is_dropped() -> None:
     assert not session.busy
 
 
-# -- in flight, server acks and resends ------------------------------------------------------------
+# -- in flight, server acks and resends ---------------------------------------------------------
 
 
 def test_an_outbox_stanza_is_in_flight_until_the_gateway_acks_it() -> None:

@@ -7,7 +7,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-
 from bridge.media.convert import ffmpeg_path
 
 # The media tests need the real ffmpeg; .ci/run installs it. Without it they fail, not skip.

@@ -4,6 +4,7 @@ even at DEBUG and on failures."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 
 import attrs
@@ -38,11 +39,9 @@ async def test_no_content_or_keys_in_logs(caplog, to_gateway, to_matrix, matrix_
     secrets += _forms(sent.content.media.media_key)
     await to_gateway.map_event(events.text(SECRET_TEXT, f"<b>{SECRET_TEXT}</b>"), portal())
     matrix_media.fail_downloads = True
-    try:
+    with contextlib.suppress(Unmappable):
         await to_gateway.map_event(events.event({
             "msgtype": "m.image", "body": SECRET_NAME, **source}), portal(encrypted=True))
-    except Unmappable:
-        pass
     matrix_media.fail_downloads = False
 
     # Gateway → Matrix: a good file, a tampered one, a voice note that fails conversion.
@@ -54,12 +53,10 @@ async def test_no_content_or_keys_in_logs(caplog, to_gateway, to_matrix, matrix_
     secrets += _forms(bad.media_key)
     await to_matrix.map_content(Image(media=bad, caption=SECRET_TEXT), PEER_ID, "S2", portal())
     await to_matrix.map_content(Text(text=SECRET_TEXT), PEER_ID, "S3", portal())
-    try:
+    with contextlib.suppress(Unmappable):
         await to_gateway.map_event(events.event({
             "msgtype": "m.audio", "body": SECRET_NAME, "org.matrix.msc3245.voice": {},
             "url": matrix_media.put(SECRET_TEXT.encode() * 20)}), portal())
-    except Unmappable:
-        pass
 
     logged = "\n".join(
         record.getMessage() + (record.exc_text or "") for record in caplog.records

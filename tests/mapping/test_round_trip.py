@@ -15,7 +15,6 @@ from .fakes import PEER_ID, USER_ID, portal
 from .media_helpers import matrix_source, read_matrix_file
 
 
-
 def _cases(matrix_media, encrypted: bool) -> list[tuple[str, dict]]:
     def src(data: bytes) -> dict:
         return matrix_source(matrix_media, data, encrypted)

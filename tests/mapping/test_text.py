@@ -22,8 +22,8 @@ async def test_plain_text_to_gateway(to_gateway) -> None:
 
 
 async def test_html_and_pills_to_gateway(to_gateway) -> None:
-    html = f'<strong>hi</strong> <a href="https://matrix.to/#/{PEER_MXID}">Alice Liddell</a>' \
-           ' and <em>you</em> <del>no</del> <code>x</code>'
+    html = (f'<strong>hi</strong> <a href="https://matrix.to/#/{PEER_MXID}">Alice Liddell</a>'
+            ' and <em>you</em> <del>no</del> <code>x</code>')
     result = await to_gateway.map_event(events.text("hi Alice Liddell", html), portal())
     assert result.content.text == "*hi* @alice and _you_ ~no~ `x`"
     assert result.content.mentions == (PEER_ID,)

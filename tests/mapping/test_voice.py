@@ -14,7 +14,6 @@ from .fakes import PEER_ID, portal
 from .media_helpers import gateway_ref, matrix_source, read_hosted, read_matrix_file
 
 
-
 def voice_event(source: dict, mimetype: str, duration_ms: int | None = None,
                 waveform: list[int] | None = None):
     extensible = {}

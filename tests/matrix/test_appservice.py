@@ -46,8 +46,9 @@ def txn_body(*events):
 
 
 def message(room: str, n: int) -> dict:
-    return {"type": "m.room.message", "room_id": room, "event_id": f"$e{n}", "sender": "@u:localhost",
-            "content": {"msgtype": "m.text", "body": f"message {n}"}, "origin_server_ts": n}
+    return {"type": "m.room.message", "room_id": room, "event_id": f"$e{n}",
+            "sender": "@u:localhost", "content": {"msgtype": "m.text", "body": f"message {n}"},
+            "origin_server_ts": n}
 
 
 @pytest.mark.parametrize("path", [
@@ -106,19 +107,20 @@ async def test_malformed_transactions_are_refused_without_storing(listener):
 async def test_storage_failure_is_not_acknowledged(listener):
     url, db, _, _ = listener
     await db.execute("DROP TABLE matrix_inbox")
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {HS_TOKEN}"}) as http:
-        async with http.put(f"{url}/_matrix/app/v1/transactions/t4",
-                            json=txn_body(message("!a:localhost", 1))) as resp:
-            assert resp.status == 500
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {HS_TOKEN}"}) as http,
+        http.put(f"{url}/_matrix/app/v1/transactions/t4",
+                 json=txn_body(message("!a:localhost", 1))) as resp,
+    ):
+        assert resp.status == 500
     # The transaction ID was rolled back with the events, so the homeserver's retry is stored.
     assert await db.fetchval("SELECT COUNT(*) FROM appservice_txn") == 0
 
 
 async def test_liveness_probe_needs_no_token(listener):
     url, *_ = listener
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{url}/_matrix/mau/live") as resp:
-            assert resp.status == 200
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/_matrix/mau/live") as resp:
+        assert resp.status == 200
     await asyncio.sleep(0)
 
 

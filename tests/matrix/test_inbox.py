@@ -25,7 +25,8 @@ async def test_events_are_handled_in_order_within_each_room(db_url):
     try:
         await inbox.start()
         for txn in range(5):
-            await inbox.accept(f"t{txn}", events=events("!a", txn * 10, 10) + events("!b", txn * 10, 10))
+            await inbox.accept(f"t{txn}",
+                               events=events("!a", txn * 10, 10) + events("!b", txn * 10, 10))
         await inbox.wait_idle()
         assert seen == {"!a": list(range(50)), "!b": list(range(50))}
         assert await inbox.pending_count() == 0

@@ -43,12 +43,13 @@ async def stack(db_url, tmp_path):
 
 async def client_request(synapse: LocalSynapse, method: str, path: str, token: str,
                          body: dict | None = None) -> dict:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-        async with http.request(method, f"{synapse.address}/_matrix/client/v3{path}",
-                                json=body) as resp:
-            data = await resp.json()
-            assert resp.status == 200, data
-            return data
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        http.request(method, f"{synapse.address}/_matrix/client/v3{path}", json=body) as resp,
+    ):
+        data = await resp.json()
+        assert resp.status == 200, data
+        return data
 
 
 async def test_bridge_waits_for_the_homeserver_registers_its_bot_and_stops_cleanly(stack):

@@ -30,12 +30,12 @@ async def sandbox_factory(tmp_path, partner):
 
     async def make(*, clock: AdjustableClock | None = None, db_name: str = "sandbox.db",
                    **overrides) -> SandboxGateway:
-        settings = dict(
-            integrator_id="7", host="127.0.0.1", port=0,
-            database_url=f"sqlite:{tmp_path / db_name}",
-            partner_base_url=partner.base_url, admin_secret=ADMIN_SECRET, gateway_id=GATEWAY_ID,
-            test_clock=True, sweep_interval=3600,
-        )
+        settings = {
+            "integrator_id": "7", "host": "127.0.0.1", "port": 0,
+            "database_url": f"sqlite:{tmp_path / db_name}",
+            "partner_base_url": partner.base_url, "admin_secret": ADMIN_SECRET,
+            "gateway_id": GATEWAY_ID, "test_clock": True, "sweep_interval": 3600,
+        }
         settings.update(overrides)
         config = SandboxConfig(**settings)
         gateway = SandboxGateway(config, clock=clock or AdjustableClock())

@@ -16,6 +16,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from bridge.gateway.codec import Node
+from bridge.gateway.noise_channel import (
+    ChannelOpened,
+    ChannelRefused,
+    ClientChannel,
+    ClientHello,
+    StanzaReceived,
+    StreamClosed,
+)
 from bridge.sandbox.enlistment import b64url_encode
 
 GATEWAY_ID = "interop-sandbox-test"
@@ -125,18 +134,7 @@ class ClientKeys:
         return form
 
 
-# --- a real chat client: the protocol's ClientChannel over an aiohttp WebSocket -------------------
-
-from bridge.gateway.codec import Node
-from bridge.gateway.noise_channel import (
-    ChannelOpened,
-    ChannelRefused,
-    ClientChannel,
-    ClientHello,
-    StanzaReceived,
-    StreamClosed,
-)
-
+# --- a real chat client: the protocol's ClientChannel over an aiohttp WebSocket ------------------
 
 class ChatClient:
     """Connects, handshakes and exchanges stanzas; collects what arrives in ``inbox``."""
@@ -232,11 +230,13 @@ async def enlist_user(sandbox, partner, visible_id: str, keys: ClientKeys | None
     import aiohttp
 
     keys = keys or ClientKeys()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{sandbox.config.base_url}/3p/interop_reg",
-                             data=keys.enlistment_form(partner.identity_token(
-                                 visible_id, now=sandbox.clock.now()))) as resp:
-            body = await resp.json()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{sandbox.config.base_url}/3p/interop_reg",
+                  data=keys.enlistment_form(partner.identity_token(
+                      visible_id, now=sandbox.clock.now()))) as resp,
+    ):
+        body = await resp.json()
     assert body["status"] == "ok", body
     return keys, body["login"]
 
@@ -260,10 +260,12 @@ class Admin:
         import aiohttp
 
         headers = {"Authorization": f"Bearer {self.secret if secret is None else secret}"}
-        async with aiohttp.ClientSession() as http:
-            async with http.request(method, self.base + path, json=json_body, data=data,
-                                    headers=headers) as resp:
-                return resp.status, await resp.json(content_type=None)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.base + path, json=json_body, data=data,
+                         headers=headers) as resp,
+        ):
+            return resp.status, await resp.json(content_type=None)
 
 
 async def eventually(condition, timeout: float = 5) -> None:

@@ -55,7 +55,6 @@ async def simulated_gina(sandbox, *, username: str = "gina") -> tuple[Admin, str
 
 
 async def download(sandbox, path: str) -> bytes:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(sandbox.config.base_url + path) as resp:
-            assert resp.status == 200, resp.status
-            return await resp.read()
+    async with aiohttp.ClientSession() as http, http.get(sandbox.config.base_url + path) as resp:
+        assert resp.status == 200, resp.status
+        return await resp.read()

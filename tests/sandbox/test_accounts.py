@@ -98,10 +98,10 @@ async def test_admin_api_refuses_requests_without_its_secret(sandbox, method, pa
         status, body = await admin.call(method, path, {"username": "u"}, secret=secret)
         assert status == 401, (secret, body)
         assert body["error"] == "unauthorized"
-    async with aiohttp.ClientSession() as http:  # no Authorization header at all
-        async with http.request(method, admin.base + path) as resp:
-            assert resp.status == 401
-            assert (await resp.json())["error"] == "unauthorized"
+    # no Authorization header at all
+    async with aiohttp.ClientSession() as http, http.request(method, admin.base + path) as resp:
+        assert resp.status == 401
+        assert (await resp.json())["error"] == "unauthorized"
 
 
 async def test_admin_api_works_with_its_secret(sandbox, partner):
@@ -138,11 +138,13 @@ async def test_clock_cannot_move_without_test_clock(sandbox_factory):
 
 async def test_admin_api_answers_in_json_when_a_request_is_bad_or_fails(sandbox):
     admin = Admin(sandbox, ADMIN_SECRET)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(admin.base + "/gatekeeper-users", data=b"{not json",
-                             headers={"Authorization": f"Bearer {ADMIN_SECRET}"}) as resp:
-            assert resp.status == 400
-            assert (await resp.json())["error"] == "bad_request"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(admin.base + "/gatekeeper-users", data=b"{not json",
+                  headers={"Authorization": f"Bearer {ADMIN_SECRET}"}) as resp,
+    ):
+        assert resp.status == 400
+        assert (await resp.json())["error"] == "bad_request"
     # The sandbox's database gone from under it: a failure, still answered in JSON.
     await sandbox.db.stop()
     status, body = await admin.call("GET", "/gatekeeper-users")

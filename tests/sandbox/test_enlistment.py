@@ -12,9 +12,11 @@ from .helpers import ClientKeys
 
 
 async def enlist(sandbox, form: dict[str, str]) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{sandbox.config.base_url}/3p/interop_reg", data=form) as resp:
-            return resp.status, await resp.json()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{sandbox.config.base_url}/3p/interop_reg", data=form) as resp,
+    ):
+        return resp.status, await resp.json()
 
 
 async def test_good_request_gets_an_internal_id(sandbox, partner):
@@ -26,7 +28,8 @@ async def test_good_request_gets_an_internal_id(sandbox, partner):
     assert stored.noise_key == keys.noise_public
     assert stored.identity_key == keys.identity_public
     # A second user gets the next number.
-    status, body = await enlist(sandbox, ClientKeys().enlistment_form(partner.identity_token("bob")))
+    status, body = await enlist(sandbox,
+                                ClientKeys().enlistment_form(partner.identity_token("bob")))
     assert body == {"status": "ok", "login": "7-2@interop"}
 
 

@@ -59,9 +59,11 @@ async def test_offline_message_pushes_waits_for_ack_and_survives_restart(sandbox
     await asyncio.wait_for(partner.push_event.wait(), 5)
     body, token = partner.pushes[0]
     assert body == {"to": "alice"}
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{sandbox.config.base_url}/.well-known/jwks.json") as resp:
-            jwks = await resp.json()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{sandbox.config.base_url}/.well-known/jwks.json") as resp,
+    ):
+        jwks = await resp.json()
     claims = verify_token(token, jwks, issuer=GATEWAY_ID, audience=partner.base_url,
                           purpose="push")
     assert claims["sub"] == "alice"

@@ -42,9 +42,11 @@ async def enlist_signal_party(sandbox, partner, visible_id: str):
         "e_skey_sig": b64url_encode(bundle.signed_pre_key_signature),
         "token": partner.identity_token(visible_id, now=sandbox.clock.now()),
     }
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{sandbox.config.base_url}/3p/interop_reg", data=form) as resp:
-            body = await resp.json()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{sandbox.config.base_url}/3p/interop_reg", data=form) as resp,
+    ):
+        body = await resp.json()
     assert body["status"] == "ok", body
     login = body["login"]
     client = await ChatClient(sandbox, noise, login,

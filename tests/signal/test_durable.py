@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.signal.durable import Inbox, InboundState, Outbox, OutboundState
+from bridge.signal.durable import InboundState, Inbox, OutboundState, Outbox
 from bridge.signal.party import SignalParty
 from bridge.signal.store import SqlSignalStore
 from bridge.storage import open_database

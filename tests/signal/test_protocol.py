@@ -6,6 +6,7 @@ import time
 
 import pytest
 import xeddsa
+from doubleratchet.models import DoubleRatchetModel, KDFChainModel
 from x3dh import IdentityKeyFormat
 from x3dh.base_state import BaseState
 from x3dh.crypto_provider import HashFunction
@@ -26,9 +27,9 @@ from bridge.signal.protobuf_codec import decode_fields, encode_fields, encode_va
 from bridge.signal.ratchet import MAX_SKIP
 from bridge.signal.session import (
     SKIPPED_KEY_MAX_AGE_SECONDS,
+    RatchetState,
     SessionRecord,
     ratchet_state,
-    ratchet_state_from_model,
 )
 from bridge.signal.store import MemorySignalStore
 from bridge.signal.wire import InvalidMessageError, PreKeySignalMessage, SignalMessage
@@ -236,6 +237,20 @@ async def test_skipped_keys_expire_after_the_age_limit():
                                     now + SKIPPED_KEY_MAX_AGE_SECONDS + 1)
     with pytest.raises(DuplicateMessageError):
         await old.decrypt(late[1])
+
+
+def ratchet_state_from_model(model: DoubleRatchetModel) -> RatchetState:
+    """The oracle: the same state read through the library's public (slow) pydantic model."""
+    dh = model.diffie_hellman_ratchet
+    sym = dh.symmetric_key_ratchet
+
+    def chain(c: KDFChainModel | None) -> tuple[int, bytes] | None:
+        return None if c is None else (c.length, c.key)
+
+    return (dh.own_ratchet_priv, dh.other_ratchet_pub, chain(dh.root_chain),
+            chain(sym.receiving_chain), chain(sym.sending_chain),
+            sym.previous_sending_chain_length,
+            [(k.ratchet_pub, k.index, k.message_key) for k in model.skipped_message_keys])
 
 
 async def test_the_ratchet_state_read_for_serialising_is_the_librarys_own():

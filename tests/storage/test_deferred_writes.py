@@ -1,4 +1,5 @@
-"""Deferred writes and the SQLite connection's few-hand-off transactions (bridge/storage/sqlite.py).
+"""Deferred writes and the SQLite connection's few-hand-off transactions
+(bridge/storage/sqlite.py).
 
 The first tests hold on both engines (PostgreSQL runs deferred writes at once); the rest are about
 how an SQLite transaction reaches SQLite: lazily, with its deferred writes, and — when it only
@@ -60,7 +61,7 @@ async def test_a_failing_deferred_write_rolls_everything_back(db_url):
     db = await open_database(db_url)
     try:
         await db.execute(INSERT, "taken", "old")
-        with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
             async with db.acquire() as conn, conn.transaction():
                 await execute_deferred(conn, INSERT, "new", "1")
                 await execute_deferred(conn, INSERT, "taken", "again")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ...gateway.connection import ConnectionUnavailable
 from ...gateway.errors import GatewayError
 from ...partner.accounts import AccountState
@@ -95,7 +93,7 @@ async def status(ctx: CommandContext) -> None:
             lines.append(f"- Gateway connection: {client.connection.state.value}")
             try:
                 prekeys = await client.requests.prekey_count()
-            except (GatewayError, ConnectionUnavailable, asyncio.TimeoutError):
+            except (TimeoutError, GatewayError, ConnectionUnavailable):
                 prekeys = None  # the status still shows when the gateway does not answer
             if prekeys is not None:
                 lines.append(f"- One-time prekeys left at the gateway: {prekeys} "

@@ -64,16 +64,19 @@ async def stats(ctx: CommandContext) -> None:
         "GROUP BY from_matrix", midnight)
     sent = sum(r["n"] for r in today if r["from_matrix"])
     received = sum(r["n"] for r in today if not r["from_matrix"])
+    portals = await db.fetchval("SELECT COUNT(*) FROM portal")
+    matrix_waiting = await db.fetchval("SELECT COUNT(*) FROM matrix_inbox")
+    to_send = await db.fetchval("SELECT COUNT(*) FROM signal_outbound WHERE state != $1", "sent")
+    to_show = await db.fetchval("SELECT COUNT(*) FROM signal_inbound WHERE state = $1",
+                                "decrypted")
     lines = [
         "**Bridge statistics**", "",
         "- users: " + (", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) or "none"),
-        f"- portals: {await db.fetchval('SELECT COUNT(*) FROM portal')}",
+        f"- portals: {portals}",
         f"- messages today (UTC): {sent} to the gateway, {received} from it",
-        f"- Matrix events waiting: {await db.fetchval('SELECT COUNT(*) FROM matrix_inbox')}",
-        "- gateway messages waiting to be sent: "
-        f"{await db.fetchval('SELECT COUNT(*) FROM signal_outbound WHERE state != $1', 'sent')}",
-        "- gateway messages waiting to be shown: "
-        f"{await db.fetchval('SELECT COUNT(*) FROM signal_inbound WHERE state = $1', 'decrypted')}",
+        f"- Matrix events waiting: {matrix_waiting}",
+        f"- gateway messages waiting to be sent: {to_send}",
+        f"- gateway messages waiting to be shown: {to_show}",
     ]
     for sample in ctx.services.metrics.messages.collect()[0].samples:
         if sample.name.endswith("_total") and sample.value:

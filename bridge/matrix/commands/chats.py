@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ...chats.requests import RequestState
 from ...chats.blocking import set_blocked
+from ...chats.requests import RequestState
 from ...gateway.connection import ConnectionUnavailable
 from ...gateway.errors import ErrorCode, GatewayError
 from .registry import Command, CommandContext, CommandError

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-import logging
 
 from mautrix.types import EventID, RoomID, UserID
 
@@ -24,7 +24,7 @@ class CommandContext:
     reply: Callable[[str], Awaitable[None]]
     # The services a command may use (the bridge's components), handed over explicitly.
     services: Any = None
-    registry: "CommandRegistry | None" = None
+    registry: CommandRegistry | None = None
     #: The event the command message replies to, if it is a reply.
     reply_to: EventID | None = None
 

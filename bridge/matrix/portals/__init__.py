@@ -14,8 +14,8 @@ from .messages import DuplicateMessage, MappedMessage, MessageMap, StanzaID
 from .portal import BRIDGED_FROM, Portal, PortalRecord, SendAs
 from .registry import Portals
 
-__all__ = ["BRIDGED_FROM", "DuplicateMessage", "MappedMessage", "MessageMap", "Portal", "PortalRecord", "Portals",
-           "SendAs", "StanzaID", "build_portals"]
+__all__ = ["BRIDGED_FROM", "DuplicateMessage", "MappedMessage", "MessageMap", "Portal",
+           "PortalRecord", "Portals", "SendAs", "StanzaID", "build_portals"]
 
 
 def build_portals(config, appservice, db, sender, *, encryption_ready: bool,

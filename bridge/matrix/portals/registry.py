@@ -8,11 +8,10 @@ and the stored one returned.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mautrix.api import Method, Path

@@ -1,4 +1,5 @@
-"""``<iq type="set" xmlns="report">`` (protocol §7.10): store the report, apply the block asked for.
+"""``<iq type="set" xmlns="report">`` (protocol §7.10): store the report, apply the block asked
+for.
 
 The disclosed messages are stored sealed (:mod:`..storage.reports`) and are never logged; the
 log line names only who reported whom and how many messages came with it.

@@ -149,7 +149,7 @@ class Router:
 
     async def check_reachable(self, sender: str, recipient: str) -> None:
         """Raise the documented error if ``sender`` may not send to ``recipient``."""
-        if recipient == sender or recipient == SERVER_ADDRESS:
+        if recipient in (sender, SERVER_ADDRESS):
             raise StanzaRejected(ErrorCode.BAD_REQUEST, "bad recipient")
         if is_internal_id(recipient):
             if await self.gw.partners.get(recipient) is None:

@@ -1,4 +1,5 @@
-"""Enlisted partner users and the key server's tables (one-time prekeys, who fetched which identity)."""
+"""Enlisted partner users and the key server's tables (one-time prekeys, who fetched which
+identity)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ class PartnerStore:
         self.db = db
 
     async def get(self, internal_id: str) -> PartnerUser | None:
-        row = await self.db.fetchrow("SELECT * FROM partner_user WHERE internal_id=$1", internal_id)
+        row = await self.db.fetchrow("SELECT * FROM partner_user WHERE internal_id=$1",
+                                     internal_id)
         return PartnerUser.from_row(row) if row else None
 
     async def get_by_visible_id(self, visible_id: str) -> PartnerUser | None:
@@ -116,7 +118,8 @@ class PartnerStore:
         return [PartnerUser.from_row(r) for r in rows]
 
     async def remove(self, internal_id: str, reason: str, now_ms: int) -> None:
-        """Forget a user and everything addressed to it; remember why, for its next login attempt."""
+        """Forget a user and everything addressed to it; remember why, for its next login
+        attempt."""
         async with self.db.acquire() as conn, conn.transaction():
             await conn.execute("DELETE FROM partner_user WHERE internal_id=$1", internal_id)
             await conn.execute("DELETE FROM one_time_prekey WHERE owner=$1", internal_id)
@@ -139,12 +142,15 @@ class PartnerStore:
     # --- one-time prekeys -------------------------------------------------------------------
 
     async def add_one_time_prekeys(self, owner: str, prekeys: list[OneTimePrekey]) -> None:
-        """Store uploaded prekeys; re-uploading an id replaces its key (the client is the source)."""
+        """Store uploaded prekeys; re-uploading an id replaces its key (the client is the
+        source)."""
         async with self.db.acquire() as conn, conn.transaction():
             for prekey in prekeys:
                 await conn.execute(
-                    """INSERT INTO one_time_prekey (owner, prekey_id, public_key) VALUES ($1, $2, $3)
-                       ON CONFLICT (owner, prekey_id) DO UPDATE SET public_key=excluded.public_key""",
+                    """INSERT INTO one_time_prekey (owner, prekey_id, public_key)
+                       VALUES ($1, $2, $3)
+                       ON CONFLICT (owner, prekey_id)
+                       DO UPDATE SET public_key=excluded.public_key""",
                     owner, prekey.key_id, prekey.public_key,
                 )
 

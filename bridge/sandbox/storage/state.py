@@ -1,4 +1,5 @@
-"""Small key/value facts of the sandbox (next internal id number, test clock offset, signing key)."""
+"""Small key/value facts of the sandbox (next internal id number, test clock offset, signing
+key)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ def build_upgrade_table(*, fresh_shortcut: bool = True,
                         log: logging.Logger | None = None) -> UpgradeTable:
     table = UpgradeTable(database_name="interop sandbox gateway state",
                          version_table_name=VERSION_TABLE,
-                         log=(log or logging.getLogger("bridge.sandbox.storage")).getChild("upgrade"))
+                         log=(log or logging.getLogger("bridge.sandbox.storage"))
+                         .getChild("upgrade"))
     for index, step in enumerate(STEPS):
         table.register(step, index=index, description=step.__module__.rsplit(".", 1)[-1])
     if fresh_shortcut:

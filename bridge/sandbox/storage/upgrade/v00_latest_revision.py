@@ -1,4 +1,5 @@
-"""The newest sandbox schema, created in one go on a fresh database (must equal all steps applied)."""
+"""The newest sandbox schema, created in one go on a fresh database (must equal all steps
+applied)."""
 
 from __future__ import annotations
 

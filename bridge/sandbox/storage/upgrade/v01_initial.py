@@ -33,7 +33,8 @@ async def create_v01(conn: Connection, scheme: Scheme) -> None:
         )"""
     )
     await conn.execute("CREATE INDEX partner_user_noise_key_idx ON partner_user (noise_key)")
-    # Why a login no longer exists (idle un-enlistment, opt-out), so a reconnect gets a clear error.
+    # Why a login no longer exists (idle un-enlistment, opt-out), so a reconnect gets a clear
+    # error.
     await conn.execute(
         """CREATE TABLE retired_login (
             internal_id TEXT PRIMARY KEY,
