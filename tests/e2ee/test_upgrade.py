@@ -61,143 +61,149 @@ def without_msc4190(registration: Path) -> None:
         yaml.dump(data, file)
 
 
+class PreviousRelease:
+    """Synapse (with the old registration), the sandbox, and the previous release's bridge as a
+    process; :meth:`upgrade` stops it and starts this code's bridge on the same files."""
+
+    def __init__(self, db_url: str, directory: Path) -> None:
+        self.code = previous_release(directory / "before")
+        self.synapse, self.sandbox, admin, self.config_path = _configure(db_url, directory, {})
+        without_msc4190(self.synapse.registrations[0])
+        self.stack = types.SimpleNamespace(admin=admin)
+        self.old: BridgeProcess | None = None
+        self.bridge: Bridge | None = None
+
+    async def __aenter__(self) -> PreviousRelease:
+        await self.sandbox.start()
+        await self.synapse.start()
+        self.old = BridgeProcess(self.config_path, env={"PYTHONPATH": str(self.code)})
+        await self.old.wait_ready()
+        assert "End-to-end encryption ready (device" in self.old.log, "not the previous release"
+        return self
+
+    async def internal_id(self, username: str) -> str:
+        return (await self.sandbox.partners.get_by_visible_id(username)).internal_id
+
+    async def upgrade(self) -> Bridge:
+        assert self.old is not None
+        self.old.process.terminate()
+        assert await self.old.wait_exit() == 0
+        self.bridge = Bridge(load_config(self.config_path, environ={}))
+        await self.bridge.start()
+        return self.bridge
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.old is not None:
+            self.old.kill()
+        if self.bridge is not None:
+            await self.bridge.stop()
+        self.synapse.stop()
+        await self.sandbox.stop()
+
+
 def text(body: str):
     return lambda e: isinstance(e, RoomMessageText) and e.body == body
 
 
 async def test_an_installation_from_before_upgrades_in_place(db_url, tmp_path):
-    old_code = previous_release(tmp_path / "before")
-    synapse, sandbox, admin, config_path = _configure(db_url, tmp_path, {})
-    without_msc4190(synapse.registrations[0])
-    stack = types.SimpleNamespace(admin=admin)
-    await sandbox.start()
-    await synapse.start()
-    alice: PersonClient | None = None
-    bridge: Bridge | None = None
-    old = BridgeProcess(config_path, env={"PYTHONPATH": str(old_code)})
-    try:
-        await old.wait_ready()
-        assert "End-to-end encryption ready (device" in old.log, "not the previous release"
+    async with PreviousRelease(db_url, tmp_path) as release:
+        synapse, stack = release.synapse, release.stack
         alice = await PersonClient.create(synapse, "alice", tmp_path / "alice")
-        management = await alice.create_dm(BOT)
-        await alice.wait_for_member(management, BOT)
-        await alice.send_text(management, "opt-in")
-        await alice.wait_for(management, notice("Before you turn on"), timeout=60)
-        await alice.send_text(management, "opt-in confirm")
-        await alice.wait_for(management, notice("third-party chats are on"), timeout=60)
-        alice_id = (await sandbox.partners.get_by_visible_id("alice")).internal_id
+        try:
+            management = await alice.create_dm(BOT)
+            await alice.wait_for_member(management, BOT)
+            await alice.send_text(management, "opt-in")
+            await alice.wait_for(management, notice("Before you turn on"), timeout=60)
+            await alice.send_text(management, "opt-in confirm")
+            await alice.wait_for(management, notice("third-party chats are on"), timeout=60)
+            alice_id = await release.internal_id("alice")
 
-        await simulated_user(stack, "gina")
-        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="before the upgrade"))
-        portal = await join_invited_room(alice)
-        before = await alice.wait_for(portal, text("before the upgrade"), timeout=60)
-        ghost = before.sender
-        await alice.send_text(portal, "alice before the upgrade")
-        await gatekeeper_inbox(stack, "gina", 1, timeout=60)
-        keys = await query_keys(synapse.address, alice.client.access_token, ghost, BOT)
-        old_bot_device = device_with_curve_key(keys, BOT, before.sender_key)
-        assert old_bot_device, "before the upgrade the bot's device encrypted ghost messages"
-        assert ghost not in keys["master_keys"] and BOT not in keys["master_keys"]
-        old.process.terminate()
-        assert await old.wait_exit() == 0
+            await simulated_user(stack, "gina")
+            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="before the upgrade"))
+            portal = await join_invited_room(alice)
+            before = await alice.wait_for(portal, text("before the upgrade"), timeout=60)
+            ghost = before.sender
+            await alice.send_text(portal, "alice before the upgrade")
+            await gatekeeper_inbox(stack, "gina", 1, timeout=60)
+            keys = await query_keys(synapse.address, alice.client.access_token, ghost, BOT)
+            old_bot_device = device_with_curve_key(keys, BOT, before.sender_key)
+            assert old_bot_device, "before the upgrade the bot's device encrypted ghost messages"
+            assert ghost not in keys["master_keys"] and BOT not in keys["master_keys"]
 
-        bridge = Bridge(load_config(config_path, environ={}))
-        await bridge.start()
-        assert bridge.encryption is not None
-        assert bridge.encryption.device_id == old_bot_device, "the bot got a new device"
+            bridge = await release.upgrade()
+            assert bridge.encryption is not None
+            assert bridge.encryption.device_id == old_bot_device, "the bot got a new device"
 
-        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="after the upgrade"))
-        after = await alice.wait_for(portal, text("after the upgrade"), timeout=60)
-        assert after.decrypted
-        keys = await query_keys(synapse.address, alice.client.access_token, ghost, BOT)
-        ghost_device = device_with_curve_key(keys, ghost, after.sender_key)
-        assert ghost_device, "after the upgrade the ghost encrypts with its own device"
-        cross_signing_chain(keys, ghost, ghost_device)
-        cross_signing_chain(keys, BOT, old_bot_device)
-        as_token = bridge.config["appservice.as_token"]
-        assert await devices_of(synapse.address, as_token, BOT) == [old_bot_device]
+            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="after the upgrade"))
+            after = await alice.wait_for(portal, text("after the upgrade"), timeout=60)
+            assert after.decrypted
+            keys = await query_keys(synapse.address, alice.client.access_token, ghost, BOT)
+            ghost_device = device_with_curve_key(keys, ghost, after.sender_key)
+            assert ghost_device, "after the upgrade the ghost encrypts with its own device"
+            cross_signing_chain(keys, ghost, ghost_device)
+            cross_signing_chain(keys, BOT, old_bot_device)
+            as_token = bridge.config["appservice.as_token"]
+            assert await devices_of(synapse.address, as_token, BOT) == [old_bot_device]
 
-        # Alice's client still encrypts with the Megolm session it shared before the upgrade;
-        # the bridge opens it with the Olm store the previous release wrote.
-        await alice.send_text(portal, "alice after the upgrade")
-        messages = await gatekeeper_inbox(stack, "gina", 2, timeout=60)
-        assert [content.text for _, content in messages] == [
-            "alice before the upgrade", "alice after the upgrade"]
-        # And what was bridged before stays readable where it is.
-        assert before.decrypted and before.body == "before the upgrade"
-    finally:
-        old.kill()
-        if bridge is not None:
-            await bridge.stop()
-        if alice is not None:
+            # Alice's client still encrypts with the Megolm session it shared before the
+            # upgrade; the bridge opens it with the Olm store the previous release wrote.
+            await alice.send_text(portal, "alice after the upgrade")
+            messages = await gatekeeper_inbox(stack, "gina", 2, timeout=60)
+            assert [content.text for _, content in messages] == [
+                "alice before the upgrade", "alice after the upgrade"]
+            # And what was bridged before stays readable where it is.
+            assert before.decrypted and before.body == "before the upgrade"
+        finally:
             await alice.close()
-        synapse.stop()
-        await sandbox.stop()
 
 
 async def test_element_shows_the_upgrade(db_url, tmp_path):
     """The same upgrade through an Element-grade client: before it, with insecure devices
     allowed (they had to be), the bot's notices carry a red shield and the ghost's messages a red
     "mismatched sender"; after it, with insecure devices excluded, both decrypt without one."""
-    old_code = previous_release(tmp_path / "before")
-    synapse, sandbox, admin, config_path = _configure(db_url, tmp_path, {})
-    without_msc4190(synapse.registrations[0])
-    stack = types.SimpleNamespace(admin=admin)
-    await sandbox.start()
-    await synapse.start()
-    alice: ElementClient | None = None
-    bridge: Bridge | None = None
-    old = BridgeProcess(config_path, env={"PYTHONPATH": str(old_code)})
-    try:
-        await old.wait_ready()
+    async with PreviousRelease(db_url, tmp_path) as release:
+        synapse, stack = release.synapse, release.stack
         user_id, token, device_id = await register_user(synapse.address, "alice", "pw-alice")
         alice = await ElementClient.start(
             synapse.address, user_id=user_id, access_token=token, device_id=device_id,
             password="pw-alice", exclude_insecure_devices=False,
             log_path=tmp_path / "alice-element.log")
-        await alice.bootstrap_cross_signing()
-        management = await alice.create_room(invite=[BOT], encrypted=True, is_direct=True)
-        hello = await alice.wait_event(management, sender=BOT, body_contains="management room",
-                                       timeout=60)
-        assert hello.decrypted and hello.shield_colour == "RED", hello
-        await alice.send_text(management, "opt-in")
-        await alice.wait_event(management, sender=BOT, body_contains="Before you turn on",
-                               timeout=60)
-        await alice.send_text(management, "opt-in confirm")
-        await alice.wait_event(management, sender=BOT, body_contains="third-party chats are on",
-                               timeout=60)
-        alice_id = (await sandbox.partners.get_by_visible_id("alice")).internal_id
-        await simulated_user(stack, "gina")
-        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="before the upgrade"))
-        portal = await alice.wait_invite(timeout=60)
-        await alice.join(portal)
-        before = await alice.wait_event(portal, body_contains="before the upgrade", timeout=60)
-        assert before.decrypted and before.shield_colour == "RED", before
-        assert before.shield_reason == "MISMATCHED_SENDER", before
-        old.process.terminate()
-        assert await old.wait_exit() == 0
+        try:
+            await alice.bootstrap_cross_signing()
+            management = await alice.create_room(invite=[BOT], encrypted=True, is_direct=True)
+            hello = await alice.wait_event(management, sender=BOT,
+                                           body_contains="management room", timeout=60)
+            assert hello.decrypted and hello.shield_colour == "RED", hello
+            await alice.send_text(management, "opt-in")
+            await alice.wait_event(management, sender=BOT, body_contains="Before you turn on",
+                                   timeout=60)
+            await alice.send_text(management, "opt-in confirm")
+            await alice.wait_event(management, sender=BOT,
+                                   body_contains="third-party chats are on", timeout=60)
+            alice_id = await release.internal_id("alice")
+            await simulated_user(stack, "gina")
+            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="before the upgrade"))
+            portal = await alice.wait_invite(timeout=60)
+            await alice.join(portal)
+            before = await alice.wait_event(portal, body_contains="before the upgrade",
+                                            timeout=60)
+            assert before.decrypted and before.shield_colour == "RED", before
+            assert before.shield_reason == "MISMATCHED_SENDER", before
 
-        bridge = Bridge(load_config(config_path, environ={}))
-        await bridge.start()
-        await alice.set_exclude_insecure_devices(True)
-        await send_as_gatekeeper(stack, "gina", alice_id, Text(text="after the upgrade"))
-        after = await alice.wait_event(portal, body_contains="after the upgrade", timeout=60)
-        assert after.decrypted, (after.decryption_error, after.decryption_error_message)
-        assert (after.shield_colour, after.shield_reason) == ("NONE", None), after
-        await alice.send_text(management, "status")
-        status = await alice.wait_event(management, sender=BOT, body_contains="cross-signed",
-                                        timeout=60)
-        assert (status.shield_colour, status.shield_reason) == ("NONE", None), status
-        # What the person sends still reaches the contact: their client now shares room keys
-        # with the bot's device, which is cross-signed.
-        await alice.send_text(portal, "from alice, devices excluded")
-        [(_, content)] = await gatekeeper_inbox(stack, "gina", 1, timeout=60)
-        assert content.text == "from alice, devices excluded"
-    finally:
-        old.kill()
-        if bridge is not None:
-            await bridge.stop()
-        if alice is not None:
+            await release.upgrade()
+            await alice.set_exclude_insecure_devices(True)
+            await send_as_gatekeeper(stack, "gina", alice_id, Text(text="after the upgrade"))
+            after = await alice.wait_event(portal, body_contains="after the upgrade", timeout=60)
+            assert after.decrypted, (after.decryption_error, after.decryption_error_message)
+            assert (after.shield_colour, after.shield_reason) == ("NONE", None), after
+            await alice.send_text(management, "status")
+            status = await alice.wait_event(management, sender=BOT,
+                                            body_contains="cross-signed", timeout=60)
+            assert (status.shield_colour, status.shield_reason) == ("NONE", None), status
+            # What the person sends still reaches the contact: their client now shares room
+            # keys with the bot's device, which is cross-signed.
+            await alice.send_text(portal, "from alice, devices excluded")
+            [(_, content)] = await gatekeeper_inbox(stack, "gina", 1, timeout=60)
+            assert content.text == "from alice, devices excluded"
+        finally:
             await alice.stop()
-        synapse.stop()
-        await sandbox.stop()
