@@ -101,14 +101,15 @@ class MatrixDevice:
         machine = OlmMachine(client, store, state_store, log=olm_log)
         await machine.load()
         record = await records.get(user_id)
-        device_id = record.device_id if record else await store.get_device_id()
+        stored_device_id = await store.get_device_id()
+        device_id = record.device_id if record else stored_device_id
         created = False
         if not device_id:
             device_id = DeviceID("IB" + secrets.token_hex(5).upper())
             created = True
         if record is None:
             await records.add(user_id, device_id)
-        if await store.get_device_id() != device_id:
+        if stored_device_id != device_id:
             await store.put_device_id(device_id)
         # An upsert: creates the device, or renames it; a device deleted on the homeserver
         # behind the bridge's back comes back under the same id (its keys are uploaded below).

@@ -158,6 +158,9 @@ class MatrixEncryption:
                         await self._rotate_ghost_sessions(room_id)
         for user_id, devices in otk_counts.items():
             for device_id, count in devices.items():
+                if (user_id not in self._ghosts and user_id != self.appservice.bot_mxid
+                        and count.signed_curve25519 >= GHOST_ONE_TIME_KEYS // 2):
+                    continue  # a ghost device not in memory is loaded only to top up
                 device = await self.device_of(UserID(user_id), create=False)
                 if device is not None and device.device_id == device_id:
                     await device.handle_one_time_key_count(count)

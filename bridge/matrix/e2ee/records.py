@@ -67,9 +67,6 @@ class DeviceRecords:
         return {UserID(row["user_id"]) for row in
                 await self.db.fetch("SELECT user_id FROM matrix_device")}
 
-    async def count(self) -> int:
-        return int(await self.db.fetchval("SELECT COUNT(*) FROM matrix_device"))
-
     async def seeds(self, user_id: UserID) -> CrossSigningSeeds | None:
         async with self.db.acquire() as conn:
             sealed = await conn.fetchval(
