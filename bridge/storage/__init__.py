@@ -16,6 +16,7 @@ from mautrix.util.async_db import (
     Connection,
     Database,
     DatabaseException,
+    Scheme,
     UnsupportedDatabaseVersion,
 )
 from yarl import URL
@@ -23,8 +24,8 @@ from yarl import URL
 from .sqlite import CancellationSafeSQLiteDatabase
 from .upgrade import build_upgrade_table
 
-__all__ = ["Connection", "Database", "DatabaseTooNew", "acquire", "open_database",
-           "transaction"]
+__all__ = ["Connection", "Database", "DatabaseTooNew", "acquire", "for_update",
+           "open_database", "transaction"]
 
 
 # mautrix annotates its two context-manager generators with what they yield instead of an
@@ -39,6 +40,13 @@ def acquire(db: Database) -> AbstractAsyncContextManager[Connection]:
 def transaction(conn: Connection) -> AbstractAsyncContextManager[None]:
     """``conn.transaction()``."""
     return cast("AbstractAsyncContextManager[None]", conn.transaction())
+
+
+def for_update(conn: Connection) -> str:
+    """What to end a ``SELECT`` with so that the rows it reads stay locked until the caller's
+    transaction ends: `` FOR UPDATE`` on PostgreSQL, where transactions overlap; nothing on
+    SQLite, which runs one write transaction at a time."""
+    return " FOR UPDATE" if conn.scheme == Scheme.POSTGRES else ""
 
 
 class DatabaseTooNew(DatabaseException):

@@ -49,7 +49,8 @@ async def test_cancelled_while_begin_is_queued_leaves_no_open_transaction(tmp_pa
             async with db.acquire() as conn:
                 # Keeps aiosqlite's worker thread busy, as a loaded machine does, so that BEGIN
                 # is still queued when the cancellation lands.
-                busy = asyncio.ensure_future(conn.wrapped._execute(time.sleep, 0.3))
+                await conn.wrapped.create_function("pause", 1, time.sleep)
+                busy = asyncio.ensure_future(conn.execute("SELECT pause(0.3)"))
                 await asyncio.sleep(0)
                 waiting_for_begin.set()
                 async with conn.transaction():

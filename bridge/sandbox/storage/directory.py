@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from mautrix.util.async_db import Database
 
+from ...storage import acquire, transaction
 from ..ids import GatekeeperUsername
 
 
@@ -82,7 +83,7 @@ class DirectoryStore:
         return [r["blocked"] for r in rows]
 
     async def replace_blocklist(self, owner: str, blocked: list[str], now_ms: int) -> None:
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             await conn.execute("DELETE FROM block WHERE owner=$1", owner)
             for address in dict.fromkeys(blocked):
                 await conn.execute(

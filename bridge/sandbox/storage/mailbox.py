@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from mautrix.util.async_db import Database
 
+from ...storage import acquire, transaction
+
 
 @dataclass(frozen=True)
 class MailboxEntry:
@@ -41,7 +43,7 @@ class MailboxStore:
         )
         if inserted:
             return
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             await conn.execute(
                 """DELETE FROM mailbox WHERE recipient=$1 AND ack_class=$2 AND stanza_id=$3
                    AND peer=$4 AND stanza_type=$5""",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from mautrix.util.async_db import Database
 
+from ...storage import acquire, transaction
 from ..ids import InternalId, VisibleId
 
 
@@ -82,7 +83,7 @@ class PartnerStore:
     async def upsert(self, user: PartnerUser) -> None:
         """Insert a new enlistment, or replace the keys of an existing one (same internal id)."""
         spk = user.signed_prekey
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             await conn.execute(
                 """INSERT INTO partner_user (internal_id, visible_id, noise_key, registration_id,
                        identity_key, signed_prekey_id, signed_prekey, signed_prekey_sig,
@@ -120,7 +121,7 @@ class PartnerStore:
     async def remove(self, internal_id: str, reason: str, now_ms: int) -> None:
         """Forget a user and everything addressed to it; remember why, for its next login
         attempt."""
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             await conn.execute("DELETE FROM partner_user WHERE internal_id=$1", internal_id)
             await conn.execute("DELETE FROM one_time_prekey WHERE owner=$1", internal_id)
             await conn.execute("DELETE FROM bundle_fetch WHERE target=$1 OR fetcher=$1",
@@ -144,7 +145,7 @@ class PartnerStore:
     async def add_one_time_prekeys(self, owner: str, prekeys: list[OneTimePrekey]) -> None:
         """Store uploaded prekeys; re-uploading an id replaces its key (the client is the
         source)."""
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             for prekey in prekeys:
                 await conn.execute(
                     """INSERT INTO one_time_prekey (owner, prekey_id, public_key)
@@ -174,7 +175,7 @@ class PartnerStore:
                                    bytes(row["signed_prekey_sig"])), None)
 
     async def identity_key(self, address: str) -> bytes | None:
-        async with self.db.acquire() as conn:
+        async with acquire(self.db) as conn:
             bundle = await self._identity_of(conn, address)
         return bundle.identity_key if bundle else None
 
@@ -184,7 +185,7 @@ class PartnerStore:
         Records that ``fetcher`` now knows the target's identity key, so that an identity change
         later notifies it.
         """
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             bundle = await self._identity_of(conn, target)
             if bundle is None:
                 return None

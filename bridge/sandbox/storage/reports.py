@@ -18,7 +18,10 @@ from bridge.gateway.reports import Report
 from bridge.signal.types import UserId
 from bridge.trust import Purpose, Vault
 
-P_REPORT = Purpose("sandbox.report")
+from ...storage import acquire, transaction
+
+_REPORT = Purpose.SANDBOX_REPORT
+
 #: Reports are sealed under the gateway's own data key, not under any user's.
 MODERATION = UserId(SERVER_ADDRESS)
 
@@ -44,9 +47,9 @@ class ReportStore:
         messages = [{"id": m.stanza_id, "t": m.timestamp,
                      "plaintext": base64.b64encode(m.plaintext).decode()}
                     for m in report.messages]
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             boundary = await self.vault.boundary(conn, MODERATION)
-            sealed = boundary.seal(P_REPORT, report_id, json.dumps(messages).encode())
+            sealed = boundary.seal(_REPORT, report_id, json.dumps(messages).encode())
             await conn.execute(
                 """INSERT INTO report (report_id, reporter, reported, reason, block_requested,
                                        message_count, received_at, sealed_messages)
@@ -66,9 +69,9 @@ class ReportStore:
         return await self._open(row) if row is not None else None
 
     async def _open(self, row) -> StoredReport:
-        async with self.db.acquire() as conn:
+        async with acquire(self.db) as conn:
             boundary = await self.vault.boundary(conn, MODERATION)
-        messages = json.loads(boundary.open(P_REPORT, row["report_id"],
+        messages = json.loads(boundary.open(_REPORT, row["report_id"],
                                             bytes(row["sealed_messages"])))
         return StoredReport(row["report_id"], row["reporter"], row["reported"], row["reason"],
                             bool(row["block_requested"]), row["received_at"], messages)

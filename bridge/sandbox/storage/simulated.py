@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 from bridge.signal.types import UserId
-from bridge.trust import Vault
+from bridge.trust import Purpose, Vault
 
-P_INBOX = "sandbox.simulated-inbox"
+_INBOX = Purpose.SANDBOX_SIMULATED_INBOX
 
 
 def _entry_name(stanza_class: str, sender: str, stanza_id: str, stanza_type: str) -> str:
@@ -58,7 +58,7 @@ class SimulatedUserStore:
         key = (entry["class"], entry["from"], entry["id"], entry.get("type", ""))
         boundary = await self.vault.boundary(conn, UserId(address))
         stored = {k: v for k, v in entry.items() if k != "seq"}
-        sealed = boundary.seal(P_INBOX, _entry_name(*key), json.dumps(stored).encode())
+        sealed = boundary.seal(_INBOX, _entry_name(*key), json.dumps(stored).encode())
         await conn.execute(
             """INSERT INTO simulated_inbox (address, stanza_class, sender, stanza_id, stanza_type,
                                             received_at, sealed)
@@ -80,5 +80,5 @@ class SimulatedUserStore:
                     stanza_id: str, stanza_type: str, sealed: bytes) -> dict[str, Any]:
         boundary = await self.vault.boundary(conn, UserId(address))
         entry = json.loads(boundary.open(
-            P_INBOX, _entry_name(stanza_class, sender, stanza_id, stanza_type), bytes(sealed)))
+            _INBOX, _entry_name(stanza_class, sender, stanza_id, stanza_type), bytes(sealed)))
         return {"seq": seq, **entry}
