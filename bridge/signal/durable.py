@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..storage import Connection, Database, acquire, transaction
-from ..storage.sqlite import execute_deferred
-from ..trust import Vault
-from .errors import IdentityChange, SignalError, StaleSessionError, UntrustedIdentityError
-from .party import SignalParty, logger_name, redo_if_stale
+from ..trust import Purpose
+from ..trust.scope import UserScope
+from .errors import IdentityChange, SignalError, UntrustedIdentityError
+from .party import SignalParty, logger_name
 from .types import PeerId, UserId
 
 log = logging.getLogger("bridge.signal.durable")
 
-P_INBOUND = "signal.inbound"
-P_OUTBOUND = "signal.outbound"
+P_INBOUND = Purpose.SIGNAL_INBOUND
+P_OUTBOUND = Purpose.SIGNAL_OUTBOUND
 
 
 _last_stamp = 0
@@ -76,8 +76,10 @@ class OutboundMessage:
 
 
 class Inbox:
-    def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
-        self.db, self.vault, self.party = db, vault, party
+    def __init__(self, db: Database, scope: UserScope, party: SignalParty) -> None:
+        if scope.user != party.user_id:
+            raise ValueError(f"{scope!r} does not hold the records of {party.user_id!r}")
+        self.db, self.scope, self.party = db, scope, party
         self.user_id: UserId = party.user_id
         self.log = log.getChild("inbox").getChild(logger_name(self.user_id))
 
@@ -89,10 +91,7 @@ class Inbox:
         """Decrypt and store one message; safe to call again with the same id at any time."""
         await self._checkpoint("before-lookup")
         try:
-            result = await redo_if_stale(
-                lambda: self._decrypt_and_store(gateway_message_id, sender, kind, body))
-        except StaleSessionError:
-            raise  # not the message's fault: nothing stored, the gateway delivers it again
+            result = await self._decrypt_and_store(gateway_message_id, sender, kind, body)
         except SignalError as e:
             # The transaction rolled back, so the session is untouched. Record the failure on
             # its own so the message is acknowledged once and can be answered by a retry receipt
@@ -116,9 +115,9 @@ class Inbox:
             await self._checkpoint("before-decrypt")
             result = await self.party.decrypt(conn, sender, kind, body)
             await self._checkpoint("after-decrypt")
-            boundary = await self.vault.boundary(conn, self.user_id)
-            await execute_deferred(
-                conn, "INSERT INTO signal_inbound (user_id, gateway_message_id, sender,"
+            boundary = await self.scope.boundary(conn)
+            await conn.execute(
+                "INSERT INTO signal_inbound (user_id, gateway_message_id, sender,"
                 " message_type, ciphertext, sealed_plaintext, state, received_at)"
                 " VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
                 self.user_id, gateway_message_id, sender, kind,
@@ -147,9 +146,7 @@ class Inbox:
         """Try a FAILED message again from its stored ciphertext, e.g. once a changed identity
         was accepted. On success the row becomes DECRYPTED and loses its ciphertext."""
         try:
-            return await redo_if_stale(lambda: self._retry_failed(gateway_message_id))
-        except StaleSessionError:
-            raise
+            return await self._retry_failed(gateway_message_id)
         except SignalError as e:
             change = e.change if isinstance(e, UntrustedIdentityError) else None
             return InboundResult(gateway_message_id, InboundState.FAILED, None,
@@ -169,9 +166,9 @@ class Inbox:
                 return known
             result = await self.party.decrypt(conn, PeerId(row["sender"]), row["message_type"],
                                               row["ciphertext"])
-            boundary = await self.vault.boundary(conn, self.user_id)
-            await execute_deferred(
-                conn, "UPDATE signal_inbound SET state=$3, sealed_plaintext=$4, ciphertext=NULL,"
+            boundary = await self.scope.boundary(conn)
+            await conn.execute(
+                "UPDATE signal_inbound SET state=$3, sealed_plaintext=$4, ciphertext=NULL,"
                 " error=NULL WHERE user_id=$1 AND gateway_message_id=$2",
                 self.user_id, gateway_message_id, InboundState.DECRYPTED.value,
                 boundary.seal(P_INBOUND, gateway_message_id, result.plaintext))
@@ -186,7 +183,7 @@ class Inbox:
             return None
         plaintext = None
         if row["sealed_plaintext"] is not None:
-            boundary = await self.vault.boundary(conn, self.user_id)
+            boundary = await self.scope.boundary(conn)
             plaintext = boundary.open(P_INBOUND, gateway_message_id, row["sealed_plaintext"])
         return InboundResult(gateway_message_id, InboundState(row["state"]), plaintext,
                              redelivered=True, error=row["error"])
@@ -227,8 +224,10 @@ class Inbox:
 
 
 class Outbox:
-    def __init__(self, db: Database, vault: Vault, party: SignalParty) -> None:
-        self.db, self.vault, self.party = db, vault, party
+    def __init__(self, db: Database, scope: UserScope, party: SignalParty) -> None:
+        if scope.user != party.user_id:
+            raise ValueError(f"{scope!r} does not hold the records of {party.user_id!r}")
+        self.db, self.scope, self.party = db, scope, party
         self.user_id: UserId = party.user_id
         self.log = log.getChild("outbox").getChild(logger_name(self.user_id))
 
@@ -238,9 +237,9 @@ class Outbox:
     async def submit(self, local_id: str, recipient: PeerId, plaintext: bytes) -> None:
         """Store the plaintext durably (idempotent per ``local_id``)."""
         async with acquire(self.db) as conn, transaction(conn):
-            boundary = await self.vault.boundary(conn, self.user_id)
-            await execute_deferred(
-                conn, "INSERT INTO signal_outbound (user_id, local_id, recipient,"
+            boundary = await self.scope.boundary(conn)
+            await conn.execute(
+                "INSERT INTO signal_outbound (user_id, local_id, recipient,"
                 " sealed_plaintext, state, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (user_id, local_id) DO NOTHING",
                 self.user_id, local_id, recipient, boundary.seal(P_OUTBOUND, local_id, plaintext),
@@ -248,7 +247,7 @@ class Outbox:
 
     async def ciphertext(self, local_id: str) -> OutboundMessage:
         """The ciphertext to send: encrypted and committed now, or the one committed earlier."""
-        message, fresh = await redo_if_stale(lambda: self._encrypt_stored(local_id))
+        message, fresh = await self._encrypt_stored(local_id)
         if fresh:
             await self._checkpoint("after-commit")
         return message
@@ -263,13 +262,13 @@ class Outbox:
             if row["ciphertext"] is not None:
                 return OutboundMessage(local_id, PeerId(row["recipient"]), row["message_type"],
                                        row["ciphertext"], OutboundState(row["state"])), False
-            boundary = await self.vault.boundary(conn, self.user_id)
+            boundary = await self.scope.boundary(conn)
             plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
             await self._checkpoint("before-encrypt")
             kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
             await self._checkpoint("after-encrypt")
-            await execute_deferred(
-                conn, "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
+            await conn.execute(
+                "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
                 OutboundState.ENCRYPTED.value)
             await self._checkpoint("before-commit")
@@ -315,7 +314,7 @@ class Outbox:
     async def reencrypt(self, local_id: str) -> OutboundMessage:
         """Encrypt a stored message again (the peer could not decrypt it and sent a retry
         receipt); the new ciphertext replaces the old one in the same transaction."""
-        return await redo_if_stale(lambda: self._reencrypt(local_id))
+        return await self._reencrypt(local_id)
 
     async def _reencrypt(self, local_id: str) -> OutboundMessage:
         async with acquire(self.db) as conn, transaction(conn):
@@ -324,11 +323,11 @@ class Outbox:
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id)
             if row is None:
                 raise KeyError(local_id)
-            boundary = await self.vault.boundary(conn, self.user_id)
+            boundary = await self.scope.boundary(conn)
             plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
             kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
-            await execute_deferred(
-                conn, "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
+            await conn.execute(
+                "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
                 OutboundState.ENCRYPTED.value)
         return OutboundMessage(local_id, PeerId(row["recipient"]), kind, body,

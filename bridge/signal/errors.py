@@ -31,12 +31,6 @@ class TooFarAheadError(DecryptionError):
     """The message would make us skip more message keys than the limit allows."""
 
 
-class StaleSessionError(SignalError):
-    """The stored session is not the one an operation started from (a rolled-back or concurrent
-    write); the operation is retried from the stored state. Raised by a commit on SQLite, where
-    session writes are checked then: :func:`.party.redo_if_stale` runs the transaction again."""
-
-
 class MissingPreKeyError(DecryptionError):
     """A PreKeySignalMessage names a one-time or signed prekey we no longer have."""
 

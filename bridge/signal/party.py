@@ -11,18 +11,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from . import agreement, prekeys
 from .agreement import PeerBundle
 from .errors import (
-    DecryptionError,
     IdentityChange,
     MissingPreKeyError,
     NoSessionError,
-    StaleSessionError,
     UntrustedIdentityError,
 )
 from .keys import KeyPair, generate_registration_id
@@ -33,24 +30,6 @@ from .types import PeerId, RegistrationId, UserId
 from .wire import InvalidMessageError, PreKeySignalMessage
 
 log = logging.getLogger("bridge.signal")
-
-
-T = TypeVar("T")
-
-
-async def redo_if_stale(transaction: Callable[[], Awaitable[T]]) -> T:
-    """Run ``transaction`` (a whole database transaction with Signal operations in it) and run it
-    once more if it ended in :class:`StaleSessionError`.
-
-    An operation that finds its session stale redoes itself (:meth:`SignalParty._retry_if_stale`),
-    but on SQLite a session write is only checked when the transaction commits: a session changed
-    by someone else than this process's store then fails the commit. The transaction was rolled
-    back whole and the store has forgotten its copy of the session, so the second run works from
-    the stored state."""
-    try:
-        return await transaction()
-    except StaleSessionError:
-        return await transaction()
 
 
 def logger_name(user_id: str) -> str:
@@ -204,34 +183,21 @@ class SignalParty:
     # -- sessions ---------------------------------------------------------------------------------
 
     async def has_session(self, conn: Any, peer: PeerId) -> bool:
-        record = await self.store.load_session(conn, self.user_id, peer, fresh=True)
+        record = await self.store.load_session(conn, self.user_id, peer)
         return record is not None and record.current is not None
 
     async def has_trusted_session(self, conn: Any, peer: PeerId) -> bool:
         """A current session whose peer identity is the one we trust now: after a confirmed
         identity change the old session is not, and a new one must be started."""
-        record = await self.store.load_session(conn, self.user_id, peer, fresh=True)
+        record = await self.store.load_session(conn, self.user_id, peer)
         if record is None or record.current is None:
             return False
         trusted = await self.store.load_peer_identity(conn, self.user_id, peer)
         return trusted is None or record.current.their_identity == trusted
 
-    async def _retry_if_stale(self, operation: Callable[..., Awaitable[T]], *args: object) -> T:
-        """Run ``operation(*args, fresh=False)``; if the session it used from the store's memory
-        turns out stale, run it once more on the stored state. Operations write the session last
-        (before any other change that must not happen twice), so redoing one is safe."""
-        try:
-            return await operation(*args, fresh=False)
-        except StaleSessionError:
-            return await operation(*args, fresh=True)
-
     async def process_bundle(self, conn: Any, peer: PeerId,
                              bundle: PeerBundle) -> IdentityChange | None:
         """Start a new session with ``peer`` from their bundle (X3DH, initiator side)."""
-        return await self._retry_if_stale(self._process_bundle, conn, peer, bundle)
-
-    async def _process_bundle(self, conn: Any, peer: PeerId, bundle: PeerBundle, *,
-                              fresh: bool) -> IdentityChange | None:
         change = await self._check_identity(conn, peer, bundle.identity_key)
         identity, _ = await self._identity(conn)
         root_key, base = agreement.initiate(identity.identity, bundle)
@@ -242,8 +208,7 @@ class SignalParty:
             pending_start=(root_key, bundle.signed_pre_key),
             pending_pre_key=PendingPreKey(bundle.pre_key_id, bundle.signed_pre_key_id,
                                           base.public))
-        record = (await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
-                  or SessionRecord())
+        record = await self.store.load_session(conn, self.user_id, peer) or SessionRecord()
         record.promote(session)
         await self.store.save_session(conn, self.user_id, peer, record)
         self.log.debug("Started a session of %s with %s", self.user_id, peer)
@@ -252,11 +217,7 @@ class SignalParty:
     async def encrypt(self, conn: Any, peer: PeerId, plaintext: bytes) -> tuple[str, bytes]:
         """Encrypt for ``peer``: (``"pkmsg"`` | ``"msg"``, wire bytes). The session update is
         written on ``conn``; commit it before the ciphertext leaves."""
-        return await self._retry_if_stale(self._encrypt, conn, peer, plaintext)
-
-    async def _encrypt(self, conn: Any, peer: PeerId, plaintext: bytes, *,
-                       fresh: bool) -> tuple[str, bytes]:
-        record = await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
+        record = await self.store.load_session(conn, self.user_id, peer)
         if record is None or record.current is None:
             raise NoSessionError(f"no session with {peer}")
         kind, body = await record.current.encrypt(plaintext)
@@ -266,44 +227,27 @@ class SignalParty:
     async def decrypt(self, conn: Any, peer: PeerId, kind: str, body: bytes) -> Decrypted:
         """Decrypt a ``"pkmsg"`` or ``"msg"`` from ``peer``. On failure nothing is written."""
         if kind == PKMSG:
-            return await self._retry_if_stale(self._decrypt_prekey_message, conn, peer, body)
+            return await self._decrypt_prekey_message(conn, peer, body)
         if kind != MSG:
             raise InvalidMessageError(f"unknown message type {kind!r}")
-        return await self._retry_if_stale(self._decrypt_message, conn, peer, body)
+        return await self._decrypt_message(conn, peer, body)
 
-    async def _decrypt_message(self, conn: Any, peer: PeerId, body: bytes, *,
-                               fresh: bool) -> Decrypted:
-        record = await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
+    async def _decrypt_message(self, conn: Any, peer: PeerId, body: bytes) -> Decrypted:
+        record = await self.store.load_session(conn, self.user_id, peer)
         if record is None or record.current is None:
             raise NoSessionError(f"no session with {peer}")
-        try:
-            plaintext = await record.decrypt(body)
-        except DecryptionError as e:
-            # a record from memory may be ahead of the row (a rolled-back decryption): only the
-            # stored state can say the message is really a replay or forged
-            if record.from_cache:
-                raise StaleSessionError("check against the stored session") from e
-            raise
+        plaintext = await record.decrypt(body)
         await self.store.save_session(conn, self.user_id, peer, record)
         return Decrypted(plaintext)
 
-    async def _decrypt_prekey_message(self, conn: Any, peer: PeerId, body: bytes, *,
-                                      fresh: bool) -> Decrypted:
+    async def _decrypt_prekey_message(self, conn: Any, peer: PeerId, body: bytes) -> Decrypted:
         message = PreKeySignalMessage.parse(body)
         change = await self._check_identity(conn, peer, message.identity_key)
-        record = (await self.store.load_session(conn, self.user_id, peer, fresh=fresh)
-                  or SessionRecord())
+        record = await self.store.load_session(conn, self.user_id, peer) or SessionRecord()
         existing = record.find_by_base_key(message.base_key)
-        if existing is None and record.from_cache:
-            raise StaleSessionError("look the base key up in the stored session")
         if existing is not None:
             # The peer has not seen our reply yet and keeps wrapping its messages.
-            try:
-                plaintext = await existing.decrypt(message.message)
-            except DecryptionError as e:
-                if record.from_cache:
-                    raise StaleSessionError("check against the stored session") from e
-                raise
+            plaintext = await existing.decrypt(message.message)
             await self.store.save_session(conn, self.user_id, peer, record)
             return Decrypted(plaintext, change)
         identity, _counters = await self._identity(conn)

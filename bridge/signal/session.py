@@ -201,11 +201,6 @@ class SessionRecord:
     """All sessions with one peer: the current one first, then superseded ones (newest first)."""
 
     sessions: list[Session] = field(default_factory=list)
-    #: the sealed bytes this record was read as / last written as (None: not stored yet); the
-    #: store only overwrites a row still holding exactly these bytes
-    stored_as: bytes | None = field(default=None, compare=False, repr=False)
-    #: True when the record came from the store's memory rather than from the row
-    from_cache: bool = field(default=False, compare=False, repr=False)
 
     @property
     def current(self) -> Session | None:

@@ -15,22 +15,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mautrix.util.async_db import Connection, Scheme
-
-from ..storage.sqlite import execute_deferred, on_rollback
-from ..trust import UserBoundary, Vault
-from .errors import StaleSessionError
+from ..storage import Connection, for_update
+from ..trust import Purpose, UserBoundary, Vault
 from .keys import KeyPair
 from .prekeys import LocalIdentity, PreKey, SignedPreKey
 from .session import SessionRecord
 from .types import PeerId, PreKeyId, RegistrationId, SignedPreKeyId, UserId
 
-P_IDENTITY = "signal.identity"
-P_SIGNED_PRE_KEY = "signal.signed-pre-key"
-P_PRE_KEY = "signal.pre-key"
-P_SESSION = "signal.session"
-P_PEER_IDENTITY = "signal.peer-identity"
-P_SENDER_KEY = "signal.sender-key"
+P_IDENTITY = Purpose.SIGNAL_IDENTITY
+P_SIGNED_PRE_KEY = Purpose.SIGNAL_SIGNED_PRE_KEY
+P_PRE_KEY = Purpose.SIGNAL_PRE_KEY
+P_SESSION = Purpose.SIGNAL_SESSION
+P_PEER_IDENTITY = Purpose.SIGNAL_PEER_IDENTITY
+P_SENDER_KEY = Purpose.SIGNAL_SENDER_KEY
 
 
 @dataclass(slots=True)
@@ -55,8 +52,8 @@ class SignalStore(Protocol):
     async def load_pre_keys(self, conn: Any, user: UserId) -> list[PreKey]: ...
     async def save_pre_keys(self, conn: Any, user: UserId, keys: list[PreKey]) -> None: ...
     async def delete_pre_key(self, conn: Any, user: UserId, key_id: int) -> None: ...
-    async def load_session(self, conn: Any, user: UserId, peer: PeerId, *,
-                           fresh: bool = False) -> SessionRecord | None: ...
+    async def load_session(self, conn: Any, user: UserId,
+                           peer: PeerId) -> SessionRecord | None: ...
     async def save_session(self, conn: Any, user: UserId, peer: PeerId,
                            record: SessionRecord) -> None: ...
     async def load_peer_identity(self, conn: Any, user: UserId, peer: PeerId) -> bytes | None: ...
@@ -105,27 +102,75 @@ def decode_pre_key(key_id: int, data: bytes) -> PreKey:
     return PreKey(PreKeyId(key_id), KeyPair(data[:32], data[32:64]))
 
 
+class SessionMemo:
+    """Decoded session records, each under the exact sealed bytes it was read from or written
+    as, kept apart per user.
+
+    A record is only handed out for the bytes its user's row holds at that moment (the store
+    reads the row first, in the caller's transaction), so it is always what decoding the row
+    would give: anything that wrote the row since — a rolled-back transaction, another store
+    object, another process — left other bytes there, and the row is decoded instead. Handing a
+    record out takes it out of memory, because the caller changes it and may then fail; saving
+    puts it back under its new bytes. Entries are found through their user's own partition only,
+    and :meth:`forget` drops a user's partition whole. At most ``size`` records in all: the least
+    recently used user's least recently used record goes first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._count = 0
+        self._users: OrderedDict[UserId, OrderedDict[PeerId, tuple[bytes, SessionRecord]]] = (
+            OrderedDict())
+
+    def __len__(self) -> int:
+        return self._count
+
+    def take(self, user: UserId, peer: PeerId, sealed: bytes) -> SessionRecord | None:
+        """The record last kept for ``user`` and ``peer``, if it was kept as ``sealed``."""
+        partition = self._users.get(user)
+        entry = None if partition is None else partition.pop(peer, None)
+        if partition is None or entry is None:
+            return None
+        self._count -= 1
+        if not partition:
+            del self._users[user]
+        return entry[1] if entry[0] == sealed else None
+
+    def keep(self, user: UserId, peer: PeerId, sealed: bytes, record: SessionRecord) -> None:
+        partition = self._users.get(user)
+        if partition is None:
+            partition = self._users[user] = OrderedDict()
+        else:
+            self._users.move_to_end(user)
+            if partition.pop(peer, None) is not None:
+                self._count -= 1
+        partition[peer] = (sealed, record)
+        self._count += 1
+        while self._count > self.size:
+            oldest_user, oldest = next(iter(self._users.items()))
+            oldest.popitem(last=False)
+            self._count -= 1
+            if not oldest:
+                del self._users[oldest_user]
+
+    def forget(self, user: UserId) -> None:
+        partition = self._users.pop(user, None)
+        if partition is not None:
+            self._count -= len(partition)
+
+
 class SqlSignalStore:
     """The durable store: the bridge database, every secret sealed by the user's boundary.
 
-    Session records are also kept decoded in memory with the exact sealed bytes last written for
-    them, and a load hands that record out without reading the row. Writing it back is a
-    compare-and-swap on those bytes: if the row holds anything else (another transaction or
-    process wrote since, or the write was rolled back), the write fails with
-    :class:`StaleSessionError` and the operation is redone from the row. On PostgreSQL the write
-    runs at once and the party redoes the operation; on SQLite it is deferred to the commit
-    (``execute_deferred``), so a whole step in steady state sends nothing to SQLite before one
-    ``BEGIN``-writes-``COMMIT``, and a failed swap fails the commit, which
-    :func:`.party.redo_if_stale` runs again. A record is taken out of memory when loaded, and
-    put back by the write; an SQLite transaction that does not commit takes its records out
-    again, so a record changed by a failed operation or transaction is never handed out again.
+    Loading a session always reads its row; what it saves is opening and decoding it when the
+    row still holds the bytes this store last saw for it (:class:`SessionMemo`), as in a
+    conversation's steady state.
     """
 
     SESSION_CACHE_SIZE = 4096
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
-        self._sessions: OrderedDict[tuple[str, str], tuple[bytes, SessionRecord]] = OrderedDict()
+        self._sessions = SessionMemo(self.SESSION_CACHE_SIZE)
 
     async def _boundary(self, conn: Connection, user: UserId) -> UserBoundary:
         return await self.vault.boundary(conn, user)
@@ -204,60 +249,34 @@ class SqlSignalStore:
                 user, key.key_id, boundary.seal(P_PRE_KEY, str(key.key_id), encode_pre_key(key)))
 
     async def delete_pre_key(self, conn: Connection, user: UserId, key_id: int) -> None:
-        await execute_deferred(conn, "DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
-                               user, key_id)
+        await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
+                           user, key_id)
 
-    async def load_session(self, conn: Connection, user: UserId, peer: PeerId, *,
-                           fresh: bool = False) -> SessionRecord | None:
-        cached = self._sessions.pop((user, peer), None)
-        if cached is not None and not fresh:
-            # Used optimistically: save_session only overwrites the row if it still holds the
-            # bytes this record was saved as, otherwise the party redoes the operation fresh.
-            record = cached[1]
-            record.stored_as, record.from_cache = cached[0], True
-            return record
+    async def load_session(self, conn: Connection, user: UserId,
+                           peer: PeerId) -> SessionRecord | None:
         # On PostgreSQL the row stays locked until the caller's transaction ends, so two
-        # concurrent operations on one session queue up. (SQLite runs one transaction at a time.)
-        lock = " FOR UPDATE" if getattr(conn, "scheme", None) == Scheme.POSTGRES else ""
-        sealed = await conn.fetchval(
-            "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + lock, user, peer)
+        # concurrent operations on one session queue up.
+        sealed: bytes | None = await conn.fetchval(
+            "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + for_update(conn),
+            user, peer)
         if sealed is None:
             return None
-        boundary = await self._boundary(conn, user)
-        record = SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
-        record.stored_as = sealed
+        record = self._sessions.take(user, peer, sealed)
+        if record is None:
+            boundary = await self._boundary(conn, user)
+            record = SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
         return record
 
     async def save_session(self, conn: Connection, user: UserId, peer: PeerId,
                            record: SessionRecord) -> None:
         boundary = await self._boundary(conn, user)
         sealed = boundary.seal(P_SESSION, peer, record.serialize())
-        now = int(time.time())
-
-        def stale() -> StaleSessionError:
-            return StaleSessionError(f"the stored session of {user} with {peer} changed")
-
-        # Deferred: on SQLite the write goes to the database with the commit (one BEGIN, writes,
-        # COMMIT for the whole step) and its row count is checked there: a stale record fails
-        # the commit. Elsewhere it runs, and is checked, now.
-        if record.stored_as is None:
-            await execute_deferred(
-                conn, "INSERT INTO signal_session (user_id, peer, sealed, updated_at)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO NOTHING",
-                user, peer, sealed, now, expect_rows=1, conflict=stale)
-        else:  # compare-and-swap: only over the exact state this record started from
-            await execute_deferred(
-                conn, "UPDATE signal_session SET sealed=$3, updated_at=$4"
-                " WHERE user_id=$1 AND peer=$2 AND sealed=$5",
-                user, peer, sealed, now, record.stored_as, expect_rows=1, conflict=stale)
-        record.stored_as, record.from_cache = sealed, False
-        key = (user, peer)
-        self._sessions[key] = (sealed, record)
-        if len(self._sessions) > self.SESSION_CACHE_SIZE:
-            self._sessions.popitem(last=False)
-        # A transaction that does not commit takes its sessions out of memory, so the next
-        # operation reads the row instead of failing its compare-and-swap.
-        on_rollback(conn, lambda: self._sessions.pop(key, None))
+        await conn.execute(
+            "INSERT INTO signal_session (user_id, peer, sealed, updated_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET"
+            " sealed=excluded.sealed, updated_at=excluded.updated_at",
+            user, peer, sealed, int(time.time()))
+        self._sessions.keep(user, peer, sealed, record)
 
     async def load_peer_identity(self, conn: Connection, user: UserId,
                                  peer: PeerId) -> bytes | None:
@@ -270,8 +289,8 @@ class SqlSignalStore:
     async def save_peer_identity(self, conn: Connection, user: UserId, peer: PeerId,
                                  key: bytes) -> None:
         boundary = await self._boundary(conn, user)
-        await execute_deferred(
-            conn, "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
+        await conn.execute(
+            "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET "
             "sealed=excluded.sealed, updated_at=excluded.updated_at",
             user, peer, boundary.seal(P_PEER_IDENTITY, peer, key), int(time.time()))
@@ -303,8 +322,7 @@ class SqlSignalStore:
     async def forget_keys(self, conn: Connection, user: UserId) -> None:
         """Remove a user's identity, prekeys, sessions and trusted peers: what a reinstalled
         app has lost (the sandbox's simulated users use this to get a new identity)."""
-        for key in [k for k in self._sessions if k[0] == user]:
-            del self._sessions[key]
+        self._sessions.forget(user)
         for table in ("signal_identity", "signal_signed_pre_key", "signal_pre_key",
                       "signal_session", "signal_peer_identity", "signal_sender_key"):
             await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
@@ -355,8 +373,8 @@ class MemorySignalStore:
     async def delete_pre_key(self, conn: object, user: UserId, key_id: int) -> None:
         self.pre.get(user, {}).pop(key_id, None)
 
-    async def load_session(self, conn: object, user: UserId, peer: PeerId, *,
-                           fresh: bool = False) -> SessionRecord | None:
+    async def load_session(self, conn: object, user: UserId,
+                           peer: PeerId) -> SessionRecord | None:
         return self.sessions.get((user, peer))
 
     async def save_session(self, conn: object, user: UserId, peer: PeerId,

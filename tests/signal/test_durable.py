@@ -9,6 +9,7 @@ from bridge.signal.party import SignalParty
 from bridge.signal.store import SqlSignalStore
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
+from bridge.trust.scope import UserScope
 
 from .helpers import peer_bundle, start_session
 
@@ -55,10 +56,11 @@ class World:
         store = SqlSignalStore(self.vault)
         self.alice = SignalParty(store, "@alice:example.org")
         self.bob = CountingParty(store, "@bob:example.org")
-        self.bob_inbox = CrashingInbox(self.db, self.vault, self.bob)
-        self.alice_outbox = CrashingOutbox(self.db, self.vault, self.alice)
-        self.alice_inbox = Inbox(self.db, self.vault, self.alice)
-        self.bob_outbox = Outbox(self.db, self.vault, self.bob)
+        alices, bobs = (UserScope(self.vault, p.user_id) for p in (self.alice, self.bob))
+        self.bob_inbox = CrashingInbox(self.db, bobs, self.bob)
+        self.alice_outbox = CrashingOutbox(self.db, alices, self.alice)
+        self.alice_inbox = Inbox(self.db, alices, self.alice)
+        self.bob_outbox = Outbox(self.db, bobs, self.bob)
 
 
 @pytest.fixture
@@ -226,14 +228,15 @@ async def test_a_message_refused_for_a_changed_identity_opens_once_accepted(worl
 
 async def test_a_session_changed_behind_the_stores_back_is_caught_and_the_step_redone(world):
     """Another store (another process, say) advances bob's session while bob's store still
-    holds the older state in memory. Bob's next decryption must notice — on SQLite when its
-    transaction commits, on PostgreSQL when it writes — and redo the step from the row."""
+    holds the older state in memory. Bob's next decryption must not use that older state: it
+    goes on from the row the other store wrote."""
     w = world
     kind, body = await _alice_encrypts(w, b"warm-up")
     assert (await w.bob_inbox.receive("gw-0", "alice", kind, body)).plaintext == b"warm-up"
     first = await _alice_encrypts(w, b"first")
     second = await _alice_encrypts(w, b"second")
-    elsewhere = Inbox(w.db, w.vault, SignalParty(SqlSignalStore(w.vault), w.bob.user_id))
+    elsewhere = Inbox(w.db, UserScope(w.vault, w.bob.user_id),
+                      SignalParty(SqlSignalStore(w.vault), w.bob.user_id))
     assert (await elsewhere.receive("gw-2", "alice", *second)).plaintext == b"second"
 
     result = await w.bob_inbox.receive("gw-1", "alice", *first)
@@ -243,3 +246,14 @@ async def test_a_session_changed_behind_the_stores_back_is_caught_and_the_step_r
     assert replay.state == InboundState.FAILED and replay.error == "DuplicateMessageError"
     kind, body = await _alice_encrypts(w, b"third")
     assert (await w.bob_inbox.receive("gw-3", "alice", kind, body)).plaintext == b"third"
+
+
+async def test_an_inbox_or_outbox_refuses_another_users_scope(world):
+    """The durable boxes seal with their own user's scope only: a scope for someone else is a
+    wiring error, refused before anything is stored."""
+    w = world
+    alices_scope = UserScope(w.vault, w.alice.user_id)
+    with pytest.raises(ValueError, match="does not hold the records"):
+        Inbox(w.db, alices_scope, w.bob)
+    with pytest.raises(ValueError, match="does not hold the records"):
+        Outbox(w.db, alices_scope, w.bob)
