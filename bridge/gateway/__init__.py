@@ -15,8 +15,8 @@ Layers, bottom up (everything below ``connection`` is pure, socket-free code):
 - ``enlistment``: ``POST /3p/interop_reg``.
 - ``connection``: :class:`~.connection.GatewayConnection`, one per partner user (wake/idle,
   keep-alive, backoff, ack-after-store, outbox resend); ``client_api``: typed requests over it.
-- ``directory``: :class:`~.directory.ConnectionDirectory`, connections by user-visible id; its
-  ``on_push`` is the push callback.
+- ``inbound``: what the gateway delivers, parsed into typed values (the only place that reads
+  a delivered stanza).
 - ``partner_routes``: ``register_routes(app, PartnerEndpoints(...), prefix)`` for the partner
   server's JWKS, push and hosted-media endpoints.
 

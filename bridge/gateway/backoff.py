@@ -22,7 +22,7 @@ class Backoff:
     attempt: int = 0
 
     def next_delay(self, retry_after: float | None = None) -> float:
-        nominal = min(self.cap, self.base * 2 ** min(self.attempt, 62))
+        nominal = min(self.cap, self.base * 2.0 ** min(self.attempt, 62))
         delay = nominal * (0.5 + 0.5 * self.rng.random())
         self.attempt += 1
         if retry_after is not None and retry_after > delay:

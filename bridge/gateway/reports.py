@@ -74,7 +74,7 @@ def check_report(report: Report) -> None:
 
 
 def _request(stanza_id: StanzaId, report: Report) -> Node:
-    attrs = {"jid": report.reported}
+    attrs: dict[str, str] = {"jid": report.reported}
     if report.reason:
         attrs["reason"] = report.reason
     if report.block:

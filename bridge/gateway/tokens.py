@@ -108,7 +108,7 @@ class SigningKey:
 
     @property
     def key_id(self) -> str:
-        return self.public_jwk()["kid"]
+        return str(self.public_jwk()["kid"])
 
 
 def jwks_document(keys: list[SigningKey]) -> dict[str, Any]:
