@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from enum import Enum
+from typing import Any
 
 from attrs import define
 from mautrix.types import UserID
@@ -46,12 +48,14 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
-def _from_row(row) -> PartnerAccount | None:
-    if row is None:
-        return None
+def _account(row: Mapping[str, Any]) -> PartnerAccount:
     data = dict(row)
     data["state"] = AccountState(data["state"])
     return PartnerAccount(**data)
+
+
+def _from_row(row: Mapping[str, Any] | None) -> PartnerAccount | None:
+    return None if row is None else _account(row)
 
 
 class PartnerAccounts:
@@ -69,11 +73,11 @@ class PartnerAccounts:
     async def active(self) -> list[PartnerAccount]:
         rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM partner_account WHERE state=$1",
                                    AccountState.ACTIVE.value)
-        return [_from_row(row) for row in rows]
+        return [_account(row) for row in rows]
 
     async def all(self) -> list[PartnerAccount]:
         rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM partner_account ORDER BY mxid")
-        return [_from_row(row) for row in rows]
+        return [_account(row) for row in rows]
 
     async def record_disclosure(self, mxid: UserID) -> None:
         await self.db.execute(

@@ -129,7 +129,9 @@ def stop_error_code(error: ErrorInfo, *, removed: bool) -> str:
     """The dashboards' code for a connection the gateway stopped."""
     if removed:
         return "gateway-unenlisted"
-    return {ErrorCode.NOT_AUTHORIZED: "gateway-credentials-refused",
-            ErrorCode.VERSION_UNSUPPORTED: "gateway-version-unsupported",
-            ErrorCode.CONNECTION_REPLACED: "gateway-connection-replaced",
-            }.get(error.code, f"gateway-stopped-{int(error.code)}")
+    codes: dict[ErrorCode | int, str] = {
+        ErrorCode.NOT_AUTHORIZED: "gateway-credentials-refused",
+        ErrorCode.VERSION_UNSUPPORTED: "gateway-version-unsupported",
+        ErrorCode.CONNECTION_REPLACED: "gateway-connection-replaced",
+    }
+    return codes.get(error.code, f"gateway-stopped-{int(error.code)}")

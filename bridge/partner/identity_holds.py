@@ -11,43 +11,46 @@ from __future__ import annotations
 import time
 
 from ..signal.types import PeerId, UserId
-from ..storage import Database
-from ..trust import Purpose, Vault
+from ..storage import Connection, Database, acquire, transaction
+from ..trust import Purpose
+from ..trust.scope import UserScope
 
-P_HELD_IDENTITY = Purpose("identity.held")
+
+async def forget_user(conn: Connection, user: UserId) -> None:
+    await conn.execute("DELETE FROM identity_hold WHERE user_id=$1", user)
 
 
 class IdentityHolds:
     """The held contacts of one user."""
 
-    def __init__(self, db: Database, vault: Vault, user_id: UserId) -> None:
-        self.db, self.vault, self.user_id = db, vault, user_id
+    def __init__(self, db: Database, scope: UserScope) -> None:
+        self.db, self.scope, self.user_id = db, scope, UserId(scope.user)
 
     async def hold(self, peer: PeerId, new_identity_key: bytes) -> bool:
         """Hold ``peer`` until ``new_identity_key`` is confirmed. False when exactly that was
         held already (the user was told about it)."""
         if await self.held_key(peer) == new_identity_key:
             return False
-        async with self.db.acquire() as conn, conn.transaction():
-            boundary = await self.vault.boundary(conn, self.user_id)
+        async with acquire(self.db) as conn, transaction(conn):
+            boundary = await self.scope.boundary(conn)
             await conn.execute(
                 "INSERT INTO identity_hold (user_id, peer, sealed_key, detected_at)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET"
                 " sealed_key=excluded.sealed_key, detected_at=excluded.detected_at",
-                self.user_id, peer, boundary.seal(P_HELD_IDENTITY, peer, new_identity_key),
+                self.user_id, peer, boundary.seal(Purpose.HELD_IDENTITY, peer, new_identity_key),
                 int(time.time() * 1000))
         return True
 
     async def held_key(self, peer: PeerId) -> bytes | None:
         """The new key waiting for confirmation, or None when ``peer`` is not held."""
-        async with self.db.acquire() as conn:
+        async with acquire(self.db) as conn:
             sealed = await conn.fetchval(
                 "SELECT sealed_key FROM identity_hold WHERE user_id=$1 AND peer=$2",
                 self.user_id, peer)
             if sealed is None:
                 return None
-            boundary = await self.vault.boundary(conn, self.user_id)
-            return boundary.open(P_HELD_IDENTITY, peer, sealed)
+            boundary = await self.scope.boundary(conn)
+            return boundary.open(Purpose.HELD_IDENTITY, peer, sealed)
 
     async def is_held(self, peer: PeerId) -> bool:
         return await self.db.fetchval(

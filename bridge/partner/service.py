@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable
 
 import aiohttp
+import attrs
 from mautrix.types import UserID
 from mautrix.util.async_db import Database
 
@@ -23,6 +23,8 @@ from ..gateway.connection import (
     ConnectionUnavailable,
     GatewayConnection,
 )
+from ..gateway.connection_types import Handlers
+from ..gateway.connection_types import Outbox as ResendSource
 from ..gateway.enlistment import EnlistmentError, EnlistmentKeys, enlist
 from ..gateway.errors import ErrorCode, ErrorInfo, GatewayError
 from ..gateway.identity import IdentityTokenIssuer
@@ -33,16 +35,27 @@ from ..signal.durable import Inbox, Outbox
 from ..signal.party import SignalParty
 from ..signal.store import SqlSignalStore
 from ..signal.types import UserId
+from ..storage import acquire, transaction
 from ..trust import Purpose, Vault
+from ..trust.forgetting import UserData
+from ..trust.scope import UserScopes
 from .accounts import AccountState, PartnerAccount, PartnerAccounts
-from .client import ContactSignals, Deliver, Observer, PartnerClient, SendReport
+from .client import Observer, PartnerClient
 from .connection_watch import stop_error_code
+from .event_queue import UserEventQueues
+from .events import AccountChange, AccountChanged
 from .identity_holds import IdentityHolds
 
-#: Told of each change of a user's connection state (synchronously; it must not block).
-ConnectionListener = Callable[[PartnerClient, ConnectionState, ErrorInfo | None], None]
 
-NOISE_KEY = Purpose("gateway.noise-static")
+@attrs.frozen(kw_only=True)
+class GatewaySettings:
+    """How the partner clients keep their connections (``gateway.*`` in the config)."""
+
+    idle_timeout: float = 300.0
+    keepalive_interval: float = 30.0
+    reconnect_backoff_initial: float = 1.0
+    reconnect_backoff_max: float = 300.0
+
 _PINNED_GATEWAY_KEY = "gateway.noise_static_public"
 
 log = logging.getLogger("bridge.partner")
@@ -58,33 +71,29 @@ class OptInError(Exception):
 
 class PartnerService:
     def __init__(self, *, db: Database, vault: Vault, http: aiohttp.ClientSession,
-                 tokens: IdentityTokenIssuer, gateway_base: str, settings: dict,
+                 tokens: IdentityTokenIssuer, gateway_base: str, settings: GatewaySettings,
                  user_visible_id_template: str, allow_custom_username: bool,
-                 deliver: Deliver, report: SendReport, signals: ContactSignals | None = None,
-                 on_state_change: Callable[..., Awaitable[None]] | None = None,
-                 identity_change_policy: str = "notice",
-                 on_connection_state: ConnectionListener | None = None) -> None:
+                 store: SqlSignalStore, user_data: UserData, events: UserEventQueues,
+                 observe: Observer, identity_change_policy: str = "notice") -> None:
         self.db = db
-        self.vault = vault
         self.http = http
         self.tokens = tokens
         self.gateway_base = gateway_base.rstrip("/")
         self.settings = settings
         self.user_visible_id_template = user_visible_id_template
         self.allow_custom_username = allow_custom_username
-        self.deliver = deliver
-        self.report = report
-        self.signals = signals
-        self.on_state_change = on_state_change
+        # Every client publishes onto its user's queue; so do opt-in, opt-out and stops.
+        self.events = events
         # "notice": a contact's changed identity key is accepted with a security notice;
         # "block": nothing goes to or comes from them until the user confirms it (`trust`).
         self.identity_change_policy = identity_change_policy
-        # Every connection's state changes (connected, backing off, …), for status notices.
-        self.on_connection_state = on_connection_state
         # Told of decrypt failures, retries and resends (the metrics count them).
-        self.observe: Observer | None = None
+        self.observe = observe
         self.accounts = PartnerAccounts(db)
-        self.store = SqlSignalStore(vault)
+        self.scopes = UserScopes(vault)
+        self.store = store
+        # What opting out forgets (every repository with per-user data, then the data key).
+        self.user_data = user_data
         self.clients: dict[UserID, PartnerClient] = {}
         self.gateway_static_public: bytes | None = None
         self._configured_static_key = ""
@@ -162,11 +171,11 @@ class PartnerService:
                              "Try again later.") from e
         party = SignalParty(self.store, UserId(mxid))
         noise_private = generate_static_private()
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             await party.ensure_identity(conn)
             bundle = await party.bundle(conn)
-            boundary = await self.vault.boundary(conn, UserId(mxid))
-            sealed_noise = boundary.seal(NOISE_KEY, "static", noise_private)
+            boundary = await self.scopes.of(UserId(mxid)).boundary(conn)
+            sealed_noise = boundary.seal(Purpose.NOISE_STATIC, "static", noise_private)
         keys = EnlistmentKeys(
             noise_static_public=static_public_from_private(noise_private),
             registration_id=bundle.registration_id, identity_public=bundle.identity_key,
@@ -179,15 +188,14 @@ class PartnerService:
         except EnlistmentError as e:
             await self.accounts.set_error(mxid, f"enlistment refused: {e.reason}")
             raise OptInError(_explain_enlistment(e)) from e
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             await self.accounts.activate(conn, mxid, user_visible_id=user_visible_id,
                                          internal_id=internal_id, sealed_noise_key=sealed_noise)
         account = await self.accounts.get(mxid)
         client = await self._client_for(account)
-        await client.publish_keys()
+        await client.prekeys.publish()
         log.info("%s opted in as %s (%s)", mxid, user_visible_id, internal_id)
-        if self.on_state_change:
-            await self.on_state_change(mxid, "opted-in")
+        await self.events.publish_account(AccountChanged(mxid, AccountChange.OPTED_IN))
         return account
 
     async def opt_out(self, mxid: UserID) -> None:
@@ -208,17 +216,11 @@ class PartnerService:
         self.clients.pop(mxid, None)
         await self.wipe(mxid, AccountState.OPTED_OUT)
         log.info("%s opted out; keys and sessions wiped", mxid)
-        if self.on_state_change:
-            await self.on_state_change(mxid, "opted-out")
+        await self.events.publish_account(AccountChanged(mxid, AccountChange.OPTED_OUT))
 
     async def wipe(self, mxid: UserID, state: AccountState, error: str | None = None) -> None:
-        async with self.db.acquire() as conn, conn.transaction():
-            await self.store.delete_user(conn, UserId(mxid))
-            await conn.execute("DELETE FROM signal_inbound WHERE user_id=$1", mxid)
-            await conn.execute("DELETE FROM signal_outbound WHERE user_id=$1", mxid)
-            await conn.execute("DELETE FROM identity_hold WHERE user_id=$1", mxid)
-            await conn.execute("DELETE FROM report_evidence WHERE user_mxid=$1", mxid)
-            await self.vault.forget_user(conn, UserId(mxid))
+        async with acquire(self.db) as conn, transaction(conn):
+            await self.user_data.forget(conn, UserId(mxid))
             await self.accounts.deactivate(conn, mxid, state, error)
 
     async def on_push(self, user_visible_id: UserVisibleId) -> None:
@@ -241,15 +243,35 @@ class PartnerService:
             self.clients.pop(client.mxid, None)
         else:
             await self.accounts.set_error(client.mxid, explanation)
-        if self.on_state_change:
-            if state is not None:
-                await self.on_state_change(client.mxid, "unenlisted", explanation)
-            await self.on_state_change(client.mxid, "connection-stopped", explanation,
-                                       error=stop_error_code(error, removed=state is not None),
-                                       removed=state is not None)
+        removed = state is not None
+        if removed:
+            await self.events.publish_account(AccountChanged(
+                client.mxid, AccountChange.UNENLISTED, explanation))
+        await self.events.publish_account(AccountChanged(
+            client.mxid, AccountChange.CONNECTION_STOPPED, explanation,
+            error=stop_error_code(error, removed=removed), removed=removed))
 
     def client(self, mxid: UserID) -> PartnerClient | None:
         return self.clients.get(mxid)
+
+    # --- what the metrics show ---------------------------------------------------------------
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages stored but not yet sent or handed on, by queue and state."""
+        depths: dict[str, int] = {}
+        for queue, table, state in (("gateway_outbound", "signal_outbound", "queued"),
+                                    ("gateway_outbound", "signal_outbound", "encrypted"),
+                                    ("gateway_inbound", "signal_inbound", "decrypted")):
+            depths[f"{queue}_{state}"] = await self.db.fetchval(
+                f"SELECT COUNT(*) FROM {table} WHERE state=$1", state)
+        return depths
+
+    def connection_states(self) -> dict[str, int]:
+        """How many gateway connections are in each state (every state listed, 0 or more)."""
+        states = {state.value: 0 for state in ConnectionState}
+        for client in self.clients.values():
+            states[client.connection.state.value] += 1
+        return states
 
     # --- building clients --------------------------------------------------------------------
 
@@ -257,37 +279,36 @@ class PartnerService:
         existing = self.clients.get(account.mxid)
         if existing is not None:
             return existing
-        async with self.db.acquire() as conn:
-            boundary = await self.vault.boundary(conn, UserId(account.mxid))
-            noise_private = boundary.open(NOISE_KEY, "static", account.sealed_noise_key)
+        scope = self.scopes.of(UserId(account.mxid))
+        async with acquire(self.db) as conn:
+            boundary = await scope.boundary(conn)
+            noise_private = boundary.open(Purpose.NOISE_STATIC, "static", account.sealed_noise_key)
         party = SignalParty(self.store, UserId(account.mxid),
                             accept_identity_changes=self.identity_change_policy == "notice")
         settings = ConnectionSettings(
             chat_url=self.gateway_base.replace("http", "ws", 1) + "/chat",
             gateway_static_public=await self._gateway_key(),
-            idle_timeout=self.settings["idle_timeout"],
-            ping_interval=self.settings["keepalive_interval"],
+            idle_timeout=self.settings.idle_timeout,
+            ping_interval=self.settings.keepalive_interval,
         )
         user_visible_id = UserVisibleId(account.user_visible_id)
 
-        def make_connection(handlers, outbox) -> GatewayConnection:
+        def make_connection(handlers: Handlers, outbox: ResendSource) -> GatewayConnection:
             return GatewayConnection(
                 session=self.http, settings=settings, login=InternalId(account.internal_id),
                 noise_static_private=noise_private,
                 token_provider=self.tokens.provider(user_visible_id),
                 outbox=outbox, handlers=handlers,
-                backoff=Backoff(base=self.settings.get("reconnect_backoff_initial", 1.0),
-                                cap=self.settings.get("reconnect_backoff_max", 300.0)),
+                backoff=Backoff(base=self.settings.reconnect_backoff_initial,
+                                cap=self.settings.reconnect_backoff_max),
             )
 
         client = PartnerClient(
             mxid=account.mxid, internal_id=InternalId(account.internal_id), db=self.db,
-            party=party, inbox=Inbox(self.db, self.vault, party),
-            outbox=Outbox(self.db, self.vault, party), make_connection=make_connection,
-            deliver=self.deliver, report=self.report, signals=self.signals,
-            holds=IdentityHolds(self.db, self.vault, UserId(account.mxid)),
-            on_connection_stopped=self._connection_stopped,
-            on_connection_state=self.on_connection_state, observe=self.observe,
+            party=party, inbox=Inbox(self.db, scope, party),
+            outbox=Outbox(self.db, scope, party), make_connection=make_connection,
+            events=self.events, holds=IdentityHolds(self.db, scope),
+            on_connection_stopped=self._connection_stopped, observe=self.observe,
         )
         self.clients[account.mxid] = client
         return client

@@ -4,8 +4,9 @@ See ``docs/trust-boundary.md``.
 """
 
 from .master_key import ENV_VAR, MasterKey, MasterKeyError
+from .purposes import Purpose
 from .rotation import rotate_master_key
-from .types import Purpose, UserId
+from .types import UserId
 from .vault import UserBoundary, Vault, VaultError, WrongMasterKeyError
 
 __all__ = ["ENV_VAR", "MasterKey", "MasterKeyError", "Purpose", "UserBoundary", "UserId", "Vault",

@@ -6,5 +6,4 @@ from typing import NewType
 
 #: The Matrix user id of a bridged user.
 UserId = NewType("UserId", str)
-#: What a sealed record is for, e.g. ``"signal.session"``; part of its associated data.
-Purpose = NewType("Purpose", str)
+

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from mautrix.util.async_db import Connection
 
 from .master_key import MasterKey
-from .types import Purpose, UserId
+from .purposes import Purpose
+from .types import UserId
 
 log = logging.getLogger("bridge.trust")
 
@@ -79,12 +80,12 @@ class UserBoundary:
     def __repr__(self) -> str:
         return f"UserBoundary({self.user_id!r})"
 
-    def seal(self, purpose: Purpose | str, name: str, plaintext: bytes) -> bytes:
+    def seal(self, purpose: Purpose, name: str, plaintext: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
         return (bytes((SEAL_VERSION,)) + nonce
                 + self._aead.encrypt(nonce, plaintext, _ad(self.user_id, purpose, name)))
 
-    def open(self, purpose: Purpose | str, name: str, sealed: bytes) -> bytes:
+    def open(self, purpose: Purpose, name: str, sealed: bytes) -> bytes:
         if len(sealed) < 1 + _NONCE + 16 or sealed[0] != SEAL_VERSION:
             raise VaultError("not a sealed value of a known version")
         try:

@@ -62,10 +62,10 @@ async def test_opt_in_status_restart_and_opt_out(db_url, tmp_path):
             await alice.wait_for(room, notice("Third-party chats are off"))
             status, gone = await stack.admin.call("GET", f"/partners/{enlisted['internal_id']}")
             assert status == 404 and "deleted" in str(gone)
-            db = stack.bridge.db
+            db = stack.bridge.running.db
             for table in ("signal_identity", "signal_pre_key", "trust_user_key"):
                 assert await count_rows(db, table, "@alice:localhost") == 0, table
-            account = await stack.bridge.partners.accounts.get("@alice:localhost")
+            account = await stack.bridge.running.partners.accounts.get("@alice:localhost")
             assert account.state.value == "opted_out" and account.internal_id is None
         finally:
             await alice.close()
@@ -81,8 +81,8 @@ async def test_unenlisted_by_the_gateway_is_explained_in_the_management_room(db_
             await alice.wait_for(room, notice("Before you turn on"))
             await alice.send_text(room, "opt-in confirm")
             await alice.wait_for(room, notice("third-party chats are on"))
-            account = await stack.bridge.partners.accounts.get("@alice:localhost")
-            client = stack.bridge.partners.client("@alice:localhost")
+            account = await stack.bridge.running.partners.accounts.get("@alice:localhost")
+            client = stack.bridge.running.partners.client("@alice:localhost")
             client.wake()
             await client.connection.wait_open(10)
 
@@ -92,6 +92,7 @@ async def test_unenlisted_by_the_gateway_is_explained_in_the_management_room(db_
             await alice.wait_for(room, notice("The gatekeeper removed your third-party chats"))
             await alice.send_text(room, "status")
             await alice.wait_for(room, notice("removed by the gateway"))
-            assert await count_rows(stack.bridge.db, "trust_user_key", "@alice:localhost") == 0
+            assert await count_rows(stack.bridge.running.db, "trust_user_key",
+                                    "@alice:localhost") == 0
         finally:
             await alice.close()

@@ -14,6 +14,7 @@ from bridge.signal.party import SignalParty
 from bridge.signal.store import SqlSignalStore
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
+from bridge.trust.scope import UserScope
 from bridge.trust.vault import unwrap_data_key
 
 from ..signal.helpers import peer_bundle, start_session
@@ -48,8 +49,9 @@ async def test_full_exchange_at_debug_logs_no_secret(db_url, caplog):
         store = SqlSignalStore(vault)
         alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
         await start_session(db, alice, bob)
-        alice_out, bob_in = Outbox(db, vault, alice), Inbox(db, vault, bob)
-        bob_out, alice_in = Outbox(db, vault, bob), Inbox(db, vault, alice)
+        alices, bobs = UserScope(vault, alice.user_id), UserScope(vault, bob.user_id)
+        alice_out, bob_in = Outbox(db, alices, alice), Inbox(db, bobs, bob)
+        bob_out, alice_in = Outbox(db, bobs, bob), Inbox(db, alices, alice)
         plaintexts = [b"the quick brown fox %d jumps" % i for i in range(6)]
         for i, text in enumerate(plaintexts[:3]):
             await alice_out.submit(f"a{i}", "bob", text)
