@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 
-from ...chats.blocking import set_blocked
-from ...chats.requests import RequestState
-from ...gateway.connection import ConnectionUnavailable
-from ...gateway.errors import ErrorCode, GatewayError
+from ..chats.blocking import set_blocked
+from ..chats.requests import RequestState
+from ..gateway.connection import ConnectionUnavailable
+from ..gateway.errors import ErrorCode, GatewayError
+from ..gateway.ids import Address, InternalId
+from ..gateway.requests import LookupResult
+from ..partner.client import PartnerClient
 from .registry import Command, CommandContext, CommandError
 
 
-def _client(ctx: CommandContext):
+def _client(ctx: CommandContext) -> PartnerClient:
     client = ctx.services.partners.client(ctx.sender)
     if client is None:
         raise CommandError("Third-party chats are off for you. Send `opt-in` first.")
@@ -27,7 +30,8 @@ async def start_chat(ctx: CommandContext) -> None:
         raise CommandError(f"**{username}** has not turned on third-party chats, so they "
                            f"cannot receive your messages yet. Send `invite {username}` to ask "
                            "them to turn it on.")
-    portal = await ctx.services.portals.get_or_create(ctx.sender, found.address, found.username)
+    portal = await ctx.services.portals.get_or_create(ctx.sender, InternalId(found.address),
+                                                   found.username)
     await _accept_request(ctx, found.address)
     await ctx.reply(f"Your chat with **{found.username}** is in "
                     f"[this room](https://matrix.to/#/{portal.room_id}); you have been invited.")
@@ -54,7 +58,7 @@ async def contacts(ctx: CommandContext) -> None:
 
 
 
-async def _contact(ctx: CommandContext):
+async def _contact(ctx: CommandContext) -> tuple[PartnerClient, Address, str]:
     """The contact a command is about: a username argument, or the portal it was sent in."""
     client = _client(ctx)
     if ctx.args:
@@ -64,7 +68,7 @@ async def _contact(ctx: CommandContext):
     if portal is None or portal.user_mxid != ctx.sender:
         raise CommandError("Name the person (`block <username>`), or send this in your chat "
                            "with them.")
-    return client, portal.contact_id, portal.ghost.username
+    return client, Address(portal.contact_id), portal.ghost.username
 
 
 async def _set_blocked(ctx: CommandContext, blocked: bool) -> None:
@@ -100,7 +104,7 @@ async def blocklist(ctx: CommandContext) -> None:
         return
     names = []
     for address in addresses:
-        puppet = await ctx.services.puppets.get(address)
+        puppet = await ctx.services.puppets.get(InternalId(address))
         names.append(f"- **{puppet.username}**" if puppet else f"- `{address}`")
     await ctx.reply("You have blocked:\n\n" + "\n".join(names))
 
@@ -108,7 +112,9 @@ async def blocklist(ctx: CommandContext) -> None:
 async def _accept_request(ctx: CommandContext, contact_id: str) -> bool:
     """Settle a pending request from ``contact_id`` and show what it held, in order."""
     requests = ctx.services.requests
-    request = await requests.get(ctx.sender, contact_id) if requests else None
+    if requests is None:
+        return False
+    request = await requests.get(ctx.sender, contact_id)
     if request is None or request.state != RequestState.PENDING:
         return False
     await requests.settle(ctx.sender, contact_id, RequestState.ACCEPTED)
@@ -151,7 +157,7 @@ async def trust(ctx: CommandContext) -> None:
             raise CommandError("Name the person (`trust <username>`), or send this in your "
                                "chat with them.")
         username = portal.ghost.username
-    if not await client.confirm_identity(portal.contact_id):
+    if not await client.confirm_identity(Address(portal.contact_id)):
         raise CommandError(f"There is nothing to confirm: no changed security key of "
                            f"**{username}** is waiting for you.")
     await ctx.reply(f"You confirmed **{username}**'s new security key. What was held is on its "
@@ -161,7 +167,7 @@ async def trust(ctx: CommandContext) -> None:
                                  "again.")
 
 
-async def _lookup(ctx: CommandContext, username: str):
+async def _lookup(ctx: CommandContext, username: str) -> tuple[PartnerClient, LookupResult]:
     client = _client(ctx)
     try:
         return client, await client.requests.lookup_username(username)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
+import attrs
 from mautrix.types import EventID, RoomID, UserID
 
-from ..permissions import Level
+from ..matrix.command_input import Invocation
+from ..matrix.permissions import Level
+from .services import CommandServices
 
 
-@dataclass
+@attrs.frozen(kw_only=True)
 class CommandContext:
     """One invocation: who asked, where, with which arguments, and how to answer."""
 
@@ -22,33 +23,36 @@ class CommandContext:
     level: Level
     is_management_room: bool
     reply: Callable[[str], Awaitable[None]]
-    # The services a command may use (the bridge's components), handed over explicitly.
-    services: Any = None
-    registry: CommandRegistry | None = None
-    #: The event the command message replies to, if it is a reply.
-    reply_to: EventID | None = None
+    #: the event the command message replies to, if it is a reply
+    reply_to: EventID | None
+    #: the bridge's components a command may use, handed over explicitly
+    services: CommandServices
+    #: the registry that runs the command (`help` lists its commands)
+    registry: CommandRegistry
 
 
 Handler = Callable[[CommandContext], Awaitable[None]]
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Command:
     name: str
     handler: Handler
     summary: str
     usage: str = ""
     level: Level = Level.USER
-    aliases: tuple[str, ...] = field(default_factory=tuple)
+    aliases: tuple[str, ...] = ()
 
 
 class CommandRegistry:
-    """An explicit list of commands, built by :func:`bridge.matrix.commands.build_registry`."""
+    """An explicit list of commands, built by :func:`bridge.commands.build_registry`; the
+    router's :class:`~bridge.matrix.command_input.CommandRunner`."""
 
-    def __init__(self, commands: Iterable[Command], prefix: str,
+    def __init__(self, commands: Iterable[Command], *, prefix: str, services: CommandServices,
                  log: logging.Logger | None = None) -> None:
         self.prefix = prefix
-        self.log = log or logging.getLogger("bridge.matrix.commands")
+        self.services = services
+        self.log = log or logging.getLogger("bridge.commands")
         self._by_name: dict[str, Command] = {}
         for command in commands:
             for name in (command.name, *command.aliases):
@@ -73,11 +77,13 @@ class CommandRegistry:
         words = text.split()
         return words or None
 
-    async def run(self, words: list[str], make_context: Callable[[list[str]], CommandContext]
-                  ) -> None:
+    async def run(self, words: list[str], invocation: Invocation) -> None:
         name, args = words[0].lower(), words[1:]
-        context = make_context(args)
-        context.registry = self
+        context = CommandContext(
+            sender=invocation.sender, room_id=invocation.room_id, args=args,
+            level=invocation.level, is_management_room=invocation.is_management_room,
+            reply=invocation.reply, reply_to=invocation.reply_to, services=self.services,
+            registry=self)
         if context.level < Level.USER:
             # Someone the config does not let in, writing in a room the bot shares with a user.
             await context.reply("You are not allowed to use this bridge.")

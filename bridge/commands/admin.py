@@ -6,8 +6,8 @@ import time
 
 from mautrix.types import UserID
 
-from ...partner.service import OptInError
-from ..permissions import Level
+from ..matrix.permissions import Level
+from ..partner.service import OptInError
 from .registry import Command, CommandContext, CommandError
 
 
@@ -78,11 +78,12 @@ async def stats(ctx: CommandContext) -> None:
         f"- gateway messages waiting to be sent: {to_send}",
         f"- gateway messages waiting to be shown: {to_show}",
     ]
-    for sample in ctx.services.metrics.messages.collect()[0].samples:
-        if sample.name.endswith("_total") and sample.value:
-            labels = sample.labels
-            lines.append(f"- since start, {labels['direction']} {labels['type']} "
-                         f"{labels['result']}: {int(sample.value)}")
+    for metric in ctx.services.metrics.messages.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.value:
+                labels = sample.labels
+                lines.append(f"- since start, {labels['direction']} {labels['type']} "
+                             f"{labels['result']}: {int(sample.value)}")
     await ctx.reply("\n".join(lines))
 
 
@@ -94,7 +95,7 @@ async def broadcast(ctx: CommandContext) -> None:
     for account in await ctx.services.partners.accounts.active():
         user = await ctx.services.users.get(account.mxid)
         if user is not None and user.management_room:
-            await ctx.services.notify_user(account.mxid, f"📢 From the bridge admins: {text}")
+            await ctx.services.notices.notify(account.mxid, f"📢 From the bridge admins: {text}")
             sent += 1
     await ctx.reply(f"Sent to {sent} opted-in user(s).")
 

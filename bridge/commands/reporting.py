@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from attrs import define
 
-from ...chats.reporting import ReportRefused, ReportRequest
-from ...gateway.ids import Address
+from ..chats.reporting import ReportRefused, ReportRequest
+from ..gateway.ids import Address
+from ..matrix.portals import Portal
 from .chats import _client, _lookup
 from .registry import Command, CommandContext, CommandError
 
@@ -66,6 +67,7 @@ async def report(ctx: CommandContext) -> None:
     if portal is not None:
         contact, username = Address(portal.contact_id), portal.ghost.username
     else:
+        assert parsed.username is not None  # required outside the contact's portal
         _, found = await _lookup(ctx, parsed.username)
         contact, username = found.address, found.username
     picked = await _replied_message(ctx, portal)
@@ -82,7 +84,7 @@ async def report(ctx: CommandContext) -> None:
                     f"`{outcome.report_id}`).{blocked}")
 
 
-async def _replied_message(ctx: CommandContext, portal) -> tuple[str, ...]:
+async def _replied_message(ctx: CommandContext, portal: Portal | None) -> tuple[str, ...]:
     """The contact's message the command replies to, in their portal."""
     if ctx.reply_to is None or portal is None:
         return ()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ...gateway.connection import ConnectionUnavailable
-from ...gateway.errors import GatewayError
-from ...partner.accounts import AccountState
-from ...partner.service import OptInError
+from ..gateway.connection import ConnectionUnavailable
+from ..gateway.errors import GatewayError
+from ..partner.accounts import AccountState
+from ..partner.service import OptInError, PartnerService
 from .registry import Command, CommandContext, CommandError
 
 DISCLOSURE = """\
@@ -25,7 +25,7 @@ DISCLOSURE = """\
 To continue, send `opt-in confirm`."""
 
 
-def _service(ctx: CommandContext):
+def _service(ctx: CommandContext) -> PartnerService:
     return ctx.services.partners
 
 
@@ -123,7 +123,8 @@ async def inbox(ctx: CommandContext) -> None:
     if len(ctx.args) != 1 or ctx.args[0] not in ("separate", "main"):
         raise CommandError("Usage: `inbox separate` (a space just for third-party chats) or "
                            "`inbox main` (with your other chats)")
-    moved = await ctx.services.spaces.choose(ctx.sender, ctx.args[0])
+    portal_rooms = [p.room_id for p in await ctx.services.portals.for_user(ctx.sender)]
+    moved = await ctx.services.spaces.choose(ctx.sender, ctx.args[0], portal_rooms)
     where = ("in the space “Third-party chats”" if ctx.args[0] == "separate"
              else "with your other chats")
     await ctx.reply(f"Third-party chats are now {where} ({moved} chat(s) moved).")
