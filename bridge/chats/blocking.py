@@ -12,8 +12,8 @@ from mautrix.types import UserID
 from ..gateway.ids import Address
 from ..matrix.portals import Portals
 from ..partner.client import PartnerClient
+from .contact_signals import blocked_notice
 from .requests import MessageRequests, RequestState
-from .signals import blocked_notice
 
 
 async def set_blocked(*, client: PartnerClient, portals: Portals,

@@ -1,6 +1,6 @@
 """Gateway → Matrix: a contact's decrypted message becomes events in the user's portal.
 
-Called by the user's partner client for every stored plaintext (also again after a restart for
+Handed every stored plaintext from the user's partner events (also again after a restart for
 anything not yet marked delivered), so it must be idempotent: a stanza already in the message map
 is not bridged twice.
 """
@@ -16,18 +16,26 @@ from ..content import ContentError, decode_payload, preview
 from ..formatting import MatrixMention, RemoteToMatrixResolver
 from ..gateway.ids import InternalId, StanzaId
 from ..mapping import GatewayToMatrix, Notice, PortalInfo, Redact, SendEvent, unreadable_notice
-from ..matrix.portals import BRIDGED_FROM, Portal, Portals, SendAs
-from ..matrix.puppet import Puppets
+from ..matrix.portals import BRIDGED_FROM, SendAs
+from ..metrics import BridgeMetrics
 from ..partner.accounts import PartnerAccounts
-from ..partner.client import IncomingMessage, PartnerClient
-from .media import HomeserverMedia, HostedMedia
+from ..partner.events import IncomingMessage
+from .media import HostedMedia
 from .message_ids import MessageIds
+from .ports import (
+    ChatRoom,
+    GhostDirectory,
+    MatrixMediaRepository,
+    PortalDirectory,
+    UserClient,
+    UserNotifier,
+)
 from .requests import MessageRequests, RequestState
 
 log = logging.getLogger("bridge.chats.incoming")
 
 
-def portal_info(portal: Portal, client: PartnerClient) -> PortalInfo:
+def portal_info(portal: ChatRoom, client: UserClient) -> PortalInfo:
     return PortalInfo(room_id=portal.room_id, chat_id=portal.contact_id,
                       user_mxid=portal.user_mxid, user_internal_id=client.internal_id,
                       encrypted=portal.record.encrypted)
@@ -51,10 +59,10 @@ def request_notice(username: str, plaintext: bytes) -> str:
 
 
 class IncomingFlow:
-    def __init__(self, *, portals: Portals, puppets: Puppets, message_ids: MessageIds,
-                 matrix_media: HomeserverMedia, hosted_media: HostedMedia,
-                 requests: MessageRequests | None = None, notify_user=None,
-                 on_bridged=None) -> None:
+    def __init__(self, *, portals: PortalDirectory, puppets: GhostDirectory,
+                 message_ids: MessageIds, matrix_media: MatrixMediaRepository,
+                 hosted_media: HostedMedia, requests: MessageRequests | None,
+                 notices: UserNotifier, metrics: BridgeMetrics) -> None:
         self.portals = portals
         self.puppets = puppets
         self.message_ids = message_ids
@@ -62,10 +70,10 @@ class IncomingFlow:
         self.hosted_media = hosted_media
         # With message requests on: the store of requests, and how to tell the user about one.
         self.requests = requests
-        self.notify_user = notify_user
-        self.on_bridged = on_bridged
+        self.notices = notices
+        self.metrics = metrics
 
-    async def deliver(self, client: PartnerClient, message: IncomingMessage) -> bool:
+    async def deliver(self, client: UserClient, message: IncomingMessage) -> bool:
         """Bridge one message; False when it is held as (part of) a message request."""
         sender = InternalId(message.sender)
         if self.requests is not None and await self.portals.get(client.mxid, sender) is None:
@@ -81,7 +89,7 @@ class IncomingFlow:
         portal = await self.portals.get_or_create(client.mxid, sender, username)
         stanza_id = StanzaId(message.stanza_id)
         if await self.message_ids.message_by_stanza(portal.room_id, sender, stanza_id):
-            return  # bridged before a restart; only the delivered mark was missing
+            return True  # bridged before a restart; only the delivered mark was missing
         info = portal_info(portal, client)
         try:
             payload = decode_payload(message.plaintext)
@@ -124,11 +132,10 @@ class IncomingFlow:
                 await portal.send_notice(action.text, sender=SendAs.GHOST, txn_id=txn_id)
         # Stored and shown: the contact's app may now show the message as delivered.
         await client.send_receipt(stanza_id, message.sender, read=False)
-        if self.on_bridged:
-            await self.on_bridged("in", kind, "bridged")
+        self.metrics.messages.labels("in", kind, "bridged").inc()
         return True
 
-    async def _request_verdict(self, client: PartnerClient, message: IncomingMessage
+    async def _request_verdict(self, client: UserClient, message: IncomingMessage
                                ) -> bool | None:
         """None: bridge it. False: hold it (request pending). True: drop it (request blocked)."""
         request = await self.requests.get(client.mxid, message.sender)
@@ -137,10 +144,10 @@ class IncomingFlow:
                     RequestState.BLOCKED: True}[request.state]
         username = message.username or message.sender
         if await self.requests.open(client.mxid, message.sender, username):
-            await self.notify_user(client.mxid, request_notice(username, message.plaintext))
+            await self.notices.notify(client.mxid, request_notice(username, message.plaintext))
         return False
 
-    async def _record(self, portal: Portal, action: SendEvent, event_id, sender: InternalId,
+    async def _record(self, portal: ChatRoom, action: SendEvent, event_id, sender: InternalId,
                       stanza_id: StanzaId, timestamp: int | None, recorded: bool) -> bool:
         if action.event_type == EventType.REACTION:
             relates = action.content.get("m.relates_to", {})
@@ -156,7 +163,7 @@ class IncomingFlow:
                                     from_matrix=False, timestamp=timestamp)
         return True
 
-    async def _mention_resolver(self, client: PartnerClient, content) -> RemoteToMatrixResolver:
+    async def _mention_resolver(self, client: UserClient, content) -> RemoteToMatrixResolver:
         """The mapping's resolver is synchronous (the markup parser calls it mid-parse), so the
         mentioned ids are looked up here first and the resolver only reads the answers."""
         known: dict[InternalId, MatrixMention | None] = {}
@@ -164,7 +171,7 @@ class IncomingFlow:
             known[internal_id] = await self._mention(client, internal_id)
         return lambda internal_id: known.get(internal_id)
 
-    async def _mention(self, client: PartnerClient, internal_id: InternalId
+    async def _mention(self, client: UserClient, internal_id: InternalId
                        ) -> MatrixMention | None:
         if internal_id == client.internal_id:
             # The contact wrote "@" + the id they know the Matrix user by: the user-visible id.

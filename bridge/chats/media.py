@@ -14,7 +14,7 @@ import secrets
 import time
 
 import aiohttp
-from mautrix.appservice import IntentAPI
+from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import ContentURI
 from mautrix.util.async_db import Database
 
@@ -22,10 +22,15 @@ from ..gateway.ids import StorageReference
 
 
 class HomeserverMedia:
-    def __init__(self, bot: IntentAPI) -> None:
-        self.bot = bot
+    def __init__(self, appservice: AppService) -> None:
+        self.appservice = appservice
         self._upload_limit: int | None = None
         self._limit_known = False
+
+    @property
+    def bot(self) -> IntentAPI:
+        # the appservice's intent exists once it has started, after the services are built
+        return self.appservice.intent
 
     @property
     def upload_limit(self) -> int | None:

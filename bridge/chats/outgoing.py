@@ -21,14 +21,16 @@ from ..gateway.errors import ErrorCode, ErrorInfo
 from ..gateway.ids import Address, InternalId, StanzaId
 from ..mapping import MatrixToGateway, TooLargeToSend, Unmappable
 from ..matrix.permissions import Level, permission_level
-from ..matrix.portals import DuplicateMessage, Portal
+from ..matrix.portals import DuplicateMessage
 from ..matrix.send_status import SendFailure
-from ..partner.client import BundleUnavailable, PartnerClient, SendResult
-from ..partner.service import PartnerService
+from ..metrics import BridgeMetrics
+from ..partner.client import BundleUnavailable
+from ..partner.events import SendAcknowledged
+from .contact_signals import held_message_notice
 from .incoming import portal_info
-from .media import HomeserverMedia, HostedMedia
+from .media import HostedMedia
 from .message_ids import MessageIds
-from .signals import held_message_notice
+from .ports import ChatRoom, MatrixMediaRepository, PortalDirectory, UserClient, UserClients
 
 log = logging.getLogger("bridge.chats.outgoing")
 
@@ -45,28 +47,28 @@ def stanza_id_for(event_id: EventID) -> StanzaId:
 
 
 class OutgoingFlow:
-    def __init__(self, *, partners: PartnerService, message_ids: MessageIds,
-                 matrix_media: HomeserverMedia, hosted_media: HostedMedia,
-                 portals, permissions: Mapping[str, str], on_bridged=None,
-                 command_prefix: str = "!interop") -> None:
+    def __init__(self, *, partners: UserClients, message_ids: MessageIds,
+                 matrix_media: MatrixMediaRepository, hosted_media: HostedMedia,
+                 portals: PortalDirectory, permissions: Mapping[str, str],
+                 metrics: BridgeMetrics, command_prefix: str = "!interop") -> None:
         self.partners = partners
         self.permissions = permissions
         self.message_ids = message_ids
         self.matrix_media = matrix_media
         self.hosted_media = hosted_media
         self.portals = portals
-        self.on_bridged = on_bridged
+        self.metrics = metrics
         self.command_prefix = command_prefix
-        self._pending_side_events: dict[tuple[str, str], tuple[Portal, EventID]] = {}
+        self._pending_side_events: dict[tuple[str, str], tuple[ChatRoom, EventID]] = {}
 
-    async def undecryptable(self, portal: Portal, event) -> None:
+    async def undecryptable(self, portal: ChatRoom, event) -> None:
         """The owner's message that the bridge could not decrypt: nothing is sent, and the
         owner sees why (never a silent drop)."""
         if event.sender == portal.user_mxid:
             await portal.status.failure(event.event_id, SendFailure.UNDECRYPTABLE)
             await self._count("undecryptable", event)
 
-    async def handle(self, portal: Portal, event) -> None:
+    async def handle(self, portal: ChatRoom, event) -> None:
         if event.sender != portal.user_mxid:
             return  # only the portal's owner speaks for this chat
         if permission_level(self.permissions, portal.user_mxid) < Level.USER:
@@ -129,8 +131,8 @@ class OutgoingFlow:
         for warning in mapped.warnings:
             await portal.send_notice(warning, reply_to=event.event_id)
 
-    async def _remember(self, portal: Portal, event, content, stanza_id: StanzaId,
-                        client: PartnerClient) -> None:
+    async def _remember(self, portal: ChatRoom, event, content, stanza_id: StanzaId,
+                        client: UserClient) -> None:
         if isinstance(event, (ReactionEvent, RedactionEvent)) or isinstance(content, Reaction):
             if isinstance(event, ReactionEvent):
                 target = await self.message_ids.message_by_event(
@@ -147,13 +149,13 @@ class OutgoingFlow:
             await portal.record_message(event_id=event.event_id, stanza_id=stanza_id,
                                         sender=client.internal_id, from_matrix=True)
 
-    async def _track(self, portal: Portal, event_id: EventID, stanza_id: StanzaId,
-                     client: PartnerClient) -> None:
+    async def _track(self, portal: ChatRoom, event_id: EventID, stanza_id: StanzaId,
+                     client: UserClient) -> None:
         # Reactions and redactions have no row in the message map; their status needs the
         # event until the gateway's ack arrives (lost on restart: the status is then not shown).
         self._pending_side_events[(client.internal_id, stanza_id)] = (portal, event_id)
 
-    async def report(self, client: PartnerClient, result: SendResult) -> None:
+    async def report(self, client: UserClient, result: SendAcknowledged) -> None:
         """The gateway acknowledged (or refused) one of our stanzas: show it in the room."""
         found = await self.message_ids.own_message(InternalId(client.internal_id),
                                                    result.stanza_id)
@@ -177,16 +179,16 @@ class OutgoingFlow:
             await portal.status.failure(event_id, failure, detail=_describe(result.error))
             await self._count("refused", None)
 
-    async def _withdraw_media(self, client: PartnerClient, stanza_id: str) -> None:
+    async def _withdraw_media(self, client: UserClient, stanza_id: str) -> None:
         withdrawn = await self.hosted_media.withdraw(client.mxid, stanza_id)
         if withdrawn:
             log.info("Withdrew %d hosted blob(s) of failed message %s", withdrawn, stanza_id)
 
-    async def _count(self, result: str, event) -> None:
-        if self.on_bridged:
-            await self.on_bridged("out", type(event).__name__ if event else "message", result)
+    async def _count(self, result: str, event: object | None) -> None:
+        kind = type(event).__name__ if event is not None else "message"
+        self.metrics.messages.labels("out", kind, result).inc()
 
-    def _mention_resolver(self, portal: Portal, client: PartnerClient):
+    def _mention_resolver(self, portal: ChatRoom, client: UserClient):
         async def resolve(mxid):
             if mxid == portal.user_mxid:
                 account = await self.partners.accounts.get(mxid)

@@ -21,15 +21,17 @@ from ..gateway.errors import ErrorCode, GatewayError
 from ..gateway.ids import Address, StanzaId
 from ..gateway.reports import Report, ReportedMessage, ReportInvalid
 from ..matrix.portals import Portals
-from ..partner.client import IncomingMessage, PartnerClient
+from ..partner.client import PartnerClient
+from ..partner.events import IncomingMessage
 from ..signal.durable import arrival_stamp
 from ..signal.types import UserId
-from ..storage import Database
+from ..storage import Connection, Database, acquire, transaction
 from ..trust import Purpose, Vault
 from .blocking import blocked_locally
 from .requests import MessageRequests
 
-P_EVIDENCE = Purpose("report.evidence")
+_EVIDENCE = Purpose.REPORT_EVIDENCE
+
 
 
 @define(frozen=True)
@@ -59,9 +61,9 @@ class ReportEvidence:
         if self.keep <= 0:
             return
         sent_at = message.timestamp if message.timestamp is not None else int(time.time())
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             boundary = await self.vault.boundary(conn, UserId(user))
-            sealed = boundary.seal(P_EVIDENCE, _name(message.sender, message.stanza_id),
+            sealed = boundary.seal(_EVIDENCE, _name(message.sender, message.stanza_id),
                                    message.plaintext)
             await conn.execute(
                 "INSERT INTO report_evidence (user_mxid, contact_id, stanza_id, sent_at, kept_at,"
@@ -78,9 +80,12 @@ class ReportEvidence:
             "SELECT COUNT(*) FROM report_evidence WHERE user_mxid=$1 AND contact_id=$2",
             user, contact)
 
+    async def forget_user(self, conn: Connection, user: UserId) -> None:
+        await conn.execute("DELETE FROM report_evidence WHERE user_mxid=$1", user)
+
     async def latest(self, user: UserID, contact: Address, count: int) -> list[KeptMessage]:
         """The newest ``count`` kept messages from ``contact``, oldest first."""
-        async with self.db.acquire() as conn:
+        async with acquire(self.db) as conn:
             rows = await conn.fetch(
                 "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
                 " contact_id=$2 ORDER BY kept_at DESC LIMIT $3", user, contact, count)
@@ -88,7 +93,7 @@ class ReportEvidence:
         return [_opened(boundary, contact, row) for row in reversed(rows)]
 
     async def get(self, user: UserID, contact: Address, stanza_id: str) -> KeptMessage | None:
-        async with self.db.acquire() as conn:
+        async with acquire(self.db) as conn:
             row = await conn.fetchrow(
                 "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
                 " contact_id=$2 AND stanza_id=$3", user, contact, stanza_id)
@@ -100,7 +105,7 @@ class ReportEvidence:
 
 def _opened(boundary, contact: Address, row) -> KeptMessage:
     return KeptMessage(row["stanza_id"], row["sent_at"],
-                       boundary.open(P_EVIDENCE, _name(contact, row["stanza_id"]),
+                       boundary.open(_EVIDENCE, _name(contact, row["stanza_id"]),
                                      bytes(row["sealed"])))
 
 

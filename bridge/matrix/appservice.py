@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +34,6 @@ class BridgeAppService(AppService):
     def __init__(self, *, inbox: MatrixInbox, **kwargs: Any) -> None:
         # register_routes() runs inside AppService.__init__, so the inbox must be set first.
         self.inbox = inbox
-        self.crypto_handlers: list[Callable[[DeviceLists | None, dict], Awaitable[None]]] = []
         super().__init__(**kwargs)
 
     async def stop_listening(self) -> None:
@@ -105,8 +103,7 @@ class BridgeAppService(AppService):
             user: {device: DeviceOTKCount.deserialize(c) for device, c in devices.items()}
             for user, devices in otk_counts.items()
         }
-        for handler in self.crypto_handlers:
-            try:
-                await handler(lists, counts)
-            except Exception:
-                self.log.exception("Crypto state handler failed")
+        try:
+            await self.inbox.crypto_state(lists, counts)
+        except Exception:
+            self.log.exception("Crypto state handler failed")

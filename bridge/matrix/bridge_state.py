@@ -131,7 +131,7 @@ class BridgeStates:
         states = await self.current(UserID(mxid))
         answer = GlobalBridgeState(
             remote_states={s.remote_id: s for s in states if s.remote_id},
-            bridge_state=BridgeState(state_event=BridgeStateEvent.RUNNING, user_id=mxid,
+            bridge_state=BridgeState(state_event=BridgeStateEvent.RUNNING, user_id=UserID(mxid),
                                      source=SOURCE).fill())
         return web.json_response(answer.serialize())
 

@@ -17,7 +17,6 @@ from mautrix.types import UserID
 
 from ..gateway.connection import ConnectionState
 from ..gateway.errors import ErrorInfo
-from ..partner.client import PartnerClient
 from ..partner.connection_watch import ConnectionWatch, StatusChange
 from .bridge_state import BridgeStates
 
@@ -52,12 +51,11 @@ class ConnectionNotices:
 
     # --- what happens to connections -------------------------------------------------------
 
-    def connection_changed(self, client: PartnerClient, state: ConnectionState,
-                           error: ErrorInfo | None) -> None:
-        """The partner clients' connection listener (synchronous, never blocks)."""
-        if client.leaving:
-            return  # opting out: the end of the connection is expected
-        mxid, now = client.mxid, asyncio.get_running_loop().time()
+    def connection_changed(self, mxid: UserID, state: ConnectionState,
+                           error: ErrorInfo | None, *, at: float) -> None:
+        """A user's connection changed state at loop time ``at`` (synchronous, never
+        blocks)."""
+        now = at
         watch = self.watch(mxid)
         if state is ConnectionState.OPEN:
             self._cancel_timer(mxid)

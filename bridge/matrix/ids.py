@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from mautrix.types import UserID
 
-from ..gateway.ids import InternalId as InternalID
+from ..gateway.ids import InternalId
 
 _ALLOWED = re.compile(r"[a-z0-9._\-/]")
 
@@ -30,7 +31,7 @@ def escape_localpart(value: str) -> str:
     return "".join(out)
 
 
-def ghost_mxid(template: str, internal_id: InternalID, domain: str) -> UserID:
+def ghost_mxid(template: str, internal_id: InternalId, domain: str) -> UserID:
     return UserID(f"@{template.format(internal_id=escape_localpart(internal_id))}:{domain}")
 
 
@@ -38,3 +39,10 @@ def ghost_user_regex(template: str, domain: str) -> str:
     """The exclusive namespace regex covering every ghost the template can produce."""
     before, after = template.split("{internal_id}", 1)
     return f"@{re.escape(before)}.+{re.escape(after)}:{re.escape(domain)}"
+
+
+def ghost_matcher(template: str, domain: str) -> Callable[[str], bool]:
+    """Whether a Matrix ID is one of the bridge's ghosts (the namespace of
+    :func:`ghost_user_regex`)."""
+    pattern = re.compile(ghost_user_regex(template, domain))
+    return lambda user_id: pattern.fullmatch(user_id) is not None

@@ -18,7 +18,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from attrs import define
+from mautrix.types import DeviceLists, DeviceOTKCount, UserID
 from mautrix.util.async_db import Database
+
+from ..storage import acquire, transaction
 
 # Items without a room (to-device events, presence) share one queue under this key.
 NO_ROOM = ""
@@ -35,6 +38,9 @@ class InboxItem:
 
 
 Handler = Callable[[InboxItem], Awaitable[None]]
+#: Device-list changes and one-time-key counts, as a transaction carried them.
+CryptoStateHandler = Callable[[DeviceLists | None, dict[UserID, dict[str, DeviceOTKCount]]],
+                              Awaitable[None]]
 
 
 def _room_of(event: Any) -> str:
@@ -43,11 +49,13 @@ def _room_of(event: Any) -> str:
 
 
 class MatrixInbox:
-    def __init__(self, db: Database, handler: Handler, *, max_attempts: int = 5,
+    def __init__(self, db: Database, *, max_attempts: int = 5,
                  retry_delay: float = 1.0, log: logging.Logger | None = None,
                  on_retry: Callable[[], None] | None = None) -> None:
         self.db = db
-        self.handler = handler
+        # Both given by start(): the listener stores transactions before the router exists.
+        self._handler: Handler | None = None
+        self._crypto_state: CryptoStateHandler | None = None
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.on_retry = on_retry
@@ -71,7 +79,7 @@ class MatrixInbox:
         # is far less likely than a restarted local homeserver.)
         digest = hashlib.sha256(json.dumps([[row[1], row[3]] for row in rows]).encode()
                                 ).hexdigest()
-        async with self.db.acquire() as conn, conn.transaction():
+        async with acquire(self.db) as conn, transaction(conn):
             inserted = await conn.fetchval(
                 "INSERT INTO appservice_txn (txn_id, received_at, digest) VALUES ($1, $2, $3) "
                 "ON CONFLICT (txn_id) DO UPDATE SET received_at=excluded.received_at, "
@@ -92,9 +100,15 @@ class MatrixInbox:
             self._ensure_worker(room_id)
         return True
 
-    async def start(self) -> None:
-        """Start handling, beginning with work stored earlier (by a previous run, or before
-        now)."""
+    def start_crypto_state(self, handler: CryptoStateHandler) -> None:
+        """Hand device lists and key counts to ``handler`` from now on (the encryption, once it
+        runs: before the stored events, which may need the keys those counts top up)."""
+        self._crypto_state = handler
+
+    async def start(self, handler: Handler) -> None:
+        """Start handling with ``handler``, beginning with work stored earlier (by a previous
+        run, or before now)."""
+        self._handler = handler
         self._running = True
         rooms = await self.db.fetch(
             "SELECT DISTINCT room_id FROM matrix_inbox WHERE attempts < $1", self.max_attempts
@@ -117,6 +131,14 @@ class MatrixInbox:
             self.log.warning("%d room queue(s) did not finish in %.0f s; their current item "
                              "will be handled again on the next start", len(pending), timeout)
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def crypto_state(self, device_lists: DeviceLists | None,
+                           counts: dict[UserID, dict[str, DeviceOTKCount]]) -> None:
+        """Device lists and key counts describe current state: re-reading them is harmless, so
+        they are handled at once rather than stored (and dropped until the encryption runs: it
+        reads both afresh when it starts)."""
+        if self._crypto_state is not None:
+            await self._crypto_state(device_lists, counts)
 
     async def pending_count(self) -> int:
         return await self.db.fetchval("SELECT COUNT(*) FROM matrix_inbox")
@@ -145,8 +167,9 @@ class MatrixInbox:
             item = InboxItem(seq=row["seq"], txn_id=row["txn_id"], kind=row["kind"],
                              room_id=row["room_id"], event=json.loads(row["event"]),
                              attempts=row["attempts"])
+            assert self._handler is not None  # set before the first worker starts
             try:
-                await self.handler(item)
+                await self._handler(item)
             except Exception as error:  # noqa: BLE001 - logged with its traceback, retried
                 await self._record_failure(item, error)
             else:

@@ -18,7 +18,7 @@ from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import ContentURI, UserID
 from mautrix.util.async_db import Database
 
-from .ids import InternalID, ghost_mxid
+from .ids import InternalId, ghost_mxid
 
 _COLUMNS = ("internal_id, mxid, username, displayname, name_set, avatar_hash, avatar_mxc, "
             "avatar_set, created_at")
@@ -26,7 +26,7 @@ _COLUMNS = ("internal_id, mxid, username, displayname, name_set, avatar_hash, av
 
 @define
 class PuppetRecord:
-    internal_id: InternalID
+    internal_id: InternalId
     mxid: UserID
     username: str
     displayname: str | None
@@ -38,7 +38,7 @@ class PuppetRecord:
 
     @classmethod
     def from_row(cls, row) -> PuppetRecord:
-        return cls(internal_id=InternalID(row["internal_id"]), mxid=UserID(row["mxid"]),
+        return cls(internal_id=InternalId(row["internal_id"]), mxid=UserID(row["mxid"]),
                    username=row["username"], displayname=row["displayname"],
                    name_set=bool(row["name_set"]), avatar_hash=row["avatar_hash"],
                    avatar_mxc=row["avatar_mxc"], avatar_set=bool(row["avatar_set"]),
@@ -56,7 +56,7 @@ class Puppet:
         self._lock = asyncio.Lock()
 
     @property
-    def internal_id(self) -> InternalID:
+    def internal_id(self) -> InternalId:
         return self.record.internal_id
 
     @property
@@ -118,10 +118,10 @@ class Puppets:
         self.displayname_template = displayname_template
         self.domain = domain
         self.log = log or logging.getLogger("bridge.matrix.puppet")
-        self._cache: dict[InternalID, Puppet] = {}
-        self._locks: dict[InternalID, asyncio.Lock] = {}
+        self._cache: dict[InternalId, Puppet] = {}
+        self._locks: dict[InternalId, asyncio.Lock] = {}
 
-    def mxid_for(self, internal_id: InternalID) -> UserID:
+    def mxid_for(self, internal_id: InternalId) -> UserID:
         return ghost_mxid(self.username_template, internal_id, self.domain)
 
     def displayname_for(self, record: PuppetRecord) -> str:
@@ -133,7 +133,7 @@ class Puppets:
         return (mxid.startswith(f"@{before}") and mxid.endswith(f"{after}:{self.domain}")
                 and mxid != self.appservice.bot_mxid)
 
-    async def get(self, internal_id: InternalID) -> Puppet | None:
+    async def get(self, internal_id: InternalId) -> Puppet | None:
         """The ghost if it exists already (in memory or the database), without creating it."""
         if internal_id in self._cache:
             return self._cache[internal_id]
@@ -147,10 +147,10 @@ class Puppets:
         row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM puppet WHERE mxid=$1", mxid)
         if row is None:
             return None
-        return self._cache.get(InternalID(row["internal_id"])) or self._remember(
+        return self._cache.get(InternalId(row["internal_id"])) or self._remember(
             PuppetRecord.from_row(row))
 
-    async def get_or_create(self, internal_id: InternalID, username: str) -> Puppet:
+    async def get_or_create(self, internal_id: InternalId, username: str) -> Puppet:
         """The ghost of ``internal_id``, registered on the homeserver and named on first use."""
         lock = self._locks.setdefault(internal_id, asyncio.Lock())
         async with lock:

@@ -2,27 +2,34 @@
 
 Each inbox item is one event from a homeserver transaction; the inbox hands them over in order per
 room. State is cached first, encrypted events are decrypted with the bot's device, and then each
-kind goes to its own handler. Portals and puppets plug in as further handlers.
+kind goes to its own handler. Messages addressed to the bot go to a :class:`CommandRunner` and
+events of portal rooms to :class:`RoomEvents`; both are implemented above this package (the bot
+commands, the chat flows) and handed in by the composition root.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from mautrix.appservice import AppService
+from mautrix.appservice import AppService, IntentAPI
 from mautrix.errors import DecryptionError, MatrixError
 from mautrix.types import (
+    EncryptedEvent,
     Event,
     EventType,
     Membership,
+    MemberStateEventContent,
     MessageEvent,
     MessageType,
+    RoomEncryptionStateEventContent,
     RoomID,
     StateEvent,
-    UserID,
+    TextMessageEventContent,
 )
 
-from .commands import CommandContext, CommandRegistry
+from .command_input import CommandRunner, Invocation
 from .e2ee import MatrixEncryption
 from .inbox import InboxItem
 from .permissions import Level, permission_level
@@ -30,11 +37,27 @@ from .sending import MatrixSender
 from .users import MatrixUsers
 
 
+class RoomEvents(Protocol):
+    """Where the router hands events of portal rooms (implemented by bridge.chats)."""
+
+    async def event(self, event: Event) -> bool:
+        """True when the room is a portal and the event was handled there."""
+        ...
+
+    async def undecryptable(self, event: EncryptedEvent) -> bool:
+        """An encrypted event that could not be decrypted; the same contract as ``event``."""
+        ...
+
+    async def ephemeral(self, edu: dict[str, object]) -> None:
+        """An ``m.receipt`` or ``m.typing`` EDU, raw."""
+        ...
+
+
 class MatrixEventRouter:
     def __init__(self, *, appservice: AppService, permissions: dict[str, str],
-                 users: MatrixUsers, commands: CommandRegistry,
-                 encryption: MatrixEncryption | None, is_ghost, services=None,
-                 portal_events=None, portal_edus=None, portal_undecryptable=None,
+                 users: MatrixUsers, commands: CommandRunner,
+                 encryption: MatrixEncryption | None, is_ghost: Callable[[str], bool],
+                 room_events: RoomEvents, sender: MatrixSender,
                  log: logging.Logger | None = None) -> None:
         self.appservice = appservice
         self.permissions = permissions
@@ -42,19 +65,12 @@ class MatrixEventRouter:
         self.commands = commands
         self.encryption = encryption
         self.is_ghost = is_ghost
-        self.services = services
-        # Events in portal rooms go to the chat flows: an async callable returning True when
-        # the room is a portal (and so the event was theirs).
-        self.portal_events = portal_events
-        # Receipts and typing (ephemeral events) in portal rooms, raw.
-        self.portal_edus = portal_edus
-        # Encrypted events in portal rooms that cannot be decrypted: same contract as above.
-        self.portal_undecryptable = portal_undecryptable
+        self.room_events = room_events
+        self.sender = sender
         self.log = log or logging.getLogger("bridge.matrix.router")
-        self.sender = MatrixSender(appservice, encryption)
 
     @property
-    def bot(self):
+    def bot(self) -> IntentAPI:
         return self.appservice.intent
 
     async def handle(self, item: InboxItem) -> None:
@@ -63,8 +79,7 @@ class MatrixEventRouter:
                 await self.encryption.handle_to_device(item.event)
             return
         if item.kind == "edu":
-            if self.portal_edus:
-                await self.portal_edus(item.event)
+            await self.room_events.ephemeral(item.event)
             return
         event = self._parse(item.event)
         if event.sender == self.appservice.bot_mxid or self.is_ghost(event.sender):
@@ -74,7 +89,8 @@ class MatrixEventRouter:
         if isinstance(event, StateEvent):
             await self._handle_state(event)
             return
-        if event.type == EventType.ROOM_ENCRYPTED:
+        # m.room.encrypted is always deserialized as an EncryptedEvent
+        if isinstance(event, EncryptedEvent):
             if not self.encryption:
                 await self.send_notice(event.room_id,
                                        "This bridge is not set up for encrypted rooms.")
@@ -86,19 +102,20 @@ class MatrixEventRouter:
                 # would only hold up the room. The sender is told and can send it again.
                 await self._undecryptable(event, e)
                 return
-        if event.type == EventType.ROOM_MESSAGE and self._addressed_to_bot(event):
+        message = _room_message(event)
+        if message is not None and self._addressed_to_bot(message):
             # Commands work in portals too (`!interop block`), and are never bridged.
-            await self._handle_message(event)
+            await self._handle_message(message)
             return
-        if self.portal_events and await self.portal_events(event):
+        if await self.room_events.event(event):
             return
-        if event.type == EventType.ROOM_MESSAGE:
-            await self._handle_message(event)
+        if message is not None:
+            await self._handle_message(message)
 
-    async def _undecryptable(self, event, error: DecryptionError) -> None:
+    async def _undecryptable(self, event: EncryptedEvent, error: DecryptionError) -> None:
         self.log.warning("Could not decrypt %s from %s in %s: %s", event.event_id, event.sender,
                          event.room_id, type(error).__name__)
-        if self.portal_undecryptable and await self.portal_undecryptable(event):
+        if await self.room_events.undecryptable(event):
             return
         user = await self.users.by_management_room(event.room_id)
         if user is not None and user.mxid == event.sender:
@@ -107,7 +124,7 @@ class MatrixEventRouter:
                                    "yet). Please send it again.")
 
     @staticmethod
-    def _parse(raw: dict) -> Event:
+    def _parse(raw: dict[str, Any]) -> Event:
         if raw.get("type") == "m.room.redaction" and "redacts" not in raw:
             # Room versions 11+ keep redacts only in the content; mautrix reads the top level.
             raw = {**raw, "redacts": (raw.get("content") or {}).get("redacts", "")}
@@ -117,8 +134,8 @@ class MatrixEventRouter:
         return event
 
     def _addressed_to_bot(self, event: MessageEvent) -> bool:
-        content = event.content
-        return (getattr(content, "msgtype", None) == MessageType.TEXT
+        content = _text_content(event)
+        return (content is not None
                 and isinstance(content.body, str)
                 and self.commands.parse(command_text(content),
                                         is_management_room=False) is not None)
@@ -131,11 +148,14 @@ class MatrixEventRouter:
             return
         if self.encryption:
             await self.encryption.handle_member(event)
+        content = event.content
         if (event.state_key == self.appservice.bot_mxid
-                and event.content.membership == Membership.INVITE):
-            await self._handle_bot_invite(event)
+                and isinstance(content, MemberStateEventContent)
+                and content.membership == Membership.INVITE):
+            await self._handle_bot_invite(event, content)
 
-    async def _handle_bot_invite(self, event: StateEvent) -> None:
+    async def _handle_bot_invite(self, event: StateEvent,
+                                 invite: MemberStateEventContent) -> None:
         if permission_level(self.permissions, event.sender) < Level.USER:
             self.log.info("Refusing invite from %s to %s: not allowed to use the bridge",
                           event.sender, event.room_id)
@@ -145,7 +165,7 @@ class MatrixEventRouter:
         self.log.info("Invited by %s to %s; joining", event.sender, event.room_id)
         await self.bot.join_room(event.room_id)
         await self._load_room_state(event.room_id)
-        if event.content.is_direct:
+        if invite.is_direct:
             await self.users.set_management_room(event.sender, event.room_id)
             await self.send_notice(
                 event.room_id,
@@ -160,13 +180,15 @@ class MatrixEventRouter:
             encryption = await self.bot.get_state_event(room_id, EventType.ROOM_ENCRYPTION)
         except MatrixError:
             return  # not encrypted
-        await self.appservice.state_store.set_encryption_info(room_id, encryption)
+        # the content is deserialized by its event type, so this is always true
+        if isinstance(encryption, RoomEncryptionStateEventContent):
+            await self.appservice.state_store.set_encryption_info(room_id, encryption)
 
     # --- messages ----------------------------------------------------------------------------
 
     async def _handle_message(self, event: MessageEvent) -> None:
-        content = event.content
-        if content.msgtype != MessageType.TEXT:
+        content = _text_content(event)
+        if content is None:
             return
         user = await self.users.by_management_room(event.room_id)
         is_management = user is not None and user.mxid == event.sender
@@ -177,27 +199,33 @@ class MatrixEventRouter:
         async def reply(text: str) -> None:
             await self.send_notice(event.room_id, text)
 
-        def make_context(args: list[str]) -> CommandContext:
-            return CommandContext(
-                sender=event.sender, room_id=event.room_id, args=args,
-                level=permission_level(self.permissions, event.sender),
-                is_management_room=is_management, reply=reply, services=self.services,
-                reply_to=content.get_reply_to(),
-            )
-
-        await self.commands.run(words, make_context)
+        await self.commands.run(words, Invocation(
+            sender=event.sender, room_id=event.room_id,
+            level=permission_level(self.permissions, event.sender),
+            is_management_room=is_management, reply=reply, reply_to=content.get_reply_to()))
 
     # --- sending -----------------------------------------------------------------------------
 
     async def send_notice(self, room_id: RoomID, text: str) -> None:
         await self.sender.send_notice(room_id, text)
 
-    async def send(self, room_id: RoomID, event_type: EventType, content,
-                   sender: UserID | None = None) -> None:
-        await self.sender.send(room_id, event_type, content, sender=sender)
+
+def _room_message(event: Event) -> MessageEvent | None:
+    """``event`` when it is an ``m.room.message`` (stickers are MessageEvents too)."""
+    if event.type == EventType.ROOM_MESSAGE and isinstance(event, MessageEvent):
+        return event
+    return None
 
 
-def command_text(content) -> str:
+def _text_content(event: MessageEvent) -> TextMessageEventContent | None:
+    """The content of an ``m.text`` message (commands are read from text messages only)."""
+    content = event.content
+    if isinstance(content, TextMessageEventContent) and content.msgtype == MessageType.TEXT:
+        return content
+    return None
+
+
+def command_text(content: TextMessageEventContent) -> str:
     """The body a command is read from: without the quoted fallback some clients put at the top
     of a reply (`> <@someone> what they wrote`), so that a command can answer a message."""
     body = content.body

@@ -40,7 +40,10 @@ class MatrixUsers:
             "ON CONFLICT (mxid) DO NOTHING",
             mxid, int(time.time() * 1000),
         )
-        return await self.get(mxid)
+        user = await self.get(mxid)
+        if user is None:  # only if the row was deleted in between, by an opt-out racing this
+            raise LookupError(f"{mxid} was removed while being created")
+        return user
 
     async def set_management_room(self, mxid: UserID, room_id: RoomID) -> None:
         await self.get_or_create(mxid)

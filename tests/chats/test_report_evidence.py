@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bridge.chats.reporting import ReportEvidence
+from bridge.commands.registry import CommandError
+from bridge.commands.reporting import parse_report_args
 from bridge.gateway.ids import Address
-from bridge.matrix.commands.registry import CommandError
-from bridge.matrix.commands.reporting import parse_report_args
 from bridge.partner.client import IncomingMessage
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault

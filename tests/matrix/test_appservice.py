@@ -25,8 +25,8 @@ async def listener(db_url):
     async def handler(item):
         handled.append(item)
 
-    inbox = MatrixInbox(db, handler)
-    await inbox.start()
+    inbox = MatrixInbox(db)
+    await inbox.start(handler)
     appservice = BridgeAppService(
         inbox=inbox, server="http://127.0.0.1:1", domain="localhost", as_token="as",
         hs_token=HS_TOKEN, bot_localpart="bot", id="test", state_store=PgASStateStore(db),

@@ -21,9 +21,9 @@ async def test_events_are_handled_in_order_within_each_room(db_url):
         await asyncio.sleep(0)  # let the rooms interleave
         seen.setdefault(item.room_id, []).append(item.event["content"]["n"])
 
-    inbox = MatrixInbox(db, handler)
+    inbox = MatrixInbox(db)
     try:
-        await inbox.start()
+        await inbox.start(handler)
         for txn in range(5):
             await inbox.accept(f"t{txn}",
                                events=events("!a", txn * 10, 10) + events("!b", txn * 10, 10))
@@ -47,9 +47,9 @@ async def test_failing_handler_is_retried_and_keeps_later_events_waiting(db_url)
             raise RuntimeError("transient")
         order.append(n)
 
-    inbox = MatrixInbox(db, handler, retry_delay=0.01)
+    inbox = MatrixInbox(db, retry_delay=0.01)
     try:
-        await inbox.start()
+        await inbox.start(handler)
         await inbox.accept("t", events=events("!a", 0, 4))
         await inbox.wait_idle()
         assert order == [0, 1, 2, 3]
@@ -67,9 +67,9 @@ async def test_event_failing_every_attempt_is_kept_for_inspection(db_url):
             raise RuntimeError("permanent")
         order.append(item.event["content"]["n"])
 
-    inbox = MatrixInbox(db, handler, max_attempts=3, retry_delay=0.01)
+    inbox = MatrixInbox(db, max_attempts=3, retry_delay=0.01)
     try:
-        await inbox.start()
+        await inbox.start(handler)
         await inbox.accept("t", events=events("!a", 0, 3))
         await inbox.wait_idle()
         assert order == [0, 2]
@@ -91,8 +91,8 @@ async def test_stopping_midway_loses_nothing_and_handles_nothing_twice(db_url):
         if len(handled) == 20:
             half.set()
 
-    inbox = MatrixInbox(db, slow_handler)
-    await inbox.start()
+    inbox = MatrixInbox(db)
+    await inbox.start(slow_handler)
     await inbox.accept("t1", events=events("!a", 0, 60))
     await half.wait()
     await inbox.stop()
@@ -103,9 +103,9 @@ async def test_stopping_midway_loses_nothing_and_handles_nothing_twice(db_url):
 
     # A new process: the leftover work resumes where it stopped.
     db = await open_database(db_url)
-    inbox = MatrixInbox(db, slow_handler)
+    inbox = MatrixInbox(db)
     try:
-        await inbox.start()
+        await inbox.start(slow_handler)
         await inbox.wait_idle()
         assert handled == list(range(60))
     finally:
@@ -120,12 +120,12 @@ async def test_stored_events_wait_for_start(db_url):
     async def handler(item):
         handled.append(item.event["content"]["n"])
 
-    inbox = MatrixInbox(db, handler)
+    inbox = MatrixInbox(db)
     try:
         await inbox.accept("early", events=events("!a", 0, 3))
         await asyncio.sleep(0.05)
         assert handled == [] and await inbox.pending_count() == 3
-        await inbox.start()
+        await inbox.start(handler)
         await inbox.wait_idle()
         assert handled == [0, 1, 2]
     finally:
@@ -142,9 +142,9 @@ async def test_a_reused_transaction_id_with_new_events_is_not_taken_for_a_retry(
     async def handler(item):
         seen.append(item.event["content"]["n"])
 
-    inbox = MatrixInbox(db, handler)
+    inbox = MatrixInbox(db)
     try:
-        await inbox.start()
+        await inbox.start(handler)
         assert await inbox.accept("1", events=events("!a", 0, 2))
         assert not await inbox.accept("1", events=events("!a", 0, 2))  # a retry
         assert await inbox.accept("1", events=events("!a", 2, 2))      # the homeserver restarted

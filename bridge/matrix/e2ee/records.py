@@ -25,9 +25,9 @@ from mautrix.util.async_db import Database
 from ...trust import MasterKey, Purpose, UserId, Vault
 from .identity import CrossSigningSeeds
 
+_PICKLE_KEY = Purpose.MATRIX_OLM_PICKLE_KEY
+
 MATRIX_DEVICES = UserId("bridge:matrix-devices")
-P_CROSS_SIGNING = Purpose("matrix.cross-signing")
-P_OLM_PICKLE_KEY = Purpose("matrix.olm-pickle-key")
 _PICKLE_KEY_STATE = "matrix.olm_pickle_key"
 _LEGACY_PICKLE_LABEL = b"interop-bridge matrix bot olm pickle"
 
@@ -75,7 +75,7 @@ class DeviceRecords:
                 return None
             boundary = await self.vault.boundary(conn, MATRIX_DEVICES)
             return CrossSigningSeeds.from_bytes(
-                boundary.open(P_CROSS_SIGNING, user_id, bytes(sealed)))
+                boundary.open(Purpose.MATRIX_CROSS_SIGNING, user_id, bytes(sealed)))
 
     async def keep_seeds(self, user_id: UserID, seeds: CrossSigningSeeds) -> None:
         """Sealed and stored before they are published, so that a published identity is never
@@ -84,7 +84,7 @@ class DeviceRecords:
             boundary = await self.vault.boundary(conn, MATRIX_DEVICES)
             await conn.execute(
                 "UPDATE matrix_device SET cross_signing=$2, master_key=$3 WHERE user_id=$1",
-                user_id, boundary.seal(P_CROSS_SIGNING, user_id, seeds.to_bytes()),
+                user_id, boundary.seal(Purpose.MATRIX_CROSS_SIGNING, user_id, seeds.to_bytes()),
                 seeds.signers().master_public)
 
     async def olm_pickle_key(self, master_key: MasterKey, *, has_olm_account: bool) -> str:
@@ -94,7 +94,7 @@ class DeviceRecords:
             stored = await conn.fetchval("SELECT value FROM bridge_state WHERE key=$1",
                                          _PICKLE_KEY_STATE)
             if stored is not None:
-                return boundary.open(P_OLM_PICKLE_KEY, "", base64.b64decode(stored)).decode()
+                return boundary.open(_PICKLE_KEY, "", base64.b64decode(stored)).decode()
             if has_olm_account:
                 # An installation from before this key existed: its Olm state is pickled under
                 # a key derived from the master key.
@@ -102,7 +102,7 @@ class DeviceRecords:
                                hashlib.sha256).hexdigest()
             else:
                 key = secrets.token_hex(32)
-            sealed = boundary.seal(P_OLM_PICKLE_KEY, "", key.encode())
+            sealed = boundary.seal(_PICKLE_KEY, "", key.encode())
             await conn.execute("INSERT INTO bridge_state (key, value) VALUES ($1, $2)",
                                _PICKLE_KEY_STATE, base64.b64encode(sealed).decode())
             return key

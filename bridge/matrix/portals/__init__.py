@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import logging
 
+from mautrix.appservice import AppService
+
+from ...config import Config
+from ...storage import Database
 from ..puppet import Puppets
-from .messages import DuplicateMessage, MappedMessage, MessageMap, StanzaID
+from ..sending import MatrixSender
+from ..spaces import InboxSpaces
+from .messages import DuplicateMessage, MappedMessage, MessageMap
 from .portal import BRIDGED_FROM, Portal, PortalRecord, SendAs
 from .registry import Portals
 
 __all__ = ["BRIDGED_FROM", "DuplicateMessage", "MappedMessage", "MessageMap", "Portal",
-           "PortalRecord", "Portals", "SendAs", "StanzaID", "build_portals"]
+           "PortalRecord", "Portals", "SendAs", "build_portals"]
 
 
-def build_portals(config, appservice, db, sender, *, encryption_ready: bool,
+def build_portals(config: Config, appservice: AppService, db: Database, sender: MatrixSender,
+                  *, spaces: InboxSpaces, encryption_ready: bool,
                   log: logging.Logger) -> tuple[Puppets, Portals]:
     """Puppets and portals as the bridge's config describes them. New portals are encrypted when
     ``bridge.encryption.default`` is on and the bot's encryption device is running."""
@@ -27,5 +34,5 @@ def build_portals(config, appservice, db, sender, *, encryption_ready: bool,
                       domain=config["homeserver.domain"], log=log.getChild("puppet"))
     portals = Portals(appservice, db, puppets=puppets, sender=sender,
                       encrypt_new_rooms=encryption_ready and config["bridge.encryption.default"],
-                      log=log.getChild("portal"))
+                      spaces=spaces, log=log.getChild("portal"))
     return puppets, portals

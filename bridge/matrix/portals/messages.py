@@ -17,11 +17,10 @@ from mautrix.types import EventID, RoomID
 from mautrix.util.async_db import Database
 
 from ...content.models import StanzaId
-from ..ids import InternalID
+from ..ids import InternalId
 
 # A message ID on the gateway, chosen by the sending client: the content schema's type, under
 # the spelling of the Matrix side's IDs.
-StanzaID = StanzaId
 
 # A unique key taken on either side. asyncpg and sqlite3 report it with their own exceptions.
 _CONFLICT = (asyncpg.UniqueViolationError, sqlite3.IntegrityError)
@@ -37,10 +36,10 @@ class DuplicateMessage(Exception):
 class MappedMessage:
     room_id: RoomID
     event_id: EventID
-    stanza_id: StanzaID
+    stanza_id: StanzaId
     # The gateway internal ID of the author: the contact, or for messages written on Matrix the
     # partner user's own internal ID.
-    sender: InternalID
+    sender: InternalId
     # True for messages the Matrix user wrote (Matrix → gateway), False for the contact's.
     from_matrix: bool
     # When the message was sent, in milliseconds since the epoch.
@@ -50,7 +49,7 @@ class MappedMessage:
     @classmethod
     def from_row(cls, row) -> MappedMessage:
         return cls(room_id=RoomID(row["room_id"]), event_id=EventID(row["event_id"]),
-                   stanza_id=StanzaID(row["stanza_id"]), sender=InternalID(row["sender"]),
+                   stanza_id=StanzaId(row["stanza_id"]), sender=InternalId(row["sender"]),
                    from_matrix=bool(row["from_matrix"]), timestamp=row["timestamp"],
                    created_at=row["created_at"])
 
@@ -61,8 +60,8 @@ class MessageMap:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, *, room_id: RoomID, event_id: EventID, stanza_id: StanzaID,
-                  sender: InternalID, from_matrix: bool, timestamp: int | None = None
+    async def add(self, *, room_id: RoomID, event_id: EventID, stanza_id: StanzaId,
+                  sender: InternalId, from_matrix: bool, timestamp: int | None = None
                   ) -> MappedMessage:
         """Record a bridged message. Raises :class:`DuplicateMessage` if either side is known."""
         now = int(time.time() * 1000)
@@ -90,8 +89,8 @@ class MessageMap:
         )
         return MappedMessage.from_row(row) if row else None
 
-    async def by_stanza(self, room_id: RoomID, stanza_id: StanzaID,
-                        sender: InternalID | None = None) -> MappedMessage | None:
+    async def by_stanza(self, room_id: RoomID, stanza_id: StanzaId,
+                        sender: InternalId | None = None) -> MappedMessage | None:
         """The message with this stanza ID in the portal; ``sender`` narrows it when known.
 
         Without a sender (receipts name only the IDs of our own messages), the newest match wins.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mautrix.api import Method, Path
@@ -19,16 +18,17 @@ from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import Membership, RoomCreatePreset, RoomID, UserID
 from mautrix.util.async_db import Database
 
-from ..ids import InternalID
+from ..ids import InternalId
 from ..puppet import Puppet, Puppets
 from ..sending import MatrixSender
+from ..spaces import InboxSpaces
 from .messages import MessageMap
 from .portal import Portal, PortalRecord
 from .room_setup import initial_state, power_levels_override, topic_for
 
 _COLUMNS = ("user_mxid, contact_id, room_id, contact_name, encrypted, read_only_reason, "
             "blocked, created_at")
-_PairKey = tuple[UserID, InternalID]
+_PairKey = tuple[UserID, InternalId]
 
 
 class Portals:
@@ -36,6 +36,7 @@ class Portals:
 
     def __init__(self, appservice: AppService, db: Database, *, puppets: Puppets,
                  sender: MatrixSender, encrypt_new_rooms: bool,
+                 spaces: InboxSpaces | None = None,
                  log: logging.Logger | None = None) -> None:
         self.appservice = appservice
         self.db = db
@@ -48,8 +49,8 @@ class Portals:
         self._by_room: dict[RoomID, Portal] = {}
         self._locks: dict[_PairKey, asyncio.Lock] = {}
         self._room_version: str | None = None
-        # Called with each newly created portal (e.g. to file it in the user's space).
-        self.on_created: list[Callable[[Portal], Awaitable[None]]] = []
+        # Files each new portal in its user's space (when they chose a separate inbox).
+        self.spaces = spaces
 
     @property
     def bot(self) -> IntentAPI:
@@ -57,7 +58,7 @@ class Portals:
 
     # --- lookups ---------------------------------------------------------------------------
 
-    async def get(self, user_mxid: UserID, contact_id: InternalID) -> Portal | None:
+    async def get(self, user_mxid: UserID, contact_id: InternalId) -> Portal | None:
         """The existing portal for the pair, without creating one."""
         cached = self._by_pair.get((user_mxid, contact_id))
         if cached:
@@ -101,7 +102,7 @@ class Portals:
 
     # --- creation --------------------------------------------------------------------------
 
-    async def get_or_create(self, user_mxid: UserID, contact_id: InternalID,
+    async def get_or_create(self, user_mxid: UserID, contact_id: InternalId,
                             contact_username: str) -> Portal:
         """The portal for the pair, creating its room (and the contact's ghost) if needed."""
         key = (user_mxid, contact_id)
@@ -133,11 +134,11 @@ class Portals:
                 return await self.get(user_mxid, contact_id)
             portal = self._remember(Portal(self, record, ghost))
             portal.log.info("Created portal for %s with %s", user_mxid, ghost.mxid)
-            for hook in self.on_created:
+            if self.spaces is not None:
                 try:
-                    await hook(portal)
+                    await self.spaces.portal_created(user_mxid, room_id)
                 except Exception:
-                    portal.log.exception("A hook for the new portal failed")
+                    portal.log.exception("Could not file the new portal in its user's space")
             return portal
 
     async def _create_room(self, user_mxid: UserID, ghost: Puppet) -> RoomID:

@@ -11,16 +11,25 @@ import logging
 
 from mautrix.types import EventID, RoomID, UserID
 
-from ..gateway.codec import Node
 from ..gateway.ids import Address
+from ..gateway.inbound import (
+    BlocklistChange,
+    Chatstate,
+    ContactOptedOut,
+    IdentityChangeNotice,
+    OtherNotification,
+    Receipt,
+)
+from ..matrix.notices import UserNotices
 from ..matrix.portals import Portal, Portals
 from ..partner.client import PartnerClient
+from ..partner.events import IdentityChanged
 from ..partner.service import PartnerService
 from ..signal.errors import IdentityChange
 from ..signal.party import safety_code
 from .message_ids import MessageIds
 
-log = logging.getLogger("bridge.chats.signals")
+log = logging.getLogger("bridge.chats.contact_signals")
 
 TYPING_TIMEOUT_MS = 30_000
 
@@ -73,57 +82,57 @@ def opted_out_notice(name: str) -> str:
 
 class ContactSignalsFlow:
     def __init__(self, *, portals: Portals, partners: PartnerService,
-                 message_ids: MessageIds, notify_user=None,
+                 message_ids: MessageIds, notices: UserNotices,
                  command_prefix: str = "!interop") -> None:
         self.portals = portals
         self.partners = partners
         self.message_ids = message_ids
-        self.notify_user = notify_user
+        self.notices = notices
         self.command_prefix = command_prefix
         self._typing: dict[RoomID, bool] = {}
 
     # --- gateway → Matrix --------------------------------------------------------------------
 
-    async def receipt(self, client: PartnerClient, sender: Address, stanza_ids: list[str],
-                      read: bool) -> None:
-        portal = await self.portals.get(client.mxid, sender)
+    async def receipt(self, client: PartnerClient, receipt: Receipt) -> None:
+        portal = await self.portals.get(client.mxid, receipt.sender)
         if portal is not None:
-            await portal.handle_contact_receipt(stanza_ids, read=read)
+            await portal.handle_contact_receipt(list(receipt.stanza_ids), read=receipt.read)
 
-    async def chatstate(self, client: PartnerClient, sender: Address, composing: bool) -> None:
-        portal = await self.portals.get(client.mxid, sender)
+    async def chatstate(self, client: PartnerClient, chatstate: Chatstate) -> None:
+        portal = await self.portals.get(client.mxid, chatstate.sender)
         if portal is not None:
-            await portal.ghost.intent.set_typing(portal.room_id,
-                                                 timeout=TYPING_TIMEOUT_MS if composing else 0)
+            timeout = TYPING_TIMEOUT_MS if chatstate.composing else 0
+            await portal.ghost.intent.set_typing(portal.room_id, timeout=timeout)
 
-    async def notification(self, client: PartnerClient, kind: str, sender: Address,
-                           node: Node) -> None:
-        if kind == "blocklist":
+    async def notification(self, client: PartnerClient,
+                           notification: IdentityChangeNotice | BlocklistChange
+                           | ContactOptedOut | OtherNotification) -> None:
+        if isinstance(notification, BlocklistChange):
             # The blocklist changed elsewhere (another session, the gateway): follow it.
-            for item in node.children_by_tag("item"):
-                portal = await self.portals.get(client.mxid, Address(item.attrs.get("jid", "")))
-                blocked = item.attrs.get("action") == "block"
-                if portal is not None and portal.blocked != blocked:
-                    await portal.set_blocked(blocked)
-                    await portal.send_notice(blocked_notice(portal.ghost.username, blocked))
+            for entry in notification.entries:
+                portal = await self.portals.get(client.mxid, entry.address)
+                if portal is not None and portal.blocked != entry.blocked:
+                    await portal.set_blocked(entry.blocked)
+                    await portal.send_notice(blocked_notice(portal.ghost.username,
+                                                            entry.blocked))
             return
-        portal = await self.portals.get(client.mxid, sender)
+        portal = await self.portals.get(client.mxid, notification.sender)
         if portal is None:
             return
-        if kind == "identity-change":
+        if isinstance(notification, IdentityChangeNotice):
             await portal.send_notice(identity_change_notice(portal.ghost.username))
-        elif kind == "opt-out":
+        elif isinstance(notification, ContactOptedOut):
             await portal.set_read_only(opted_out_notice(portal.ghost.username))
 
-    async def identity_changed(self, client: PartnerClient, contact: Address,
-                               change: IdentityChange, held: bool) -> None:
-        portal = await self.portals.get(client.mxid, contact)
-        name = portal.ghost.username if portal is not None else contact
-        text = changed_key_notice(name, change, held=held, command_prefix=self.command_prefix)
+    async def identity_changed(self, client: PartnerClient, event: IdentityChanged) -> None:
+        portal = await self.portals.get(client.mxid, event.contact)
+        name = portal.ghost.username if portal is not None else event.contact
+        text = changed_key_notice(name, event.change, held=event.held,
+                                  command_prefix=self.command_prefix)
         if portal is not None:
             await portal.send_notice(text)
-        elif self.notify_user is not None:
-            await self.notify_user(client.mxid, text)
+        else:
+            await self.notices.notify(client.mxid, text)
 
     # --- Matrix → gateway --------------------------------------------------------------------
 

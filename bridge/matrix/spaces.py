@@ -8,14 +8,14 @@ switching back fills it again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from mautrix.appservice import IntentAPI
+from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import EventType, RoomCreatePreset, RoomID, UserID
 
-from ..matrix.portals import Portal, Portals
-from ..matrix.users import MatrixUsers
+from .users import MatrixUsers
 
-log = logging.getLogger("bridge.chats.spaces")
+log = logging.getLogger("bridge.matrix.spaces")
 
 SPACE_NAME = "Third-party chats"
 SPACE_TOPIC = ("Your chats with people on other messaging services, bridged by this server's "
@@ -24,27 +24,30 @@ SEPARATE, MAIN = "separate", "main"
 
 
 class InboxSpaces:
-    def __init__(self, *, bot: IntentAPI, users: MatrixUsers, portals: Portals, domain: str,
+    def __init__(self, *, appservice: AppService, users: MatrixUsers, domain: str,
                  default_inbox: str) -> None:
-        self.bot = bot
+        self.appservice = appservice
         self.users = users
-        self.portals = portals
         self.domain = domain
         self.default_inbox = default_inbox
+
+    @property
+    def bot(self) -> IntentAPI:
+        # the appservice's intent exists once it has started, after the services are built
+        return self.appservice.intent
 
     async def inbox_of(self, mxid: UserID) -> str:
         user = await self.users.get(mxid)
         return (user.inbox if user and user.inbox else self.default_inbox)
 
-    async def portal_created(self, portal: Portal) -> None:
-        if await self.inbox_of(portal.user_mxid) == SEPARATE:
-            space = await self._space_for(portal.user_mxid)
-            await self._set_child(space, portal.room_id, present=True)
+    async def portal_created(self, user: UserID, room_id: RoomID) -> None:
+        if await self.inbox_of(user) == SEPARATE:
+            space = await self._space_for(user)
+            await self._set_child(space, room_id, present=True)
 
-    async def choose(self, mxid: UserID, inbox: str) -> int:
+    async def choose(self, mxid: UserID, inbox: str, portal_rooms: Sequence[RoomID]) -> int:
         """Set the user's inbox and move their existing portals; returns how many moved."""
         await self.users.set_inbox(mxid, inbox)
-        portals = await self.portals.for_user(mxid)
         user = await self.users.get(mxid)
         if inbox == SEPARATE:
             space = await self._space_for(mxid)
@@ -52,9 +55,9 @@ class InboxSpaces:
             return 0
         else:
             space = user.space_room
-        for portal in portals:
-            await self._set_child(space, portal.room_id, present=inbox == SEPARATE)
-        return len(portals)
+        for room_id in portal_rooms:
+            await self._set_child(space, room_id, present=inbox == SEPARATE)
+        return len(portal_rooms)
 
     async def _space_for(self, mxid: UserID) -> RoomID:
         user = await self.users.get_or_create(mxid)
