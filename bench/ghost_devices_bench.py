@@ -97,10 +97,11 @@ async def send_as_ghost(bridge: Bridge, portal: Portal, body: str) -> None:
 async def send_bot_device_path(bridge: Bridge, portal: Portal, body: str) -> None:
     """The replaced path: the ghost sends, but the bot's device encrypts (the same steps as
     ``MatrixSender.send`` otherwise)."""
-    assert bridge.encryption is not None
-    assert await bridge.appservice.state_store.is_encrypted(portal.room_id)
-    event_type, content = await bridge.encryption.encrypt(
-        portal.room_id, EventType.ROOM_MESSAGE, text(body), sender=bridge.appservice.bot_mxid)
+    assert bridge.running.encryption is not None
+    assert await bridge.running.appservice.state_store.is_encrypted(portal.room_id)
+    event_type, content = await bridge.running.encryption.encrypt(
+        portal.room_id, EventType.ROOM_MESSAGE, text(body),
+            sender=bridge.running.appservice.bot_mxid)
     await portal.ghost.intent.send_message_event(portal.room_id, event_type, content)
 
 
@@ -108,14 +109,15 @@ async def open_portals(bridge: Bridge, alice: PersonClient, first: int, count: i
                        ) -> list[Portal]:
     portals = []
     for i in range(first, first + count):
-        portal = await bridge.portals.get_or_create(alice.user_id, f"1-{100000 + i}@interop",
+        portal = await bridge.running.portals.get_or_create(alice.user_id,
+                                                            f"1-{100000 + i}@interop",
                                                     f"Contact {i}")
         await alice.client.join(portal.room_id)
         portals.append(portal)
     await alice.sync()
     # The bridge must know the person joined before it shares keys with them.
     for portal in portals:
-        while alice.user_id not in await bridge.appservice.state_store.get_members(
+        while alice.user_id not in await bridge.running.appservice.state_store.get_members(
                 portal.room_id):
             await asyncio.sleep(0.05)
     return portals
@@ -153,7 +155,7 @@ async def run(directory: Path, database: str, engine: str, portals: int, message
     alice: PersonClient | None = None
     try:
         await bridge.start()
-        assert bridge.encryption is not None
+        assert bridge.running.encryption is not None
         count_homeserver_requests()
         alice = await PersonClient.create(synapse, "alice", directory / "alice")
         print(f"engine={engine} portals={portals} messages={messages} rounds={rounds}")
@@ -205,9 +207,9 @@ async def run(directory: Path, database: str, engine: str, portals: int, message
         before, _ = tracemalloc.get_traced_memory()
         made = 50
         for i in range(made):
-            ghost = bridge.puppets.mxid_for(f"memory-{i}")  # type: ignore[arg-type]
-            await bridge.appservice.intent.user(ghost).ensure_registered()
-            device = await bridge.encryption.device_of(ghost)
+            ghost = bridge.running.puppets.mxid_for(f"memory-{i}")  # type: ignore[arg-type]
+            await bridge.running.appservice.intent.user(ghost).ensure_registered()
+            device = await bridge.running.encryption.device_of(ghost)
             assert device is not None
             await device.ensure_identity()
         after, _ = tracemalloc.get_traced_memory()
@@ -216,7 +218,7 @@ async def run(directory: Path, database: str, engine: str, portals: int, message
               f"({made} devices)")
 
         ghost = steady_ghost.ghost.mxid
-        device = await bridge.encryption.device_of(ghost)
+        device = await bridge.running.encryption.device_of(ghost)
         assert device is not None
         homeserver, as_token = synapse.address, bridge.config["appservice.as_token"]
         published = await one_time_keys_on_server(homeserver, as_token, ghost, device.device_id)

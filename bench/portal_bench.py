@@ -64,24 +64,24 @@ async def run(directory: Path, database: str, engine: str, portals: int, message
 
         async def sequential():
             for i in range(portals):
-                await bridge.portals.get_or_create(user, contact(i), f"Contact {i}")
+                await bridge.running.portals.get_or_create(user, contact(i), f"Contact {i}")
 
         async def concurrent():
-            await asyncio.gather(*(bridge.portals.get_or_create(user, contact(portals + i),
+            await asyncio.gather(*(bridge.running.portals.get_or_create(user, contact(portals + i),
                                                                 f"Contact {portals + i}")
                                    for i in range(portals)))
 
         async def existing():
             for _ in range(10):
                 for i in range(portals):
-                    await bridge.portals.get_or_create(user, contact(i), f"Contact {i}")
+                    await bridge.running.portals.get_or_create(user, contact(i), f"Contact {i}")
 
         print(f"engine={engine} portals={portals} messages={messages}")
         await measure("create portal (sequential)", portals, sequential)
         await measure("create portal (all at once)", portals, concurrent)
         await measure("get_or_create of an existing portal", portals * 10, existing)
 
-        portal = await bridge.portals.get_or_create(user, contact(0), "Contact 0")
+        portal = await bridge.running.portals.get_or_create(user, contact(0), "Contact 0")
 
         async def send_sequential():
             for i in range(messages):

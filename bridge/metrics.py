@@ -40,6 +40,13 @@ class BridgeMetrics:
             ["direction"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
+    def observe_partner(self, what: str, count: int) -> None:
+        """What the partner clients count: decrypt failures, retries and resends."""
+        if what == "signal_decrypt_failed":
+            self.decrypt_failures.labels("signal").inc(count)
+        else:
+            self.retries.labels(what).inc(count)
+
 
 Refresh = Callable[[BridgeMetrics], Awaitable[None]]
 

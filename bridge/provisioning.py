@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +20,13 @@ from mautrix.types import UserID
 
 from .bearer import bearer_token
 from .chats.blocking import set_blocked
+from .chats.requests import MessageRequests
 from .gateway.connection import ConnectionUnavailable
 from .gateway.errors import ErrorCode, GatewayError
 from .matrix.permissions import Level, permission_level
-from .partner.service import OptInError
+from .matrix.portals import Portals
+from .matrix.spaces import InboxSpaces
+from .partner.service import OptInError, PartnerService
 
 log = logging.getLogger("bridge.provisioning")
 
@@ -41,8 +45,14 @@ def _error(status: int, errcode: str, message: str) -> web.Response:
 
 
 class ProvisioningApi:
-    def __init__(self, bridge, secret: str) -> None:
-        self.bridge = bridge
+    def __init__(self, *, partners: PartnerService, portals: Portals,
+                 requests: MessageRequests | None, spaces: InboxSpaces,
+                 permissions: Mapping[str, str], secret: str) -> None:
+        self.partners = partners
+        self.portals = portals
+        self.requests = requests
+        self.spaces = spaces
+        self.permissions = permissions
         self.secret = secret
         self._runner: web.AppRunner | None = None
 
@@ -100,12 +110,12 @@ class ProvisioningApi:
     def _user(self, value: Any) -> UserID:
         if not isinstance(value, str) or not value.startswith("@") or ":" not in value:
             raise ApiError(400, "M_INVALID_PARAM", "user_id must be a Matrix user ID")
-        if permission_level(self.bridge.config["bridge.permissions"], UserID(value)) < Level.USER:
+        if permission_level(self.permissions, UserID(value)) < Level.USER:
             raise ApiError(403, "M_FORBIDDEN", f"{value} may not use this bridge")
         return UserID(value)
 
     def _client(self, user: UserID):
-        client = self.bridge.partners.client(user)
+        client = self.partners.client(user)
         if client is None:
             raise ApiError(409, "IO_NOT_OPTED_IN", f"{user} has not opted in")
         return client
@@ -124,8 +134,8 @@ class ProvisioningApi:
 
     async def status(self, request: web.Request) -> web.Response:
         user = self._user(request.query.get("user_id"))
-        account = await self.bridge.partners.accounts.get(user)
-        client = self.bridge.partners.client(user)
+        account = await self.partners.accounts.get(user)
+        client = self.partners.client(user)
         return web.json_response({
             "user_id": user,
             "state": account.state.value if account else "not_opted_in",
@@ -133,7 +143,7 @@ class ProvisioningApi:
             "internal_id": account.internal_id if account else None,
             "connection": client.connection.state.value if client else None,
             "last_error": account.last_error if account else None,
-            "inbox": await self.bridge.spaces.inbox_of(user),
+            "inbox": await self.spaces.inbox_of(user),
         })
 
     async def opt_in(self, request: web.Request) -> web.Response:
@@ -143,9 +153,9 @@ class ProvisioningApi:
             raise ApiError(400, "IO_DISCLOSURE_REQUIRED",
                            "Show the person the disclosure (see the bot's opt-in) and send "
                            "disclosure_acknowledged: true")
-        await self.bridge.partners.accounts.record_disclosure(user)
+        await self.partners.accounts.record_disclosure(user)
         try:
-            account = await self.bridge.partners.opt_in(user, body.get("username"))
+            account = await self.partners.opt_in(user, body.get("username"))
         except OptInError as e:
             raise ApiError(409, "IO_OPT_IN_FAILED", str(e)) from None
         return web.json_response({"state": account.state.value,
@@ -155,7 +165,7 @@ class ProvisioningApi:
     async def opt_out(self, request: web.Request) -> web.Response:
         user = self._user((await self._body(request)).get("user_id"))
         try:
-            await self.bridge.partners.opt_out(user)
+            await self.partners.opt_out(user)
         except OptInError as e:
             raise ApiError(409, "IO_NOT_OPTED_IN", str(e)) from None
         return web.json_response({"state": "opted_out"})
@@ -167,7 +177,7 @@ class ProvisioningApi:
         if not found.opted_in:
             raise ApiError(409, "IO_CONTACT_NOT_OPTED_IN",
                            f"{found.username} has not turned on third-party chats")
-        portal = await self.bridge.portals.get_or_create(user, found.address, found.username)
+        portal = await self.portals.get_or_create(user, found.address, found.username)
         return web.json_response({"room_id": portal.room_id, "contact": found.username})
 
     async def set_inbox(self, request: web.Request) -> web.Response:
@@ -175,7 +185,8 @@ class ProvisioningApi:
         user = self._user(body.get("user_id"))
         if body.get("inbox") not in ("separate", "main"):
             raise ApiError(400, "M_INVALID_PARAM", "inbox must be separate or main")
-        moved = await self.bridge.spaces.choose(user, body["inbox"])
+        moved = await self.spaces.choose(
+            user, body["inbox"], [p.room_id for p in await self.portals.for_user(user)])
         return web.json_response({"inbox": body["inbox"], "moved": moved})
 
     async def blocklist(self, request: web.Request) -> web.Response:
@@ -197,6 +208,6 @@ class ProvisioningApi:
         return web.json_response({"unblocked": found.address})
 
     async def _set_blocked(self, user: UserID, found, blocked: bool) -> None:
-        await set_blocked(client=self._client(user), portals=self.bridge.portals,
-                          requests=self.bridge.requests, user=user, address=found.address,
+        await set_blocked(client=self._client(user), portals=self.portals,
+                          requests=self.requests, user=user, address=found.address,
                           username=found.username, blocked=blocked)

@@ -95,7 +95,9 @@ def decode_content(plaintext: bytes) -> ContentModel:
 
 def _unknown_body(message: pb.Content) -> Unsupported | None:
     """Unsupported naming the unknown top-level fields, if there are any."""
-    numbers = sorted({field.field_number for field in UnknownFieldSet(message)})
+    # the stubs give UnknownFieldSet __getitem__ and __len__ only; it iterates through those
+    numbers = sorted({field.field_number
+                      for field in UnknownFieldSet(message)})  # type: ignore[attr-defined]
     if numbers:
         return Unsupported(reason=f"unknown content type (field {', '.join(map(str, numbers))})")
     return None

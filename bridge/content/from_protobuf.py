@@ -6,6 +6,9 @@ an edit to something that cannot be edited) becomes `Unsupported(reason)`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
 from . import content_pb2 as pb
 from .models import (
     MEDIA_KEY_LENGTH,
@@ -13,13 +16,13 @@ from .models import (
     Audio,
     ChatId,
     Contact,
-    ContentModel,
     Document,
     Edit,
     Image,
     InternalId,
     Location,
     MediaRef,
+    MessageBody,
     MessageKey,
     Reaction,
     ReplyTo,
@@ -40,7 +43,15 @@ class _Invalid(Exception):
     """Raised inside the decoder; becomes Unsupported(reason)."""
 
 
-def from_protobuf(message: pb.Content, depth: int = 0) -> ContentModel | None:
+_MediaBody: TypeAlias = (
+    "pb.ImageMessage | pb.VideoMessage | pb.AudioMessage | pb.DocumentMessage | pb.StickerMessage"
+)
+#: a body's decoder: (the set field of the ``body`` oneof, the whole message, nesting depth);
+#: the field is read by name (``getattr``), so its type is known only to each decoder
+_Decoder: TypeAlias = Callable[[Any, pb.Content, int], MessageBody]
+
+
+def from_protobuf(message: pb.Content, depth: int = 0) -> MessageBody | None:
     """The body model of a parsed message; None when no known body is set."""
     kind = message.WhichOneof("body")
     if kind is None:
@@ -62,7 +73,7 @@ def _reply_to(message: pb.Content) -> ReplyTo | None:
     )
 
 
-def _media(body, what: str) -> MediaRef:
+def _media(body: _MediaBody, what: str) -> MediaRef:
     if not body.HasField("media"):
         raise _Invalid(f"{what} without media")
     info = body.media
@@ -83,7 +94,7 @@ def _media(body, what: str) -> MediaRef:
     )
 
 
-def _key(body, what: str) -> MessageKey:
+def _key(body: pb.ReactionMessage | pb.EditMessage | pb.RevokeMessage, what: str) -> MessageKey:
     if not body.HasField("target") or not body.target.id:
         raise _Invalid(f"{what} without a target message")
     target = body.target
@@ -202,7 +213,7 @@ def _decode_revoke(body: pb.RevokeMessage, message: pb.Content, depth: int) -> R
     return Revoke(target=_key(body, "revoke"))
 
 
-_DECODERS = {
+_DECODERS: dict[str, _Decoder] = {
     "text": _decode_text,
     "image": _decode_image,
     "video": _decode_video,

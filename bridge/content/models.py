@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from typing import NewType, TypeAlias
 
 import attrs
 
-from ..gateway.ids import InternalId, StanzaId
+# re-exported: the content schema's ids are the gateway's
+from ..gateway.ids import InternalId as InternalId
+from ..gateway.ids import StanzaId as StanzaId
 
 ChatId = NewType("ChatId", str)
 """A chat: the peer's internal id in a 1:1 chat, or a group id."""
@@ -37,8 +40,8 @@ class MediaKind(enum.Enum):
     STICKER = "sticker"
 
 
-def _exact_length(expected: int):
-    def check(instance: object, attribute: attrs.Attribute, value: bytes) -> None:
+def _exact_length(expected: int) -> Callable[[object, attrs.Attribute[bytes], bytes], None]:
+    def check(instance: object, attribute: attrs.Attribute[bytes], value: bytes) -> None:
         if len(value) != expected:
             raise ValueError(f"{attribute.name} must be {expected} bytes, not {len(value)}")
 
@@ -116,7 +119,7 @@ class Video:
     kind = MediaKind.VIDEO
 
 
-def _waveform(instance: object, attribute: attrs.Attribute, value: bytes) -> None:
+def _waveform(instance: object, attribute: attrs.Attribute[bytes], value: bytes) -> None:
     if len(value) > WAVEFORM_MAX_SAMPLES or any(sample > 100 for sample in value):
         raise ValueError(f"waveform must be at most {WAVEFORM_MAX_SAMPLES} samples of 0..100")
 
@@ -145,7 +148,7 @@ class Document:
     kind = MediaKind.DOCUMENT
 
 
-def _finite(instance: object, attribute: attrs.Attribute, value: float) -> None:
+def _finite(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not math.isfinite(value):
         raise ValueError(f"{attribute.name} must be finite")
 
@@ -235,6 +238,12 @@ ContentModel: TypeAlias = (
     "Text | Image | Video | Audio | Document | Location | Contact | Sticker"
     " | Reaction | Edit | Revoke | SenderKeyDistribution | Unsupported"
 )
+#: what a message's body decodes to: any content model but a sender key distribution, which
+#: travels beside the body (:class:`Payload`)
+MessageBody: TypeAlias = (
+    "Text | Image | Video | Audio | Document | Location | Contact | Sticker"
+    " | Reaction | Edit | Revoke | Unsupported"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -246,8 +255,5 @@ class Payload:
     key came.
     """
 
-    content: (
-        Text | Image | Video | Audio | Document | Location | Contact | Sticker
-        | Reaction | Edit | Revoke | Unsupported | None
-    )
+    content: MessageBody | None
     sender_key_distribution: SenderKeyDistribution | None = None

@@ -14,7 +14,8 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "example-config.ya
 
 
 def write_bridge_config(directory: Path, *, homeserver: str, domain: str, port: int,
-                        database: str, overrides: Mapping[str, Any] = ()) -> tuple[Path, Path]:
+                        database: str,
+                        overrides: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
     """Copy the example config into ``directory`` with the given values, generate tokens and the
     registration; returns (config path, registration path)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -30,7 +31,7 @@ def write_bridge_config(directory: Path, *, homeserver: str, domain: str, port: 
         "appservice.database": database,
         "partner_server.public_url": f"http://127.0.0.1:{port}/_interop",
         "bridge.permissions": {domain: "user", f"@admin:{domain}": "admin"},
-        **dict(overrides),
+        **dict(overrides or {}),
     }
     for key, value in values.items():
         config[key] = value

@@ -227,7 +227,10 @@ async def set_up(matrix: MatrixSide, transcript: Transcript) -> tuple[str, str]:
         transcript.say("     the demo account was opted in already")
     await person.send_text(management, f"start-chat {CONTACT}")
     reply = await matrix.notice_in(management, "Your chat with")
-    room = re.search(r"matrix\.to/#/(![^)]+)\)", reply).group(1)
+    link = re.search(r"matrix\.to/#/(![^)]+)\)", reply)
+    if link is None:
+        raise Missing(f"no room link in the bridge's reply {reply!r}")
+    room = link.group(1)
     await matrix.client.join(room)
     await person.sync()
     transcript.say(f"     the chat with {CONTACT} is room {room}")

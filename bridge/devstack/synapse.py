@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -28,7 +29,7 @@ _RATE_LIMITS = (
 
 class LocalSynapse:
     def __init__(self, directory: Path, *, server_name: str = "localhost",
-                 port: int | None = None, registrations: list[Path] = ()) -> None:
+                 port: int | None = None, registrations: Sequence[Path] = ()) -> None:
         self.directory = Path(directory)
         self.server_name = server_name
         self.port = port or free_port()

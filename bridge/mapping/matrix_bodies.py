@@ -22,6 +22,7 @@ from bridge.content.models import (
     Audio,
     Document,
     Image,
+    InternalId,
     Location,
     MediaKind,
     Sticker,
@@ -128,7 +129,9 @@ class BodyMapper:
             warnings=_spoiler_warning(optional_string(content.formatted_body)),
         )
 
-    async def _caption(self, content: MediaMessageEventContent) -> tuple[str, tuple, tuple]:
+    async def _caption(
+        self, content: MediaMessageEventContent,
+    ) -> tuple[str, tuple[InternalId, ...], tuple[str, ...]]:
         """(caption, mentions, warnings): MSC2530, a body that differs from the filename."""
         body, filename = string(content.body), string(content.filename)
         if not filename or body == filename or not body:
@@ -165,7 +168,9 @@ class BodyMapper:
         if kind is MediaKind.AUDIO and VOICE_KEY in content:
             return await self._voice(content)
         data = await self._fetch(content, kind)
-        caption, mentions, warnings = ("", (), ())
+        caption = ""
+        mentions: tuple[InternalId, ...] = ()
+        warnings: tuple[str, ...] = ()
         if with_caption:
             caption, mentions, warnings = await self._caption(content)
         thumbnail = await self._thumbnail(content) if kind is not MediaKind.AUDIO else b""
@@ -285,7 +290,7 @@ def _format(content: object) -> str | None:
     return optional_string(getattr(value, "value", value))
 
 
-def _mapping(value: object) -> dict:
+def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 

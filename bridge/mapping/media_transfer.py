@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from mautrix.crypto.attachments import decrypt_attachment, encrypt_attachment
@@ -141,7 +141,8 @@ class UploadedMedia:
     url: ContentURI | None = None
     file: EncryptedFile | None = None
 
-    def apply(self, content: dict, url_key: str = "url", file_key: str = "file") -> None:
+    def apply(self, content: dict[str, Any], url_key: str = "url",
+              file_key: str = "file") -> None:
         if self.file is not None:
             content[file_key] = self.file.serialize()
         else:

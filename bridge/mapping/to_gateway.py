@@ -20,6 +20,7 @@ from mautrix.types import (
     MessageEvent,
     ReactionEvent,
     RedactionEvent,
+    RelatesTo,
     RelationType,
 )
 
@@ -220,7 +221,7 @@ class MatrixToGateway:
         return GatewayMessage(
             content=EditModel(
                 target=self._key(target, portal),
-                new_content=mapped.body,  # type: ignore[arg-type]
+                new_content=mapped.body,
                 timestamp_ms=event.timestamp,
             ),
             warnings=mapped.warnings,
@@ -230,7 +231,7 @@ class MatrixToGateway:
 
 def _quoted_event(event: MessageEvent) -> EventID | None:
     """The event a reply quotes; a thread message counts as a reply to what it follows."""
-    relates_to = getattr(event.content, "relates_to", None)
+    relates_to: RelatesTo | None = getattr(event.content, "relates_to", None)
     if relates_to is None:
         return None
     if relates_to.in_reply_to is not None and relates_to.in_reply_to.event_id:

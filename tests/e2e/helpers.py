@@ -47,7 +47,7 @@ async def opted_in_person(stack: Stack, localpart: str, store, *, trusted_dm: bo
     await person.wait_for(room, notice("Before you turn on"))
     await person.send_text(room, "opt-in confirm")
     await person.wait_for(room, notice("third-party chats are on"))
-    account = await stack.bridge.partners.accounts.get(person.user_id)
+    account = await stack.bridge.running.partners.accounts.get(person.user_id)
     return person, room, account.internal_id
 
 

@@ -51,7 +51,7 @@ async def test_admin_commands_and_refusals(db_url, tmp_path):
             await admin.wait_for(room, notice("@nobody:localhost: You are not opted in"))
             await admin.send_text(room, "force-opt-out @alice:localhost")
             await admin.wait_for(room, notice("@alice:localhost is opted out"))
-            account = await stack.bridge.partners.accounts.get("@alice:localhost")
+            account = await stack.bridge.running.partners.accounts.get("@alice:localhost")
             assert account.state.value == "opted_out" and alice_id
         finally:
             await alice.close()

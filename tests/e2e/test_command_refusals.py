@@ -125,7 +125,7 @@ async def test_every_command_refuses_clearly(db_url, tmp_path):
             assert "`opt-in" in help_text and "`users`" not in help_text
 
             await expect_answers(alice, alice_room, BAD_ARGUMENTS)
-            account = await stack.bridge.partners.accounts.get("@alice:localhost")
+            account = await stack.bridge.running.partners.accounts.get("@alice:localhost")
             assert account.state.value == "active"  # `opt-out` without `confirm` changed nothing
 
             admin_room = await admin.create_dm(BOT)

@@ -101,7 +101,7 @@ async def test_outage_notice_bridge_state_and_recovery(db_url, tmp_path):
             auth, pushed = receiver.pushed[-1]
             assert auth == f"Bearer {stack.bridge.config['appservice.as_token']}"
             assert (pushed["state_event"], pushed["remote_name"]) == ("CONNECTED", "alice")
-            client = stack.bridge.partners.client(alice.user_id)
+            client = stack.bridge.running.partners.client(alice.user_id)
             client.wake()
             await reconnected(client, 1)
 

@@ -59,7 +59,7 @@ async def test_every_message_type_from_matrix(db_url, tmp_path):
             room = await join_invited_room(alice)
             greeting = await wait_event(alice, room, lambda e: isinstance(e, RoomMessageText))
             ghost = greeting.sender
-            portal = await stack.bridge.portals.by_room(room)
+            portal = await stack.bridge.running.portals.by_room(room)
             received = 0
 
             async def alice_sends(content: dict, event_type: str = "m.room.message"):

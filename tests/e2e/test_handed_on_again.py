@@ -33,31 +33,31 @@ async def test_a_message_handed_on_again_after_the_send_shows_once(db_url, tmp_p
             room = await join_invited_room(alice)
             first = await alice.wait_for(room, lambda e: isinstance(e, RoomMessageText)
                                          and e.body == "once only")
-            portal = await stack.bridge.portals.by_room(room)
+            portal = await stack.bridge.running.portals.by_room(room)
             assert portal.ghost.username == "gina"
 
             # The crash window: the event is in the room, the message map does not know it.
-            await stack.bridge.db.execute(
+            await stack.bridge.running.db.execute(
                 "DELETE FROM portal_message WHERE room_id=$1 AND stanza_id=$2", room, "ONCE-1")
-            client = stack.bridge.partners.client(alice.user_id)
+            client = stack.bridge.running.partners.client(alice.user_id)
             again = IncomingMessage("ONCE-1", Address(gina),
                                     encode_content(Text(text="once only")),
                                     timestamp=None, username=None)
-            assert await stack.bridge.incoming.deliver(client, again) is True
+            assert await stack.bridge.running.incoming.deliver(client, again) is True
 
-            mapped = await stack.bridge.portals.messages.by_stanza(room, "ONCE-1")
+            mapped = await stack.bridge.running.portals.messages.by_stanza(room, "ONCE-1")
             assert mapped is not None and mapped.event_id == first.event_id
 
             # The homeserver forgot the transaction id (Synapse keeps it in memory for 30 to 60
             # minutes): the bridge looks for the event in the room instead of sending again.
-            await stack.bridge.db.execute(
+            await stack.bridge.running.db.execute(
                 "DELETE FROM portal_message WHERE room_id=$1 AND stanza_id=$2", room, "ONCE-1")
             monkeypatch.setattr(incoming, "matrix_txn_id", lambda *_: "forgotten-by-the-server")
             resumed = IncomingMessage("ONCE-1", Address(gina),
                                       encode_content(Text(text="once only")), timestamp=None,
                                       username=None, may_be_bridged=True)
-            assert await stack.bridge.incoming.deliver(client, resumed) is True
-            mapped = await stack.bridge.portals.messages.by_stanza(room, "ONCE-1")
+            assert await stack.bridge.running.incoming.deliver(client, resumed) is True
+            mapped = await stack.bridge.running.portals.messages.by_stanza(room, "ONCE-1")
             assert mapped is not None and mapped.event_id == first.event_id
             monkeypatch.undo()
             await send_as_gatekeeper(stack, "gina", alice_id, Text(text="and then this"))

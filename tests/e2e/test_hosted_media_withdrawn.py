@@ -32,7 +32,7 @@ pytestmark = pytest.mark.synapse
 
 def hosted_paths(stack) -> list[str]:
     """Every download path the bridge hands out, recorded on the way (the real store runs)."""
-    hosted = stack.bridge.hosted_media
+    hosted = stack.bridge.running.hosted_media
     paths: list[str] = []
     store = hosted.store
 
@@ -54,7 +54,7 @@ async def proxy_status(stack, path: str) -> int:
 
 
 async def rows_for(stack, event_id: str) -> int:
-    return await stack.bridge.db.fetchval(
+    return await stack.bridge.running.db.fetchval(
         "SELECT COUNT(*) FROM hosted_media WHERE message_id=$1", stanza_id_for(event_id))
 
 

@@ -48,7 +48,7 @@ async def inbound_rows(stack, user_id: str, sender: str, count: int, timeout: fl
     """Wait until the bridge stored ``count`` messages from ``sender``; their states."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = await stack.bridge.db.fetch(
+        rows = await stack.bridge.running.db.fetch(
             "SELECT state, error FROM signal_inbound WHERE user_id=$1 AND sender=$2"
             " ORDER BY received_at", user_id, sender)
         if len(rows) >= count:
@@ -58,8 +58,8 @@ async def inbound_rows(stack, user_id: str, sender: str, count: int, timeout: fl
 
 
 async def trusted_key(stack, user_id: str, peer: str) -> bytes | None:
-    async with stack.bridge.db.acquire() as conn:
-        return await stack.bridge.partners.store.load_peer_identity(conn, user_id, peer)
+    async with stack.bridge.running.db.acquire() as conn:
+        return await stack.bridge.running.partners.store.load_peer_identity(conn, user_id, peer)
 
 
 async def gatekeeper_key(stack, address: str) -> bytes:
@@ -101,7 +101,7 @@ async def test_block_policy_holds_both_ways_until_trusted(db_url, tmp_path):
                 await send_as_gatekeeper(stack, "gina", alice_id, Text(text=body))
             rows = await inbound_rows(stack, alice.user_id, gina, 3)
             assert rows[1:] == [("failed", "UntrustedIdentityError")] * 2
-            queued = await stack.bridge.db.fetchval(
+            queued = await stack.bridge.running.db.fetchval(
                 "SELECT COUNT(*) FROM signal_outbound WHERE user_id=$1 AND recipient=$2"
                 " AND state='queued'", alice.user_id, gina)
             assert queued == 1

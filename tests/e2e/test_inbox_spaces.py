@@ -28,12 +28,13 @@ async def test_portals_live_in_a_space_until_the_user_chooses_main(db_url, tmp_p
             await simulated_user(stack, "gina")
             await send_as_gatekeeper(stack, "gina", alice_id, Text(text="hello"))
             deadline = time.monotonic() + 30
-            while not (portals := await stack.bridge.portals.for_user(alice.user_id)):
+            while not (portals := await stack.bridge.running.portals.for_user(alice.user_id)):
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.2)
             portal_room = portals[0].room_id
             # The default inbox is a separate space, filed right after the portal is created.
-            while not (user := await stack.bridge.spaces.users.get(alice.user_id)).space_room:
+            while not (user := await stack.bridge.running.spaces.users.get(
+                                                                           alice.user_id)).space_room:
                 assert time.monotonic() < deadline, "no space was created"
                 await asyncio.sleep(0.2)
             await alice.sync()

@@ -30,7 +30,7 @@ async def test_requests_hold_until_accepted_and_blocked_ones_stay_away(db_url, t
             await asyncio.sleep(2)
             await alice.sync()
             assert not alice.client.invited_rooms  # nothing is shown before accepting
-            assert await stack.bridge.portals.for_user(alice.user_id) == []
+            assert await stack.bridge.running.portals.for_user(alice.user_id) == []
 
             await alice.send_text(management, "accept gina")
             await alice.wait_for(management, notice("Accepted"))
@@ -48,8 +48,8 @@ async def test_requests_hold_until_accepted_and_blocked_ones_stay_away(db_url, t
             assert mallory in blocks["blocked"]
             await alice.send_text(management, "accept mallory")
             await alice.wait_for(management, notice("There is no message request from"))
-            assert len(await stack.bridge.portals.for_user(alice.user_id)) == 1
-            inbound = await stack.bridge.db.fetchval(
+            assert len(await stack.bridge.running.portals.for_user(alice.user_id)) == 1
+            inbound = await stack.bridge.running.db.fetchval(
                 "SELECT COUNT(*) FROM signal_inbound WHERE user_id=$1 AND state='decrypted'",
                 alice.user_id)
             assert inbound == 0  # what mallory sent was dropped, not kept waiting

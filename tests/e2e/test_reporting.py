@@ -115,10 +115,10 @@ async def test_report_with_picked_messages_block_and_refusals(db_url, tmp_path, 
             assert [m["id"] for m in second["messages"]] == sent[:1]
             assert second["block_requested"] and second["reason"] == ""
             assert gina in (await stack.admin.call("GET", f"/blocks/{alice_id}"))[1]["blocked"]
-            assert (await stack.bridge.portals.by_room(portal)).blocked
+            assert (await stack.bridge.running.portals.by_room(portal)).blocked
 
             # The gateway cannot be reached: nothing is reported, and the person is told.
-            client = stack.bridge.partners.client(alice.user_id)
+            client = stack.bridge.running.partners.client(alice.user_id)
             client.connection.settings = dataclasses.replace(client.connection.settings,
                                                              request_timeout=2.0)
             await stack.admin.call("PUT", "/faults", {"unavailable": True, "retry_after": 1})
@@ -152,9 +152,9 @@ async def test_a_message_request_can_be_reported_and_blocked(db_url, tmp_path):
             assert report["messages"][0]["content"]["text"] == "claim your prize-8841"
             assert mallory in (await stack.admin.call("GET", f"/blocks/{alice_id}"))[1][
                 "blocked"]
-            request = await stack.bridge.requests.get(alice.user_id, mallory)
+            request = await stack.bridge.running.requests.get(alice.user_id, mallory)
             assert request.state.value == "blocked"
-            held = await stack.bridge.db.fetchval(
+            held = await stack.bridge.running.db.fetchval(
                 "SELECT COUNT(*) FROM signal_inbound WHERE user_id=$1 AND state='decrypted'",
                 alice.user_id)
             assert held == 0  # what the request held was dropped, as with `block`

@@ -46,7 +46,7 @@ async def test_text_both_ways_through_an_encrypted_portal(db_url, tmp_path):
             [(entry, content)] = await gatekeeper_inbox(stack, "gina", 1)
             assert entry["from"] == alice_id
             assert isinstance(content, Text) and content.text == "hi gina, this is alice"
-            portal = await stack.bridge.portals.by_room(portal_room)
+            portal = await stack.bridge.running.portals.by_room(portal_room)
             assert portal.contact_id == gina
             # The ghost carries the name the gateway gives the sender (notify), not an id.
             assert portal.ghost.username == "gina"

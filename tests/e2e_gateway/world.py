@@ -27,17 +27,46 @@ from bridge.gateway.ids import Address, UserVisibleId
 from bridge.gateway.jwks_client import JwksCache
 from bridge.gateway.partner_routes import PartnerEndpoints, register_routes
 from bridge.gateway.tokens import SigningKey, jwks_document
-from bridge.partner.client import IncomingMessage, PartnerClient, SendResult
-from bridge.partner.service import PartnerService
+from bridge.partner.client import PartnerClient
+from bridge.partner.event_queue import UserEventQueues
+from bridge.partner.events import AccountChanged, ClientEvent, MessageStored, SendAcknowledged
+from bridge.partner.identity_holds import forget_user as forget_identity_holds
+from bridge.partner.service import GatewaySettings, PartnerService
 from bridge.sandbox.config import SandboxConfig
 from bridge.sandbox.server import SandboxGateway
+from bridge.signal.store import SqlSignalStore
 from bridge.storage import Database, open_database
 from bridge.trust import MasterKey, Vault
+from bridge.trust.forgetting import UserData
 
 log = logging.getLogger("tests.e2e_gateway")
 
 ADMIN_SECRET = "restart-test-admin-secret"
 MXID = UserID("@alice:localhost")
+
+
+class _HandOn:
+    """What the chat flows do with a user's events, reduced to recording them: a stored
+    message is handed on (recorded) and then marked delivered, an ack is counted."""
+
+    def __init__(self, observed: Observed) -> None:
+        self.observed = observed
+
+    async def client_event(self, client: PartnerClient, event: ClientEvent) -> None:
+        if isinstance(event, MessageStored):
+            message = await client.stored_message(event)
+            if message is not None:
+                self.observed.delivered.append((message.stanza_id, message.sender,
+                                                message.plaintext))
+                await client.mark_delivered(message.stanza_id)
+        elif isinstance(event, SendAcknowledged):
+            if event.error is None:
+                self.observed.acked[event.stanza_id] += 1
+            else:
+                self.observed.send_errors.append(event)
+
+    async def account_event(self, event: AccountChanged) -> None:
+        pass
 
 
 class SandboxAdmin:
@@ -59,11 +88,11 @@ class SandboxAdmin:
 class Observed:
     """What both ends saw, kept across every restart."""
 
-    #: (stanza id, sender, plaintext) for each call of the bridge's ``deliver`` callback
+    #: (stanza id, sender, plaintext) for each stored message handed on from the user's events
     delivered: list[tuple[str, str, bytes]] = field(default_factory=list)
-    #: gateway acks reported to the bridge's ``report`` callback, by stanza id
+    #: gateway acks the user's events reported, by stanza id
     acked: Counter[str] = field(default_factory=Counter)
-    send_errors: list[SendResult] = field(default_factory=list)
+    send_errors: list[SendAcknowledged] = field(default_factory=list)
     #: messages the gateway delivered again after the partner had stored them
     redelivered_to_partner: int = 0
     #: ciphertexts the partner sent again from its outbox after a reconnect
@@ -155,13 +184,18 @@ class World:
         self._bridge_http = aiohttp.ClientSession()
         tokens = IdentityTokenIssuer(self.signing_key, partner_base=self.partner_base,
                                      gateway_audience=self.gateway_base, lifetime_seconds=3600)
+        self._events = UserEventQueues()
+        vault = Vault(self.master_key)
+        store = SqlSignalStore(vault)
         service = PartnerService(
-            db=self.db, vault=Vault(self.master_key), http=self._bridge_http, tokens=tokens,
+            db=self.db, vault=vault, http=self._bridge_http, tokens=tokens,
             gateway_base=self.gateway_base,
-            settings={"idle_timeout": 300.0, "keepalive_interval": 30.0},
+            settings=GatewaySettings(idle_timeout=300.0, keepalive_interval=30.0),
             user_visible_id_template="{localpart}", allow_custom_username=False,
-            deliver=self._deliver, report=self._report,
+            store=store, user_data=UserData([store.delete_user, forget_identity_holds], vault),
+            events=self._events, observe=lambda what, count: None,
         )
+        self._events.start(_HandOn(self.observed))
         self._instrument(service)
         self.service = service
         await service.start("")
@@ -190,7 +224,7 @@ class World:
                 if transport is not None:
                     transport.abort()
             tasks = [t for t in (client.connection._task, client._queued_sender,
-                                 client._delivery_task)
+                                 *self._events.workers())
                      if t is not None and not t.done()]
             for task in tasks:
                 task.cancel()
@@ -221,15 +255,6 @@ class World:
         client = self.service.client(MXID)
         assert client is not None
         return client
-
-    async def _deliver(self, client: PartnerClient, message: IncomingMessage) -> None:
-        self.observed.delivered.append((message.stanza_id, message.sender, message.plaintext))
-
-    async def _report(self, client: PartnerClient, result: SendResult) -> None:
-        if result.error is None:
-            self.observed.acked[result.stanza_id] += 1
-        else:
-            self.observed.send_errors.append(result)
 
     def _instrument(self, service: PartnerService) -> None:
         """Count redeliveries and resends on every client the service builds (observation

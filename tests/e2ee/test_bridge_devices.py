@@ -51,7 +51,7 @@ async def test_each_sender_encrypts_with_its_own_cross_signed_device(db_url, tmp
             assert ghost_device, "the ghost's message was not encrypted by a device of the ghost"
             bot_device = device_with_curve_key(keys, BOT, bot_notice.sender_key)
             assert bot_device, "the bot's notice was not encrypted by a device of the bot"
-            assert bot_device == stack.bridge.encryption.device_id
+            assert bot_device == stack.bridge.running.encryption.device_id
             ghost_master = cross_signing_chain(keys, ghost, ghost_device)
             bot_master = cross_signing_chain(keys, BOT, bot_device)
             assert ghost_master != bot_master
@@ -59,7 +59,7 @@ async def test_each_sender_encrypts_with_its_own_cross_signed_device(db_url, tmp
             assert await devices_of(homeserver, as_token, BOT) == [bot_device]
             assert await devices_of(homeserver, as_token, ghost) == [ghost_device]
 
-            status = await stack.bridge.encryption.status()
+            status = await stack.bridge.running.encryption.status()
             assert status.master_key == bot_master and status.device_signed
 
             await stack.restart_bridge()
@@ -86,10 +86,10 @@ async def test_a_ghost_that_never_speaks_has_no_device(db_url, tmp_path):
             await simulated_user(stack, "hugo")
             await alice.send_text(management, "start-chat hugo")
             portal = await join_invited_room(alice)
-            portal_record = await stack.bridge.portals.by_room(portal)
+            portal_record = await stack.bridge.running.portals.by_room(portal)
             ghost = portal_record.ghost.mxid
             # The bot's notices in the portal come from the bot's device; the ghost only joined.
-            assert await stack.bridge.encryption.records.get(ghost) is None
+            assert await stack.bridge.running.encryption.records.get(ghost) is None
             assert await devices_of(stack.synapse.address,
                                     stack.bridge.config["appservice.as_token"], ghost) == []
         finally:

@@ -96,7 +96,8 @@ async def test_every_message_type_both_ways_without_a_shield(db_url, tmp_path):
         alice = await element_person(stack, tmp_path, "alice")
         try:
             management = await opt_in(alice)
-            alice_id = (await stack.bridge.partners.accounts.get(alice.user_id)).internal_id
+            alice_id = (await stack.bridge.running.partners.accounts.get(
+                                                                         alice.user_id)).internal_id
             await simulated_user(stack, "gina")
 
             async def gina_sends(stanza_id: str, content) -> None:

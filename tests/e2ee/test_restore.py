@@ -81,7 +81,7 @@ async def test_restores_keep_the_identity_unless_the_keys_are_lost(db_url, tmp_p
             await simulated_user(stack, "gina")
             await alice.send_text(management, "start-chat gina")
             portal = await join_invited_room(alice)
-            ghost = (await stack.bridge.portals.by_room(portal)).ghost.mxid
+            ghost = (await stack.bridge.running.portals.by_room(portal)).ghost.mxid
             await stack.bridge.stop()
             await backups.take("before-keys")
             await stack.restart_bridge()

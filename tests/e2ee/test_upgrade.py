@@ -131,8 +131,9 @@ async def test_an_installation_from_before_upgrades_in_place(db_url, tmp_path):
             assert ghost not in keys["master_keys"] and BOT not in keys["master_keys"]
 
             bridge = await release.upgrade()
-            assert bridge.encryption is not None
-            assert bridge.encryption.device_id == old_bot_device, "the bot got a new device"
+            assert bridge.running.encryption is not None
+            encryption = bridge.running.encryption
+            assert encryption.device_id == old_bot_device, "the bot got a new device"
 
             await send_as_gatekeeper(stack, "gina", alice_id, Text(text="after the upgrade"))
             after = await alice.wait_for(portal, text("after the upgrade"), timeout=60)

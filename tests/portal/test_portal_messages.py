@@ -37,7 +37,7 @@ async def open_portal(stack, tmp_path):
     alice = await PersonClient.create(stack.synapse, "alice", tmp_path / "alice")
     # Status events have a type nio does not know; record them too.
     alice.client.add_event_callback(alice._record, UnknownEvent)
-    portal = await stack.bridge.portals.get_or_create(ALICE, CONTACT, CONTACT_NAME)
+    portal = await stack.bridge.running.portals.get_or_create(ALICE, CONTACT, CONTACT_NAME)
     await join(alice, portal.room_id)
     return alice, portal
 
@@ -56,7 +56,7 @@ async def test_read_only_portal_refuses_the_users_messages(db_url, tmp_path):
             allowed = await send_as_alice(alice, portal.room_id, "still allowed")
             assert isinstance(allowed, RoomSendResponse), allowed
 
-            portals = stack.bridge.portals
+            portals = stack.bridge.running.portals
             assert await portals.set_read_only_for_user(
                 ALICE, "you turned off third-party chats.") == [portal]
             assert await portals.set_read_only_for_user(ALICE, "again") == []  # already so
@@ -67,7 +67,7 @@ async def test_read_only_portal_refuses_the_users_messages(db_url, tmp_path):
             assert isinstance(refused, RoomSendError), refused
             assert refused.status_code == "M_FORBIDDEN"
             assert portal.read_only
-            assert (await stack.bridge.portals.by_room(portal.room_id)).read_only
+            assert (await stack.bridge.running.portals.by_room(portal.room_id)).read_only
             # The contact and the bot can still write into the room.
             await portal.send_notice("The contact's history stays here.", sender=SendAs.GHOST)
             await alice.wait_for(portal.room_id, notice_containing("history stays"))
@@ -147,8 +147,8 @@ async def test_a_user_who_left_is_invited_again(db_url, tmp_path):
         try:
             assert await portal.ensure_user_invited() is False  # joined: nothing to do
             # A lost membership cache is refilled from the homeserver, not guessed.
-            state_store = stack.bridge.appservice.state_store
-            await stack.bridge.db.execute(
+            state_store = stack.bridge.running.appservice.state_store
+            await stack.bridge.running.db.execute(
                 "DELETE FROM mx_user_profile WHERE room_id=$1 AND user_id=$2",
                 portal.room_id, ALICE)
             assert await state_store.get_membership(portal.room_id, ALICE) == Membership.LEAVE
@@ -162,7 +162,7 @@ async def test_a_user_who_left_is_invited_again(db_url, tmp_path):
                     break
                 await asyncio.sleep(0.1)
             assert await state_store.get_membership(portal.room_id, ALICE) == Membership.LEAVE
-            again = await stack.bridge.portals.get_or_create(ALICE, CONTACT, CONTACT_NAME)
+            again = await stack.bridge.running.portals.get_or_create(ALICE, CONTACT, CONTACT_NAME)
             assert again is portal
             await alice.sync()
             assert portal.room_id in alice.client.invited_rooms

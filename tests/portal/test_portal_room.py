@@ -25,7 +25,8 @@ async def test_new_portal_is_an_encrypted_dm_with_the_ghost(db_url, tmp_path):
         bridge = stack.bridge
         alice = await PersonClient.create(stack.synapse, "alice", tmp_path / "alice")
         try:
-            portal = await bridge.portals.get_or_create("@alice:localhost", CONTACT, CONTACT_NAME)
+            portal = await bridge.running.portals.get_or_create("@alice:localhost", CONTACT,
+                                                                CONTACT_NAME)
             assert portal.ghost.mxid == GHOST
             await join(alice, portal.room_id)
             state = await room_state(alice, portal.room_id)
@@ -62,9 +63,9 @@ async def test_new_portal_is_an_encrypted_dm_with_the_ghost(db_url, tmp_path):
 
             profile = await alice.client.get_displayname(GHOST)
             assert profile.displayname == CONTACT_NAME
-            assert await bridge.portals.by_room(portal.room_id) is portal
-            assert await bridge.portals.for_user("@alice:localhost") == [portal]
-            assert await bridge.portals.for_user("@carol:localhost") == []
+            assert await bridge.running.portals.by_room(portal.room_id) is portal
+            assert await bridge.running.portals.for_user("@alice:localhost") == [portal]
+            assert await bridge.running.portals.for_user("@carol:localhost") == []
 
             # The contact writes: the ghost sends, the bot's device encrypts, nio decrypts.
             event_id = await portal.send(TextMessageEventContent(msgtype=MessageType.TEXT,

@@ -21,7 +21,7 @@ def bridge_channel(state) -> dict:
 
 async def test_a_renamed_contact_renames_the_ghost_and_every_portal(db_url, tmp_path):
     async with restartable_stack(db_url, tmp_path) as stack:
-        portals = stack.bridge.portals
+        portals = stack.bridge.running.portals
         alice = await PersonClient.create(stack.synapse, "alice", tmp_path / "alice")
         carol = await PersonClient.create(stack.synapse, "carol", tmp_path / "carol")
         try:
@@ -60,7 +60,7 @@ async def test_unencrypted_portals_when_encryption_is_off_by_default(db_url, tmp
     async with restartable_stack(db_url, tmp_path, overrides=overrides) as stack:
         alice = await PersonClient.create(stack.synapse, "alice", tmp_path / "alice")
         try:
-            portal = await stack.bridge.portals.get_or_create(alice.user_id, CONTACT,
+            portal = await stack.bridge.running.portals.get_or_create(alice.user_id, CONTACT,
                                                               CONTACT_NAME)
             assert portal.record.encrypted is False
             await join(alice, portal.room_id)

@@ -17,8 +17,8 @@ NEW_AVATAR = b"\x89PNG\r\n\x1a\n second avatar"
 async def test_ghost_profile_is_set_once_and_follows_changes(db_url, tmp_path):
     overrides = {"bridge.displayname_template": "{username} (third-party)"}
     async with restartable_stack(db_url, tmp_path, overrides=overrides) as stack:
-        puppets = stack.bridge.puppets
-        bot = stack.bridge.appservice.intent
+        puppets = stack.bridge.running.puppets
+        bot = stack.bridge.running.appservice.intent
         ghost = await puppets.get_or_create(CONTACT, "Bob")
         assert ghost.mxid == GHOST and ghost.displayname == "Bob (third-party)"
         assert await puppets.get_or_create(CONTACT, "Bob") is ghost
@@ -38,8 +38,9 @@ async def test_ghost_profile_is_set_once_and_follows_changes(db_url, tmp_path):
         assert (await bot.get_displayname(GHOST)) == "Robert (third-party)"
 
         bridge = await stack.restart_bridge()
-        again = await bridge.puppets.get_or_create(CONTACT, "Robert")
+        again = await bridge.running.puppets.get_or_create(CONTACT, "Robert")
         assert again is not ghost and again.record.avatar_mxc == ghost.record.avatar_mxc
         assert await again.update_profile(avatar=NEW_AVATAR, avatar_mime="image/png") is False
-        assert (await bridge.puppets.by_mxid(GHOST)) is again
-        assert bridge.puppets.is_ghost(GHOST) and not bridge.puppets.is_ghost(bot.mxid)
+        assert (await bridge.running.puppets.by_mxid(GHOST)) is again
+        assert bridge.running.puppets.is_ghost(GHOST) and not bridge.running.puppets.is_ghost(
+                                                                                              bot.mxid)
