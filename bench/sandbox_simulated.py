@@ -2,7 +2,7 @@
 
 Runs one in-process sandbox (SQLite state file in a temporary directory, or ``--database-url``)
 with a tiny partner server and measures, with the simulated user's Signal state in the database
-(sealed ``SqlSignalStore``):
+(sealed ``SqlSignalStores``):
 
 * content sends through the admin API (HTTP → build + encode content → Signal encrypt →
   route → mailbox), each received, decrypted and decoded by the partner before the next,

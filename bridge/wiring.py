@@ -51,7 +51,7 @@ from .partner.event_queue import UserEventQueues
 from .partner.identity_holds import forget_user as forget_identity_holds
 from .partner.service import GatewaySettings, PartnerService
 from .provisioning import ProvisioningApi
-from .signal.store import SqlSignalStore
+from .signal.store import SqlSignalStores
 from .storage import Database
 from .trust import MasterKey, Vault
 from .trust.forgetting import UserData
@@ -148,7 +148,7 @@ def build_services(config: Config, db: Database, master_key: MasterKey) -> Servi
         gateway_audience=_gateway_id(config),
         lifetime_seconds=config["partner_server.identity_token_lifetime"],
     )
-    signal_store = SqlSignalStore(vault)
+    signal_store = SqlSignalStores(vault)
     # Kept for reports; built here because opting out forgets it too.
     evidence = ReportEvidence(db, vault, config["bridge.reportable_messages"])
     user_data = UserData([signal_store.delete_user, forget_identity_holds,

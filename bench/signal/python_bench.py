@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.signal.agreement import PeerBundle
 from bridge.signal.party import SignalParty
-from bridge.signal.store import MemorySignalStore, SqlSignalStore
+from bridge.signal.store import MemorySignalStore, SignalStore, SqlSignalStores
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 
@@ -28,10 +28,10 @@ def _bundle(published, use_pre_key=True) -> PeerBundle:
 class Harness:
     """Two parties and a way to run each step in its own transaction (or none)."""
 
-    def __init__(self, store, db=None) -> None:
-        self.store, self.db = store, db
-        self.alice = SignalParty(store, "@alice:bench")
-        self.bob = SignalParty(store, "@bob:bench")
+    def __init__(self, store_for: Callable[[str], SignalStore], db=None) -> None:
+        self.db = db
+        self.alice = SignalParty(store_for("@alice:bench"))
+        self.bob = SignalParty(store_for("@bob:bench"))
 
     @contextlib.asynccontextmanager
     async def txn(self) -> AsyncIterator[Any]:
@@ -58,12 +58,12 @@ class Harness:
 @contextlib.asynccontextmanager
 async def harness(persistent: bool) -> AsyncIterator[Harness]:
     if not persistent:
-        yield Harness(MemorySignalStore())
+        yield Harness(MemorySignalStore)
         return
     with tempfile.TemporaryDirectory(prefix="signal-bench-") as tmp:
         db = await open_database(f"sqlite:{Path(tmp) / 'bench.db'}")
         try:
-            yield Harness(SqlSignalStore(Vault(MasterKey.generate())), db)
+            yield Harness(SqlSignalStores(Vault(MasterKey.generate())).for_user, db)
         finally:
             await db.stop()
 

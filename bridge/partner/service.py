@@ -33,7 +33,7 @@ from ..gateway.noise_channel import generate_static_private, static_public_from_
 from ..gateway.requests import SignedPreKey
 from ..signal.durable import Inbox, Outbox
 from ..signal.party import SignalParty
-from ..signal.store import SqlSignalStore
+from ..signal.store import SqlSignalStores
 from ..signal.types import UserId
 from ..storage import acquire, transaction
 from ..trust import Purpose, Vault
@@ -73,7 +73,7 @@ class PartnerService:
     def __init__(self, *, db: Database, vault: Vault, http: aiohttp.ClientSession,
                  tokens: IdentityTokenIssuer, gateway_base: str, settings: GatewaySettings,
                  user_visible_id_template: str, allow_custom_username: bool,
-                 store: SqlSignalStore, user_data: UserData, events: UserEventQueues,
+                 store: SqlSignalStores, user_data: UserData, events: UserEventQueues,
                  observe: Observer, identity_change_policy: str = "notice") -> None:
         self.db = db
         self.http = http
@@ -169,7 +169,7 @@ class PartnerService:
         except GatewayUnreachable as e:
             raise OptInError(f"Opting in failed: the gateway could not be reached ({e}). "
                              "Try again later.") from e
-        party = SignalParty(self.store, UserId(mxid))
+        party = SignalParty(self.store.for_user(UserId(mxid)))
         noise_private = generate_static_private()
         async with acquire(self.db) as conn, transaction(conn):
             await party.ensure_identity(conn)
@@ -283,7 +283,7 @@ class PartnerService:
         async with acquire(self.db) as conn:
             boundary = await scope.boundary(conn)
             noise_private = boundary.open(Purpose.NOISE_STATIC, "static", account.sealed_noise_key)
-        party = SignalParty(self.store, UserId(account.mxid),
+        party = SignalParty(self.store.for_user(UserId(account.mxid)),
                             accept_identity_changes=self.identity_change_policy == "notice")
         settings = ConnectionSettings(
             chat_url=self.gateway_base.replace("http", "ws", 1) + "/chat",

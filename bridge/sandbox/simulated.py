@@ -6,7 +6,7 @@ partner users through the same router as everyone else. What it sends is the cal
 (normally content built by ``bridge.sandbox.simulated_content`` and encoded with
 ``bridge.content.encode_content``); what it receives is decrypted, decoded and kept in its inbox.
 
-Its Signal state lives in the sandbox's database (``SqlSignalStore``: the bridge's own store,
+Its Signal state lives in the sandbox's database (``SqlSignalStores``: the bridge's own store,
 every secret sealed under a per-user data key wrapped by the sandbox's master key), so sessions
 survive a sandbox restart and partners see no spurious identity change. A decryption and the
 inbox entry it produces commit in one transaction, and only then is the mailbox entry acked
@@ -34,7 +34,7 @@ from bridge.signal import prekeys
 from bridge.signal.agreement import PeerBundle
 from bridge.signal.errors import SignalError
 from bridge.signal.party import SignalParty
-from bridge.signal.store import SqlSignalStore
+from bridge.signal.store import SqlSignalStores
 from bridge.signal.types import PeerId, UserId
 from bridge.trust import MasterKey, Vault
 
@@ -93,7 +93,7 @@ class SimulatedUsers:
 
     async def start(self) -> None:
         self.vault = Vault(await load_master_key(self.gw))
-        self.signal_store = SqlSignalStore(self.vault)
+        self.signal_store = SqlSignalStores(self.vault)
         self.records = SimulatedUserStore(self.vault)
         self._simulated = set(await self.records.addresses(self.gw.db))
         if self._simulated:
@@ -103,7 +103,8 @@ class SimulatedUsers:
         return address in self._simulated
 
     def party(self, address: str) -> SignalParty:
-        return SignalParty(self.signal_store, UserId(address), accept_identity_changes=True)
+        return SignalParty(self.signal_store.for_user(UserId(address)),
+                           accept_identity_changes=True)
 
     def _lock(self, address: str) -> asyncio.Lock:
         return self._locks.setdefault(address, asyncio.Lock())
@@ -159,17 +160,17 @@ class SimulatedUsers:
         on_server = await self.gw.partners.count_one_time_prekeys(address)
         if on_server >= self.gw.config.low_prekey_threshold:
             return
-        user = UserId(address)
+        store = self.signal_store.for_user(UserId(address))
         async with self._lock(address), self.gw.db.acquire() as conn, conn.transaction():
-            loaded = await self.signal_store.load_identity(conn, user)
+            loaded = await store.load_identity(conn)
             if loaded is None:
                 return
             _, counters = loaded
             fresh = prekeys.generate_pre_keys(counters.next_pre_key_id,
                                               prekeys.PRE_KEY_POOL_SIZE - on_server)
-            await self.signal_store.save_pre_keys(conn, user, fresh)
+            await store.save_pre_keys(conn, fresh)
             counters.next_pre_key_id = prekeys.next_key_id(fresh[-1].key_id)
-            await self.signal_store.save_counters(conn, user, counters)
+            await store.save_counters(conn, counters)
             await self.records.set_published_up_to(conn, address, fresh[-1].key_id,
                                                    millis(self.gw.clock))
         await self.gw.partners.add_one_time_prekeys(

@@ -24,7 +24,7 @@ from ..trust import MasterKey, Vault
 from .agreement import PeerBundle
 from .keys import decode_public_key, encode_public_key
 from .party import PublishedBundle, SignalParty
-from .store import SqlSignalStore
+from .store import SqlSignalStores
 from .types import PeerId, UserId
 
 
@@ -70,11 +70,11 @@ class ConformanceDriver:
         self.db_path = db_path
         self.key_path = db_path.with_name(db_path.name + ".key")
         self.db: Database | None = None
-        self.store: SqlSignalStore | None = None
+        self.store: SqlSignalStores | None = None
 
     async def start(self) -> None:
         self.db = await open_database(f"sqlite:{self.db_path}")
-        self.store = SqlSignalStore(Vault(MasterKey.load_or_create(self.key_path)))
+        self.store = SqlSignalStores(Vault(MasterKey.load_or_create(self.key_path)))
 
     async def stop(self) -> None:
         if self.db is not None:
@@ -83,7 +83,7 @@ class ConformanceDriver:
 
     def _party(self, name: str) -> SignalParty:
         assert self.store is not None
-        return SignalParty(self.store, UserId(name))
+        return SignalParty(self.store.for_user(UserId(name)))
 
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         cmd = request.get("cmd")

@@ -27,7 +27,7 @@ from .errors import DuplicateMessageError, NoSessionError, TamperedMessageError,
 from .keys import KeyPair, sign, verify
 from .ratchet import aes_cbc_decrypt, aes_cbc_encrypt
 from .store import SignalStore
-from .types import GroupId, PeerId, UserId
+from .types import GroupId, PeerId
 from .wire import SenderKeyDistributionMessage, SenderKeyMessage
 
 #: most message keys one message may make us derive, and most kept per chain (libsignal: 2000)
@@ -164,15 +164,15 @@ def group_decrypt(record: SenderKeyRecord, body: bytes) -> bytes:
 class GroupCipher:
     """One user's sender keys, stored sealed through the user's boundary."""
 
-    def __init__(self, store: SignalStore, user_id: UserId) -> None:
-        self.store, self.user_id = store, user_id
+    def __init__(self, store: SignalStore) -> None:
+        self.store, self.user_id = store, store.user
 
     async def _load(self, conn: Any, group: GroupId, sender: str) -> SenderKeyRecord:
-        data = await self.store.load_sender_key(conn, self.user_id, group, sender)
+        data = await self.store.load_sender_key(conn, group, sender)
         return SenderKeyRecord() if data is None else SenderKeyRecord.deserialize(data)
 
     async def _save(self, conn: Any, group: GroupId, sender: str, record: SenderKeyRecord) -> None:
-        await self.store.save_sender_key(conn, self.user_id, group, sender, record.serialize())
+        await self.store.save_sender_key(conn, group, sender, record.serialize())
 
     async def distribution_message(self, conn: Any, group: GroupId) -> bytes:
         """Our chain in ``group`` as a SenderKeyDistributionMessage (send it pairwise)."""

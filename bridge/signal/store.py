@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..storage import Connection, for_update
-from ..trust import Purpose, UserBoundary, Vault
+from ..trust import Purpose, Vault
+from ..trust.scope import UserScope, UserScopes
 from .keys import KeyPair
 from .prekeys import LocalIdentity, PreKey, SignedPreKey
 from .session import SessionRecord
@@ -40,28 +41,28 @@ class KeyCounters:
 
 
 class SignalStore(Protocol):
-    async def load_identity(self, conn: Any,
-                            user: UserId) -> tuple[LocalIdentity, KeyCounters] | None: ...
-    async def create_identity(self, conn: Any, user: UserId, identity: LocalIdentity,
+    """One user's Signal state: a store is made for one user and cannot name another."""
+
+    @property
+    def user(self) -> UserId: ...
+
+    async def load_identity(self, conn: Any) -> tuple[LocalIdentity, KeyCounters] | None: ...
+    async def create_identity(self, conn: Any, identity: LocalIdentity,
                               counters: KeyCounters) -> None: ...
-    async def save_counters(self, conn: Any, user: UserId, counters: KeyCounters) -> None: ...
-    async def load_signed_pre_keys(self, conn: Any, user: UserId) -> list[SignedPreKey]: ...
-    async def save_signed_pre_key(self, conn: Any, user: UserId, key: SignedPreKey) -> None: ...
-    async def delete_signed_pre_key(self, conn: Any, user: UserId, key_id: int) -> None: ...
-    async def load_pre_key(self, conn: Any, user: UserId, key_id: int) -> PreKey | None: ...
-    async def load_pre_keys(self, conn: Any, user: UserId) -> list[PreKey]: ...
-    async def save_pre_keys(self, conn: Any, user: UserId, keys: list[PreKey]) -> None: ...
-    async def delete_pre_key(self, conn: Any, user: UserId, key_id: int) -> None: ...
-    async def load_session(self, conn: Any, user: UserId,
-                           peer: PeerId) -> SessionRecord | None: ...
-    async def save_session(self, conn: Any, user: UserId, peer: PeerId,
-                           record: SessionRecord) -> None: ...
-    async def load_peer_identity(self, conn: Any, user: UserId, peer: PeerId) -> bytes | None: ...
-    async def save_peer_identity(self, conn: Any, user: UserId, peer: PeerId,
-                                 key: bytes) -> None: ...
-    async def load_sender_key(self, conn: Any, user: UserId, group: str,
-                              sender: str) -> bytes | None: ...
-    async def save_sender_key(self, conn: Any, user: UserId, group: str, sender: str,
+    async def save_counters(self, conn: Any, counters: KeyCounters) -> None: ...
+    async def load_signed_pre_keys(self, conn: Any) -> list[SignedPreKey]: ...
+    async def save_signed_pre_key(self, conn: Any, key: SignedPreKey) -> None: ...
+    async def delete_signed_pre_key(self, conn: Any, key_id: int) -> None: ...
+    async def load_pre_key(self, conn: Any, key_id: int) -> PreKey | None: ...
+    async def load_pre_keys(self, conn: Any) -> list[PreKey]: ...
+    async def save_pre_keys(self, conn: Any, keys: list[PreKey]) -> None: ...
+    async def delete_pre_key(self, conn: Any, key_id: int) -> None: ...
+    async def load_session(self, conn: Any, peer: PeerId) -> SessionRecord | None: ...
+    async def save_session(self, conn: Any, peer: PeerId, record: SessionRecord) -> None: ...
+    async def load_peer_identity(self, conn: Any, peer: PeerId) -> bytes | None: ...
+    async def save_peer_identity(self, conn: Any, peer: PeerId, key: bytes) -> None: ...
+    async def load_sender_key(self, conn: Any, group: str, sender: str) -> bytes | None: ...
+    async def save_sender_key(self, conn: Any, group: str, sender: str,
                               record: bytes) -> None: ...
 
 
@@ -157,161 +158,39 @@ class SessionMemo:
         if partition is not None:
             self._count -= len(partition)
 
+    def of(self, user: UserId) -> UserSessionMemo:
+        return UserSessionMemo(self, user)
 
-class SqlSignalStore:
-    """The durable store: the bridge database, every secret sealed by the user's boundary.
 
-    Loading a session always reads its row; what it saves is opening and decoding it when the
-    row still holds the bytes this store last saw for it (:class:`SessionMemo`), as in a
-    conversation's steady state.
-    """
+class UserSessionMemo:
+    """One user's part of a :class:`SessionMemo`: it names no other user."""
+
+    __slots__ = ("_memo", "_user")
+
+    def __init__(self, memo: SessionMemo, user: UserId) -> None:
+        self._memo = memo
+        self._user = user
+
+    def take(self, peer: PeerId, sealed: bytes) -> SessionRecord | None:
+        return self._memo.take(self._user, peer, sealed)
+
+    def keep(self, peer: PeerId, sealed: bytes, record: SessionRecord) -> None:
+        self._memo.keep(self._user, peer, sealed, record)
+
+
+class SqlSignalStores:
+    """The durable stores of every user: the bridge database, each user's secrets sealed by
+    their own boundary. Only the composition of a user's services holds this; per-user code
+    gets the one :class:`SqlSignalStore` made :meth:`for_user`."""
 
     SESSION_CACHE_SIZE = 4096
 
     def __init__(self, vault: Vault) -> None:
-        self.vault = vault
+        self._scopes = UserScopes(vault)
         self._sessions = SessionMemo(self.SESSION_CACHE_SIZE)
 
-    async def _boundary(self, conn: Connection, user: UserId) -> UserBoundary:
-        return await self.vault.boundary(conn, user)
-
-    async def load_identity(self, conn: Connection,
-                            user: UserId) -> tuple[LocalIdentity, KeyCounters] | None:
-        row = await conn.fetchrow(
-            "SELECT sealed, current_signed_pre_key_id, next_signed_pre_key_id, next_pre_key_id "
-            "FROM signal_identity WHERE user_id=$1", user)
-        if row is None:
-            return None
-        boundary = await self._boundary(conn, user)
-        identity = decode_identity(boundary.open(P_IDENTITY, "", row["sealed"]))
-        return identity, KeyCounters(row["current_signed_pre_key_id"],
-                                     row["next_signed_pre_key_id"], row["next_pre_key_id"])
-
-    async def create_identity(self, conn: Connection, user: UserId, identity: LocalIdentity,
-                              counters: KeyCounters) -> None:
-        boundary = await self._boundary(conn, user)
-        await conn.execute(
-            "INSERT INTO signal_identity (user_id, sealed, current_signed_pre_key_id, "
-            "next_signed_pre_key_id, next_pre_key_id) VALUES ($1, $2, $3, $4, $5)",
-            user, boundary.seal(P_IDENTITY, "", encode_identity(identity)),
-            counters.current_signed_pre_key_id, counters.next_signed_pre_key_id,
-            counters.next_pre_key_id)
-
-    async def save_counters(self, conn: Connection, user: UserId, counters: KeyCounters) -> None:
-        await conn.execute(
-            "UPDATE signal_identity SET current_signed_pre_key_id=$2, next_signed_pre_key_id=$3, "
-            "next_pre_key_id=$4 WHERE user_id=$1", user, counters.current_signed_pre_key_id,
-            counters.next_signed_pre_key_id, counters.next_pre_key_id)
-
-    async def load_signed_pre_keys(self, conn: Connection, user: UserId) -> list[SignedPreKey]:
-        boundary = await self._boundary(conn, user)
-        rows = await conn.fetch("SELECT key_id, sealed, created_at FROM signal_signed_pre_key "
-                                "WHERE user_id=$1 ORDER BY key_id", user)
-        return [decode_signed_pre_key(r["key_id"], r["created_at"], boundary.open(
-            P_SIGNED_PRE_KEY, str(r["key_id"]), r["sealed"])) for r in rows]
-
-    async def save_signed_pre_key(self, conn: Connection, user: UserId,
-                                  key: SignedPreKey) -> None:
-        boundary = await self._boundary(conn, user)
-        await conn.execute(
-            "INSERT INTO signal_signed_pre_key (user_id, key_id, sealed, created_at) "
-            "VALUES ($1, $2, $3, $4)", user, key.key_id,
-            boundary.seal(P_SIGNED_PRE_KEY, str(key.key_id), encode_signed_pre_key(key)),
-            key.created_at)
-
-    async def delete_signed_pre_key(self, conn: Connection, user: UserId, key_id: int) -> None:
-        await conn.execute("DELETE FROM signal_signed_pre_key WHERE user_id=$1 AND key_id=$2",
-                           user, key_id)
-
-    async def load_pre_key(self, conn: Connection, user: UserId, key_id: int) -> PreKey | None:
-        sealed = await conn.fetchval(
-            "SELECT sealed FROM signal_pre_key WHERE user_id=$1 AND key_id=$2", user, key_id)
-        if sealed is None:
-            return None
-        boundary = await self._boundary(conn, user)
-        return decode_pre_key(key_id, boundary.open(P_PRE_KEY, str(key_id), sealed))
-
-    async def load_pre_keys(self, conn: Connection, user: UserId) -> list[PreKey]:
-        boundary = await self._boundary(conn, user)
-        rows = await conn.fetch(
-            "SELECT key_id, sealed FROM signal_pre_key WHERE user_id=$1 ORDER BY key_id", user)
-        return [decode_pre_key(r["key_id"], boundary.open(P_PRE_KEY, str(r["key_id"]),
-                                                          r["sealed"])) for r in rows]
-
-    async def save_pre_keys(self, conn: Connection, user: UserId, keys: list[PreKey]) -> None:
-        boundary = await self._boundary(conn, user)
-        for key in keys:
-            # a wrapped-round id replaces a long-consumed key of the same id
-            await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
-                               user, key.key_id)
-            await conn.execute(
-                "INSERT INTO signal_pre_key (user_id, key_id, sealed) VALUES ($1, $2, $3)",
-                user, key.key_id, boundary.seal(P_PRE_KEY, str(key.key_id), encode_pre_key(key)))
-
-    async def delete_pre_key(self, conn: Connection, user: UserId, key_id: int) -> None:
-        await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
-                           user, key_id)
-
-    async def load_session(self, conn: Connection, user: UserId,
-                           peer: PeerId) -> SessionRecord | None:
-        # On PostgreSQL the row stays locked until the caller's transaction ends, so two
-        # concurrent operations on one session queue up.
-        sealed: bytes | None = await conn.fetchval(
-            "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + for_update(conn),
-            user, peer)
-        if sealed is None:
-            return None
-        record = self._sessions.take(user, peer, sealed)
-        if record is None:
-            boundary = await self._boundary(conn, user)
-            record = SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
-        return record
-
-    async def save_session(self, conn: Connection, user: UserId, peer: PeerId,
-                           record: SessionRecord) -> None:
-        boundary = await self._boundary(conn, user)
-        sealed = boundary.seal(P_SESSION, peer, record.serialize())
-        await conn.execute(
-            "INSERT INTO signal_session (user_id, peer, sealed, updated_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET"
-            " sealed=excluded.sealed, updated_at=excluded.updated_at",
-            user, peer, sealed, int(time.time()))
-        self._sessions.keep(user, peer, sealed, record)
-
-    async def load_peer_identity(self, conn: Connection, user: UserId,
-                                 peer: PeerId) -> bytes | None:
-        sealed = await conn.fetchval(
-            "SELECT sealed FROM signal_peer_identity WHERE user_id=$1 AND peer=$2", user, peer)
-        if sealed is None:
-            return None
-        return (await self._boundary(conn, user)).open(P_PEER_IDENTITY, peer, sealed)
-
-    async def save_peer_identity(self, conn: Connection, user: UserId, peer: PeerId,
-                                 key: bytes) -> None:
-        boundary = await self._boundary(conn, user)
-        await conn.execute(
-            "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET "
-            "sealed=excluded.sealed, updated_at=excluded.updated_at",
-            user, peer, boundary.seal(P_PEER_IDENTITY, peer, key), int(time.time()))
-
-    async def load_sender_key(self, conn: Connection, user: UserId, group: str,
-                              sender: str) -> bytes | None:
-        sealed = await conn.fetchval(
-            "SELECT sealed FROM signal_sender_key WHERE user_id=$1 AND group_id=$2 AND sender=$3",
-            user, group, sender)
-        if sealed is None:
-            return None
-        return (await self._boundary(conn, user)).open(P_SENDER_KEY, f"{group}\n{sender}", sealed)
-
-    async def save_sender_key(self, conn: Connection, user: UserId, group: str, sender: str,
-                              record: bytes) -> None:
-        boundary = await self._boundary(conn, user)
-        await conn.execute(
-            "INSERT INTO signal_sender_key (user_id, group_id, sender, sealed, updated_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, group_id, sender) DO UPDATE SET "
-            "sealed=excluded.sealed, updated_at=excluded.updated_at", user, group, sender,
-            boundary.seal(P_SENDER_KEY, f"{group}\n{sender}", record), int(time.time()))
+    def for_user(self, user: UserId) -> SqlSignalStore:
+        return SqlSignalStore(self._scopes.of(user), self._sessions.of(user))
 
     async def delete_user(self, conn: Connection, user: UserId) -> None:
         """Remove every Signal row of a user (on opt-out, beside the vault's crypto-shred)."""
@@ -328,70 +207,226 @@ class SqlSignalStore:
             await conn.execute(f"DELETE FROM {table} WHERE user_id=$1", user)
 
 
-class MemorySignalStore:
-    """Volatile state for tests and benchmarks without persistence; keeps live objects, so a
-    failed operation must not be retried against it after partial mutation."""
+class SqlSignalStore:
+    """One user's durable Signal state, sealed by that user's boundary.
 
-    def __init__(self) -> None:
-        self.identities: dict[UserId, tuple[LocalIdentity, KeyCounters]] = {}
-        self.signed: dict[UserId, dict[int, SignedPreKey]] = {}
-        self.pre: dict[UserId, dict[int, PreKey]] = {}
-        self.sessions: dict[tuple[UserId, PeerId], SessionRecord] = {}
-        self.peers: dict[tuple[UserId, PeerId], bytes] = {}
-        self.sender_keys: dict[tuple[UserId, str, str], bytes] = {}
+    Loading a session always reads its row; what it saves is opening and decoding it when the
+    row still holds the bytes this store last saw for it (:class:`SessionMemo`), as in a
+    conversation's steady state.
+    """
 
-    async def load_identity(self, conn: object,
-                            user: UserId) -> tuple[LocalIdentity, KeyCounters] | None:
-        return self.identities.get(user)
+    __slots__ = ("_scope", "_sessions")
 
-    async def create_identity(self, conn: object, user: UserId, identity: LocalIdentity,
+    def __init__(self, scope: UserScope, sessions: UserSessionMemo) -> None:
+        self._scope = scope
+        self._sessions = sessions
+
+    @property
+    def user(self) -> UserId:
+        return self._scope.user
+
+    async def load_identity(self, conn: Connection) -> tuple[LocalIdentity, KeyCounters] | None:
+        row = await conn.fetchrow(
+            "SELECT sealed, current_signed_pre_key_id, next_signed_pre_key_id, next_pre_key_id "
+            "FROM signal_identity WHERE user_id=$1", self.user)
+        if row is None:
+            return None
+        boundary = await self._scope.boundary(conn)
+        identity = decode_identity(boundary.open(P_IDENTITY, "", row["sealed"]))
+        return identity, KeyCounters(row["current_signed_pre_key_id"],
+                                     row["next_signed_pre_key_id"], row["next_pre_key_id"])
+
+    async def create_identity(self, conn: Connection, identity: LocalIdentity,
                               counters: KeyCounters) -> None:
-        self.identities[user] = (identity, counters)
+        boundary = await self._scope.boundary(conn)
+        await conn.execute(
+            "INSERT INTO signal_identity (user_id, sealed, current_signed_pre_key_id, "
+            "next_signed_pre_key_id, next_pre_key_id) VALUES ($1, $2, $3, $4, $5)",
+            self.user, boundary.seal(P_IDENTITY, "", encode_identity(identity)),
+            counters.current_signed_pre_key_id, counters.next_signed_pre_key_id,
+            counters.next_pre_key_id)
 
-    async def save_counters(self, conn: object, user: UserId, counters: KeyCounters) -> None:
-        self.identities[user] = (self.identities[user][0], counters)
+    async def save_counters(self, conn: Connection, counters: KeyCounters) -> None:
+        await conn.execute(
+            "UPDATE signal_identity SET current_signed_pre_key_id=$2, next_signed_pre_key_id=$3, "
+            "next_pre_key_id=$4 WHERE user_id=$1", self.user, counters.current_signed_pre_key_id,
+            counters.next_signed_pre_key_id, counters.next_pre_key_id)
 
-    async def load_signed_pre_keys(self, conn: object, user: UserId) -> list[SignedPreKey]:
-        return sorted(self.signed.get(user, {}).values(), key=lambda k: k.key_id)
+    async def load_signed_pre_keys(self, conn: Connection) -> list[SignedPreKey]:
+        boundary = await self._scope.boundary(conn)
+        rows = await conn.fetch("SELECT key_id, sealed, created_at FROM signal_signed_pre_key "
+                                "WHERE user_id=$1 ORDER BY key_id", self.user)
+        return [decode_signed_pre_key(r["key_id"], r["created_at"], boundary.open(
+            P_SIGNED_PRE_KEY, str(r["key_id"]), r["sealed"])) for r in rows]
 
-    async def save_signed_pre_key(self, conn: object, user: UserId, key: SignedPreKey) -> None:
-        self.signed.setdefault(user, {})[key.key_id] = key
+    async def save_signed_pre_key(self, conn: Connection,
+                                  key: SignedPreKey) -> None:
+        boundary = await self._scope.boundary(conn)
+        await conn.execute(
+            "INSERT INTO signal_signed_pre_key (user_id, key_id, sealed, created_at) "
+            "VALUES ($1, $2, $3, $4)", self.user, key.key_id,
+            boundary.seal(P_SIGNED_PRE_KEY, str(key.key_id), encode_signed_pre_key(key)),
+            key.created_at)
 
-    async def delete_signed_pre_key(self, conn: object, user: UserId, key_id: int) -> None:
-        self.signed.get(user, {}).pop(key_id, None)
+    async def delete_signed_pre_key(self, conn: Connection, key_id: int) -> None:
+        await conn.execute("DELETE FROM signal_signed_pre_key WHERE user_id=$1 AND key_id=$2",
+                           self.user, key_id)
 
-    async def load_pre_key(self, conn: object, user: UserId, key_id: int) -> PreKey | None:
-        return self.pre.get(user, {}).get(key_id)
+    async def load_pre_key(self, conn: Connection, key_id: int) -> PreKey | None:
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM signal_pre_key WHERE user_id=$1 AND key_id=$2", self.user, key_id)
+        if sealed is None:
+            return None
+        boundary = await self._scope.boundary(conn)
+        return decode_pre_key(key_id, boundary.open(P_PRE_KEY, str(key_id), sealed))
 
-    async def load_pre_keys(self, conn: object, user: UserId) -> list[PreKey]:
-        return sorted(self.pre.get(user, {}).values(), key=lambda k: k.key_id)
+    async def load_pre_keys(self, conn: Connection) -> list[PreKey]:
+        boundary = await self._scope.boundary(conn)
+        rows = await conn.fetch(
+            "SELECT key_id, sealed FROM signal_pre_key WHERE user_id=$1 ORDER BY key_id",
+            self.user)
+        return [decode_pre_key(r["key_id"], boundary.open(P_PRE_KEY, str(r["key_id"]),
+                                                          r["sealed"])) for r in rows]
 
-    async def save_pre_keys(self, conn: object, user: UserId, keys: list[PreKey]) -> None:
+    async def save_pre_keys(self, conn: Connection, keys: list[PreKey]) -> None:
+        boundary = await self._scope.boundary(conn)
         for key in keys:
-            self.pre.setdefault(user, {})[key.key_id] = key
+            # a wrapped-round id replaces a long-consumed key of the same id
+            await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
+                               self.user, key.key_id)
+            await conn.execute(
+                "INSERT INTO signal_pre_key (user_id, key_id, sealed) VALUES ($1, $2, $3)",
+                self.user, key.key_id,
+                boundary.seal(P_PRE_KEY, str(key.key_id), encode_pre_key(key)))
 
-    async def delete_pre_key(self, conn: object, user: UserId, key_id: int) -> None:
-        self.pre.get(user, {}).pop(key_id, None)
+    async def delete_pre_key(self, conn: Connection, key_id: int) -> None:
+        await conn.execute("DELETE FROM signal_pre_key WHERE user_id=$1 AND key_id=$2",
+                           self.user, key_id)
 
-    async def load_session(self, conn: object, user: UserId,
+    async def load_session(self, conn: Connection,
                            peer: PeerId) -> SessionRecord | None:
-        return self.sessions.get((user, peer))
+        # On PostgreSQL the row stays locked until the caller's transaction ends, so two
+        # concurrent operations on one session queue up.
+        sealed: bytes | None = await conn.fetchval(
+            "SELECT sealed FROM signal_session WHERE user_id=$1 AND peer=$2" + for_update(conn),
+            self.user, peer)
+        if sealed is None:
+            return None
+        record = self._sessions.take(peer, sealed)
+        if record is None:
+            boundary = await self._scope.boundary(conn)
+            record = SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
+        return record
 
-    async def save_session(self, conn: object, user: UserId, peer: PeerId,
+    async def save_session(self, conn: Connection, peer: PeerId,
                            record: SessionRecord) -> None:
-        self.sessions[(user, peer)] = record
+        boundary = await self._scope.boundary(conn)
+        sealed = boundary.seal(P_SESSION, peer, record.serialize())
+        await conn.execute(
+            "INSERT INTO signal_session (user_id, peer, sealed, updated_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET"
+            " sealed=excluded.sealed, updated_at=excluded.updated_at",
+            self.user, peer, sealed, int(time.time()))
+        self._sessions.keep(peer, sealed, record)
 
-    async def load_peer_identity(self, conn: object, user: UserId, peer: PeerId) -> bytes | None:
-        return self.peers.get((user, peer))
+    async def load_peer_identity(self, conn: Connection,
+                                 peer: PeerId) -> bytes | None:
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM signal_peer_identity WHERE user_id=$1 AND peer=$2",
+            self.user, peer)
+        if sealed is None:
+            return None
+        return (await self._scope.boundary(conn)).open(P_PEER_IDENTITY, peer, sealed)
 
-    async def save_peer_identity(self, conn: object, user: UserId, peer: PeerId,
+    async def save_peer_identity(self, conn: Connection, peer: PeerId,
                                  key: bytes) -> None:
-        self.peers[(user, peer)] = key
+        boundary = await self._scope.boundary(conn)
+        await conn.execute(
+            "INSERT INTO signal_peer_identity (user_id, peer, sealed, updated_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, peer) DO UPDATE SET "
+            "sealed=excluded.sealed, updated_at=excluded.updated_at",
+            self.user, peer, boundary.seal(P_PEER_IDENTITY, peer, key), int(time.time()))
 
-    async def load_sender_key(self, conn: object, user: UserId, group: str,
+    async def load_sender_key(self, conn: Connection, group: str,
                               sender: str) -> bytes | None:
-        return self.sender_keys.get((user, group, sender))
+        sealed = await conn.fetchval(
+            "SELECT sealed FROM signal_sender_key WHERE user_id=$1 AND group_id=$2 AND sender=$3",
+            self.user, group, sender)
+        if sealed is None:
+            return None
+        return (await self._scope.boundary(conn)).open(P_SENDER_KEY, f"{group}\n{sender}", sealed)
 
-    async def save_sender_key(self, conn: object, user: UserId, group: str, sender: str,
+    async def save_sender_key(self, conn: Connection, group: str, sender: str,
                               record: bytes) -> None:
-        self.sender_keys[(user, group, sender)] = record
+        boundary = await self._scope.boundary(conn)
+        await conn.execute(
+            "INSERT INTO signal_sender_key (user_id, group_id, sender, sealed, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, group_id, sender) DO UPDATE SET "
+            "sealed=excluded.sealed, updated_at=excluded.updated_at", self.user, group, sender,
+            boundary.seal(P_SENDER_KEY, f"{group}\n{sender}", record), int(time.time()))
+
+
+class MemorySignalStore:
+    """One user's volatile state, for tests and benchmarks without persistence; keeps live
+    objects, so a failed operation must not be retried against it after partial mutation."""
+
+    def __init__(self, user: UserId) -> None:
+        self.user = user
+        self.identity: tuple[LocalIdentity, KeyCounters] | None = None
+        self.signed: dict[int, SignedPreKey] = {}
+        self.pre: dict[int, PreKey] = {}
+        self.sessions: dict[PeerId, SessionRecord] = {}
+        self.peers: dict[PeerId, bytes] = {}
+        self.sender_keys: dict[tuple[str, str], bytes] = {}
+
+    async def load_identity(self, conn: object) -> tuple[LocalIdentity, KeyCounters] | None:
+        return self.identity
+
+    async def create_identity(self, conn: object, identity: LocalIdentity,
+                              counters: KeyCounters) -> None:
+        self.identity = (identity, counters)
+
+    async def save_counters(self, conn: object, counters: KeyCounters) -> None:
+        assert self.identity is not None
+        self.identity = (self.identity[0], counters)
+
+    async def load_signed_pre_keys(self, conn: object) -> list[SignedPreKey]:
+        return sorted(self.signed.values(), key=lambda k: k.key_id)
+
+    async def save_signed_pre_key(self, conn: object, key: SignedPreKey) -> None:
+        self.signed[key.key_id] = key
+
+    async def delete_signed_pre_key(self, conn: object, key_id: int) -> None:
+        self.signed.pop(key_id, None)
+
+    async def load_pre_key(self, conn: object, key_id: int) -> PreKey | None:
+        return self.pre.get(key_id)
+
+    async def load_pre_keys(self, conn: object) -> list[PreKey]:
+        return sorted(self.pre.values(), key=lambda k: k.key_id)
+
+    async def save_pre_keys(self, conn: object, keys: list[PreKey]) -> None:
+        for key in keys:
+            self.pre[key.key_id] = key
+
+    async def delete_pre_key(self, conn: object, key_id: int) -> None:
+        self.pre.pop(key_id, None)
+
+    async def load_session(self, conn: object, peer: PeerId) -> SessionRecord | None:
+        return self.sessions.get(peer)
+
+    async def save_session(self, conn: object, peer: PeerId, record: SessionRecord) -> None:
+        self.sessions[peer] = record
+
+    async def load_peer_identity(self, conn: object, peer: PeerId) -> bytes | None:
+        return self.peers.get(peer)
+
+    async def save_peer_identity(self, conn: object, peer: PeerId, key: bytes) -> None:
+        self.peers[peer] = key
+
+    async def load_sender_key(self, conn: object, group: str, sender: str) -> bytes | None:
+        return self.sender_keys.get((group, sender))
+
+    async def save_sender_key(self, conn: object, group: str, sender: str,
+                              record: bytes) -> None:
+        self.sender_keys[(group, sender)] = record

@@ -34,7 +34,7 @@ from bridge.partner.identity_holds import forget_user as forget_identity_holds
 from bridge.partner.service import GatewaySettings, PartnerService
 from bridge.sandbox.config import SandboxConfig
 from bridge.sandbox.server import SandboxGateway
-from bridge.signal.store import SqlSignalStore
+from bridge.signal.store import SqlSignalStores
 from bridge.storage import Database, open_database
 from bridge.trust import MasterKey, Vault
 from bridge.trust.forgetting import UserData
@@ -186,7 +186,7 @@ class World:
                                      gateway_audience=self.gateway_base, lifetime_seconds=3600)
         self._events = UserEventQueues()
         vault = Vault(self.master_key)
-        store = SqlSignalStore(vault)
+        store = SqlSignalStores(vault)
         service = PartnerService(
             db=self.db, vault=vault, http=self._bridge_http, tokens=tokens,
             gateway_base=self.gateway_base,

@@ -94,7 +94,7 @@ async def test_signal_state_is_sealed_at_rest(db_url, sandbox_factory, partner):
         await alice.send_content(gina, Text(text="secret reply"))
         await admin.call("GET", "/gatekeeper-users/gina/inbox")
         async with sandbox.db.acquire() as conn:
-            identity = await sandbox.simulated.signal_store.load_identity(conn, gina)
+            identity = await sandbox.simulated.signal_store.for_user(gina).load_identity(conn)
             private = identity[0].identity.private
             rows = []
             for table in ("signal_identity", "signal_session", "simulated_inbox"):

@@ -28,7 +28,7 @@ def unpad(padded: bytes) -> bytes:
 
 async def enlist_signal_party(sandbox, partner, visible_id: str):
     """A partner client whose enlisted keys are a real SignalParty's."""
-    party = SignalParty(MemorySignalStore(), UserId(visible_id))
+    party = SignalParty(MemorySignalStore(UserId(visible_id)))
     await party.ensure_identity(None)
     bundle = await party.bundle(None)
     noise = ClientKeys()

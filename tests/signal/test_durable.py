@@ -6,7 +6,7 @@ import pytest
 
 from bridge.signal.durable import InboundState, Inbox, OutboundState, Outbox
 from bridge.signal.party import SignalParty
-from bridge.signal.store import SqlSignalStore
+from bridge.signal.store import SqlSignalStores
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 from bridge.trust.scope import UserScope
@@ -53,9 +53,9 @@ class World:
 
     def restart(self) -> None:
         self.vault = Vault(self.master)
-        store = SqlSignalStore(self.vault)
-        self.alice = SignalParty(store, "@alice:example.org")
-        self.bob = CountingParty(store, "@bob:example.org")
+        store = SqlSignalStores(self.vault)
+        self.alice = SignalParty(store.for_user("@alice:example.org"))
+        self.bob = CountingParty(store.for_user("@bob:example.org"))
         alices, bobs = (UserScope(self.vault, p.user_id) for p in (self.alice, self.bob))
         self.bob_inbox = CrashingInbox(self.db, bobs, self.bob)
         self.alice_outbox = CrashingOutbox(self.db, alices, self.alice)
@@ -210,7 +210,7 @@ async def test_a_message_refused_for_a_changed_identity_opens_once_accepted(worl
     kind, body = await _alice_encrypts(w, b"hello")
     assert (await w.bob_inbox.receive("gw-1", "alice", kind, body)).plaintext == b"hello"
     # alice reinstalls: new identity, new session towards bob
-    reinstalled = SignalParty(SqlSignalStore(w.vault), "@alice-new:example.org")
+    reinstalled = SignalParty(SqlSignalStores(w.vault).for_user("@alice-new:example.org"))
     async with w.db.acquire() as conn, conn.transaction():
         await reinstalled.ensure_identity(conn, pre_key_count=1)
         await reinstalled.process_bundle(conn, "bob", peer_bundle(await w.bob.bundle(conn)))
@@ -219,7 +219,7 @@ async def test_a_message_refused_for_a_changed_identity_opens_once_accepted(worl
     assert refused.state == InboundState.FAILED and refused.error == "UntrustedIdentityError"
     assert (await w.bob_inbox.retry_failed("gw-2")).state == InboundState.FAILED
     async with w.db.acquire() as conn, conn.transaction():
-        identity, _ = await reinstalled.store.load_identity(conn, "@alice-new:example.org")
+        identity, _ = await reinstalled.store.load_identity(conn)
         await w.bob.accept_identity(conn, "alice", identity.identity.public)
     retried = await w.bob_inbox.retry_failed("gw-2")
     assert retried.state == InboundState.DECRYPTED and retried.plaintext == b"it is me, new phone"
@@ -236,7 +236,7 @@ async def test_a_session_changed_behind_the_stores_back_is_caught_and_the_step_r
     first = await _alice_encrypts(w, b"first")
     second = await _alice_encrypts(w, b"second")
     elsewhere = Inbox(w.db, UserScope(w.vault, w.bob.user_id),
-                      SignalParty(SqlSignalStore(w.vault), w.bob.user_id))
+                      SignalParty(SqlSignalStores(w.vault).for_user(w.bob.user_id)))
     assert (await elsewhere.receive("gw-2", "alice", *second)).plaintext == b"second"
 
     result = await w.bob_inbox.receive("gw-1", "alice", *first)

@@ -29,8 +29,8 @@ actions = st.lists(st.tuples(st.integers(0, 1), st.sampled_from(["send", "delive
 
 
 async def _run(script):
-    store = MemorySignalStore()
-    parties = [SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")]
+    parties = [SignalParty(MemorySignalStore("@alice:x")),
+               SignalParty(MemorySignalStore("@bob:x"))]
     names = ["alice", "bob"]
     await parties[0].ensure_identity(None, pre_key_count=2)
     await parties[1].ensure_identity(None, pre_key_count=2)

@@ -147,13 +147,12 @@ def test_a_forged_signed_pre_key_is_refused():
 
 
 async def _pair(use_pre_key=True, **kwargs):
-    store = MemorySignalStore()
-    alice = SignalParty(store, "@alice:x", **kwargs)
-    bob = SignalParty(store, "@bob:x", **kwargs)
+    alice = SignalParty(MemorySignalStore("@alice:x"), **kwargs)
+    bob = SignalParty(MemorySignalStore("@bob:x"), **kwargs)
     await alice.ensure_identity(None, pre_key_count=5)
     await bob.ensure_identity(None, pre_key_count=5)
     await alice.process_bundle(None, "bob", peer_bundle(await bob.bundle(None), use_pre_key))
-    return store, alice, bob
+    return alice, bob
 
 
 async def _send(src, dst, src_name, dst_name, text):
@@ -163,7 +162,7 @@ async def _send(src, dst, src_name, dst_name, text):
 
 @pytest.mark.parametrize("use_pre_key", [True, False])
 async def test_prekey_messages_repeat_until_the_first_reply(use_pre_key):
-    _, alice, bob = await _pair(use_pre_key)
+    alice, bob = await _pair(use_pre_key)
     first = [await alice.encrypt(None, "bob", b"m%d" % i) for i in range(3)]
     assert [k for k, _ in first] == ["pkmsg"] * 3
     parsed = PreKeySignalMessage.parse(first[0][1])
@@ -177,7 +176,7 @@ async def test_prekey_messages_repeat_until_the_first_reply(use_pre_key):
 
 
 async def test_replay_and_tamper_leave_the_session_working():
-    _, alice, bob = await _pair()
+    alice, bob = await _pair()
     await _send(alice, bob, "alice", "bob", b"hello")
     await _send(bob, alice, "bob", "alice", b"hi")
     kind, body = await alice.encrypt(None, "bob", b"once")
@@ -197,14 +196,14 @@ async def test_replay_and_tamper_leave_the_session_working():
 async def test_a_replay_from_an_earlier_chain_is_a_duplicate_even_after_a_restart():
     """The ratchet library keeps skipped keys, not earlier chains: replaying a message of a chain
     the peer has since ratcheted away from used to surface as a forgery."""
-    store, alice, bob = await _pair()
+    alice, bob = await _pair()
     kind, first = await alice.encrypt(None, "bob", b"first")
     assert (await bob.decrypt(None, "alice", kind, first)).plaintext == b"first"
     await _send(bob, alice, "bob", "alice", b"reply")
     await _send(alice, bob, "alice", "bob", b"on a new chain")
-    record = await store.load_session(None, "@bob:x", "alice")
+    record = await bob.store.load_session(None, "alice")
     restored = SessionRecord.deserialize(record.serialize())
-    await store.save_session(None, "@bob:x", "alice", restored)
+    await bob.store.save_session(None, "alice", restored)
     with pytest.raises(DuplicateMessageError):
         await bob.decrypt(None, "alice", kind, first)
     await _send(alice, bob, "alice", "bob", b"the session is unharmed")
@@ -212,7 +211,7 @@ async def test_a_replay_from_an_earlier_chain_is_a_duplicate_even_after_a_restar
 
 
 async def test_skipping_more_than_the_limit_is_refused_without_damage():
-    _, alice, bob = await _pair()
+    alice, bob = await _pair()
     await _send(alice, bob, "alice", "bob", b"start")
     await _send(bob, alice, "bob", "alice", b"ok")
     for _ in range(MAX_SKIP + 1):
@@ -224,12 +223,12 @@ async def test_skipping_more_than_the_limit_is_refused_without_damage():
 
 
 async def test_skipped_keys_expire_after_the_age_limit():
-    _, alice, bob = await _pair()
+    alice, bob = await _pair()
     await _send(alice, bob, "alice", "bob", b"start")
     await _send(bob, alice, "bob", "alice", b"ok")
     late = await alice.encrypt(None, "bob", b"late")
     await _send(alice, bob, "alice", "bob", b"skips one")
-    record = await bob.store.load_session(None, "@bob:x", "alice")
+    record = await bob.store.load_session(None, "alice")
     now = int(time.time())
     young = SessionRecord.deserialize(record.serialize(now), now + 60)
     assert (await young.decrypt(late[1])) == b"late"
@@ -256,11 +255,11 @@ def ratchet_state_from_model(model: DoubleRatchetModel) -> RatchetState:
 async def test_the_ratchet_state_read_for_serialising_is_the_librarys_own():
     """Sessions are serialised from the ratchet's attributes, not its (slow) pydantic ``model``;
     both must say the same, in every shape of state (a changed library fails here)."""
-    _, alice, bob = await _pair()
+    alice, bob = await _pair()
 
     async def check() -> None:
         for party, peer in ((alice, "bob"), (bob, "alice")):
-            record = await party.store.load_session(None, party.user_id, peer)
+            record = await party.store.load_session(None, peer)
             if record is None or record.current.ratchet is None:
                 continue
             ratchet = record.current.ratchet
@@ -278,14 +277,14 @@ async def test_the_ratchet_state_read_for_serialising_is_the_librarys_own():
     await check()
     await bob.decrypt(None, "alice", *skipped[1])
     await check()
-    record = await bob.store.load_session(None, bob.user_id, "alice")
+    record = await bob.store.load_session(None, "alice")
     assert [index for _, index, _ in ratchet_state(record.current.ratchet)[6]] == [0, 0, 2]
 
 
 async def test_identity_change_is_refused_until_accepted():
-    store, alice, bob = await _pair()
+    alice, bob = await _pair()
     await _send(alice, bob, "alice", "bob", b"hello")
-    reinstalled = SignalParty(store, "@bob-new:x")
+    reinstalled = SignalParty(MemorySignalStore("@bob-new:x"))
     await reinstalled.ensure_identity(None, pre_key_count=2)
     new_bundle = peer_bundle(await reinstalled.bundle(None))
     with pytest.raises(UntrustedIdentityError) as caught:
@@ -297,9 +296,9 @@ async def test_identity_change_is_refused_until_accepted():
 
 
 async def test_identity_change_can_go_on_with_a_notice():
-    store, alice, bob = await _pair(accept_identity_changes=True)
+    alice, bob = await _pair(accept_identity_changes=True)
     await _send(alice, bob, "alice", "bob", b"hello")
-    reinstalled = SignalParty(store, "@bob-new:x")
+    reinstalled = SignalParty(MemorySignalStore("@bob-new:x"))
     await reinstalled.ensure_identity(None, pre_key_count=2)
     # the reinstalled peer starts a session towards alice: the change arrives in a PreKey message
     await reinstalled.process_bundle(None, "alice", peer_bundle(await alice.bundle(None)))
@@ -309,8 +308,8 @@ async def test_identity_change_can_go_on_with_a_notice():
 
 
 async def test_signed_pre_key_rotation_keeps_the_old_one_for_the_grace_period():
-    store = MemorySignalStore()
-    alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+    alice = SignalParty(MemorySignalStore("@alice:x"))
+    bob = SignalParty(MemorySignalStore("@bob:x"))
     t0 = int(time.time())
     await alice.ensure_identity(None, pre_key_count=5, now=t0)
     await bob.ensure_identity(None, pre_key_count=5, now=t0)
@@ -323,8 +322,8 @@ async def test_signed_pre_key_rotation_keeps_the_old_one_for_the_grace_period():
     kind, body = await alice.encrypt(None, "bob", b"via the old signed prekey")
     assert (await bob.decrypt(None, "alice", kind, body)).plaintext == b"via the old signed prekey"
     await bob.maintain_keys(None, now=t1 + prekeys.SIGNED_PRE_KEY_GRACE_SECONDS)
-    assert [k.key_id for k in await store.load_signed_pre_keys(None, "@bob:x")] == [2, 3]
-    carol = SignalParty(store, "@carol:x")
+    assert [k.key_id for k in await bob.store.load_signed_pre_keys(None)] == [2, 3]
+    carol = SignalParty(MemorySignalStore("@carol:x"))
     await carol.ensure_identity(None, pre_key_count=1)
     await carol.process_bundle(None, "bob", peer_bundle(old_bundle, use_pre_key=False))
     kind, body = await carol.encrypt(None, "bob", b"too late")
@@ -333,15 +332,14 @@ async def test_signed_pre_key_rotation_keeps_the_old_one_for_the_grace_period():
 
 
 async def test_one_time_prekeys_are_refilled_below_five():
-    store = MemorySignalStore()
-    bob = SignalParty(store, "@bob:x")
+    bob = SignalParty(MemorySignalStore("@bob:x"))
     await bob.ensure_identity(None)
     bundle = await bob.bundle(None)
     assert [k for k, _ in bundle.pre_keys] == list(range(1, 51))
     for key_id in range(1, 46):  # 5 left: no refill yet
-        await store.delete_pre_key(None, "@bob:x", key_id)
+        await bob.store.delete_pre_key(None, key_id)
     assert not await bob.maintain_keys(None)
-    await store.delete_pre_key(None, "@bob:x", 46)  # 4 left
+    await bob.store.delete_pre_key(None, 46)  # 4 left
     assert await bob.maintain_keys(None)
     ids = [k for k, _ in (await bob.bundle(None)).pre_keys]
     assert len(ids) == 50 and ids[:4] == [47, 48, 49, 50] and ids[-1] == 96
@@ -354,10 +352,10 @@ def test_key_ids_and_registration_ids_stay_in_range():
 
 
 async def test_a_used_one_time_prekey_cannot_start_a_second_session():
-    store, alice, bob = await _pair()
+    alice, bob = await _pair()
     bundle = peer_bundle(await bob.bundle(None))
     await _send(alice, bob, "alice", "bob", b"first")
-    carol = SignalParty(store, "@carol:x")
+    carol = SignalParty(MemorySignalStore("@carol:x"))
     await carol.ensure_identity(None, pre_key_count=1)
     await carol.process_bundle(None, "bob", bundle)  # the same prekey 1 again
     kind, body = await carol.encrypt(None, "bob", b"second")

@@ -21,7 +21,7 @@ from bridge.signal.sender_keys import (
     group_encrypt,
     process_distribution,
 )
-from bridge.signal.store import SqlSignalStore
+from bridge.signal.store import SqlSignalStores
 from bridge.signal.wire import SenderKeyDistributionMessage, SenderKeyMessage
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
@@ -75,8 +75,9 @@ def test_no_distribution_no_decrypt():
 async def test_group_cipher_through_the_sealed_store(db_url):
     db = await open_database(db_url)
     try:
-        store = SqlSignalStore(Vault(MasterKey.generate()))
-        alice, bob = GroupCipher(store, "@alice:x"), GroupCipher(store, "@bob:x")
+        store = SqlSignalStores(Vault(MasterKey.generate()))
+        alice = GroupCipher(store.for_user("@alice:x"))
+        bob = GroupCipher(store.for_user("@bob:x"))
         async with db.acquire() as conn, conn.transaction():
             distribution = await alice.distribution_message(conn, "group-1")
             await bob.process_distribution(conn, "group-1", "@alice:x", distribution)

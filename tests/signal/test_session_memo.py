@@ -7,7 +7,7 @@ import pytest
 from bridge.signal import store as store_module
 from bridge.signal.party import SignalParty
 from bridge.signal.session import SessionRecord
-from bridge.signal.store import SessionMemo, SqlSignalStore
+from bridge.signal.store import SessionMemo, SqlSignalStores
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 
@@ -71,8 +71,8 @@ def decodes(monkeypatch):
 async def test_steady_state_reads_the_row_but_does_not_decode_it_again(db_url, decodes):
     db = await open_database(db_url)
     try:
-        store = SqlSignalStore(Vault(MasterKey.generate()))
-        alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+        store = SqlSignalStores(Vault(MasterKey.generate()))
+        alice, bob = SignalParty(store.for_user("@alice:x")), SignalParty(store.for_user("@bob:x"))
         await start_session(db, alice, bob)
         for text in (b"one", b"two", b"three"):
             async with db.acquire() as conn, conn.transaction():
@@ -83,7 +83,7 @@ async def test_steady_state_reads_the_row_but_does_not_decode_it_again(db_url, d
         # deleting bob forgets his sessions; alice's stay
         async with db.acquire() as conn, conn.transaction():
             await store.delete_user(conn, "@bob:x")
-            assert await bob.store.load_session(conn, "@bob:x", "alice") is None
+            assert await bob.store.load_session(conn, "alice") is None
             assert await alice.has_session(conn, "bob")
         assert decodes == []
     finally:
@@ -94,10 +94,10 @@ async def test_a_session_written_by_another_store_is_decoded_from_the_row(db_url
     db = await open_database(db_url)
     try:
         vault = Vault(MasterKey.generate())
-        store = SqlSignalStore(vault)
-        alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+        store = SqlSignalStores(vault)
+        alice, bob = SignalParty(store.for_user("@alice:x")), SignalParty(store.for_user("@bob:x"))
         await start_session(db, alice, bob)
-        elsewhere = SignalParty(SqlSignalStore(vault), "@alice:x")
+        elsewhere = SignalParty(SqlSignalStores(vault).for_user("@alice:x"))
         async with db.acquire() as conn, conn.transaction():
             await elsewhere.encrypt(conn, "bob", b"from the other store")  # decodes the row
         assert len(decodes) == 1

@@ -9,7 +9,7 @@ import pytest
 from bridge.signal import prekeys
 from bridge.signal.errors import MissingPreKeyError
 from bridge.signal.party import SignalParty
-from bridge.signal.store import SqlSignalStore
+from bridge.signal.store import SqlSignalStores
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 
@@ -19,8 +19,8 @@ from .helpers import peer_bundle
 async def test_key_maintenance_and_a_session_through_sql(db_url):
     db = await open_database(db_url)
     try:
-        store = SqlSignalStore(Vault(MasterKey.generate()))
-        alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+        store = SqlSignalStores(Vault(MasterKey.generate()))
+        alice, bob = SignalParty(store.for_user("@alice:x")), SignalParty(store.for_user("@bob:x"))
         t0 = int(time.time())
         async with db.acquire() as conn, conn.transaction():
             await alice.ensure_identity(conn, pre_key_count=3, now=t0)
@@ -66,8 +66,8 @@ async def test_concurrent_decryptions_on_one_session_do_not_lose_an_update(db_ur
 
     db = await open_database(db_url)
     try:
-        store = SqlSignalStore(Vault(MasterKey.generate()))
-        alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+        store = SqlSignalStores(Vault(MasterKey.generate()))
+        alice, bob = SignalParty(store.for_user("@alice:x")), SignalParty(store.for_user("@bob:x"))
         await start_session(db, alice, bob)
         async with db.acquire() as conn, conn.transaction():
             kind, body = await alice.encrypt(conn, "bob", b"setup")

@@ -11,7 +11,7 @@ import pytest
 from bridge.signal.durable import Inbox, Outbox
 from bridge.signal.errors import UntrustedIdentityError
 from bridge.signal.party import SignalParty
-from bridge.signal.store import SqlSignalStore
+from bridge.signal.store import SqlSignalStores
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault
 from bridge.trust.scope import UserScope
@@ -46,8 +46,8 @@ async def test_full_exchange_at_debug_logs_no_secret(db_url, caplog):
     try:
         master = MasterKey.generate()
         vault = Vault(master)
-        store = SqlSignalStore(vault)
-        alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+        store = SqlSignalStores(vault)
+        alice, bob = SignalParty(store.for_user("@alice:x")), SignalParty(store.for_user("@bob:x"))
         await start_session(db, alice, bob)
         alices, bobs = UserScope(vault, alice.user_id), UserScope(vault, bob.user_id)
         alice_out, bob_in = Outbox(db, alices, alice), Inbox(db, bobs, bob)
@@ -68,7 +68,7 @@ async def test_full_exchange_at_debug_logs_no_secret(db_url, caplog):
             assert (await alice_in.receive(f"b{i}", "bob", msg.message_type,
                                            msg.ciphertext)).plaintext == text
         # an identity change is logged by fingerprint only
-        impostor = SignalParty(SqlSignalStore(Vault(master)), "@bob-reinstalled:x")
+        impostor = SignalParty(SqlSignalStores(Vault(master)).for_user("@bob-reinstalled:x"))
         async with db.acquire() as conn, conn.transaction():
             await impostor.ensure_identity(conn, pre_key_count=1)
             new_bundle = await impostor.bundle(conn)
@@ -79,16 +79,17 @@ async def test_full_exchange_at_debug_logs_no_secret(db_url, caplog):
         secrets: list[bytes] = [master.secret] + [bytes(p) for p in plaintexts]
         async with db.acquire() as conn:
             for user in ("@alice:x", "@bob:x"):
-                identity, _ = await store.load_identity(conn, user)
+                own = store.for_user(user)
+                identity, _ = await own.load_identity(conn)
                 secrets.append(identity.identity.private)
-                signed = await store.load_signed_pre_keys(conn, user)
+                signed = await own.load_signed_pre_keys(conn)
                 secrets += [k.key_pair.private for k in signed]
-                secrets += [k.key_pair.private for k in await store.load_pre_keys(conn, user)]
+                secrets += [k.key_pair.private for k in await own.load_pre_keys(conn)]
                 wrapped = await conn.fetchval(
                     "SELECT wrapped_key FROM trust_user_key WHERE user_id=$1", user)
                 secrets.append(unwrap_data_key(master, user, wrapped))
             for peer, user in (("bob", "@alice:x"), ("alice", "@bob:x")):
-                record = await store.load_session(conn, user, peer)
+                record = await store.for_user(user).load_session(conn, peer)
                 secrets += _session_secrets(record.serialize())
     finally:
         await db.stop()

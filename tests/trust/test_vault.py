@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.signal.party import SignalParty
-from bridge.signal.store import SqlSignalStore
+from bridge.signal.store import SqlSignalStores
 from bridge.storage import open_database
 from bridge.trust import (
     ENV_VAR,
@@ -59,9 +59,10 @@ async def test_seal_and_open_are_bound_to_user_purpose_and_name(db):
 
 async def test_a_session_row_copied_to_another_user_does_not_open(db):
     vault = Vault(MasterKey.generate())
-    store = SqlSignalStore(vault)
-    alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
-    mallory = SignalParty(store, "@mallory:x")
+    stores = SqlSignalStores(vault)
+    alice = SignalParty(stores.for_user("@alice:x"))
+    bob = SignalParty(stores.for_user("@bob:x"))
+    mallory = SignalParty(stores.for_user("@mallory:x"))
     await start_session(db, alice, bob)
     async with db.acquire() as conn, conn.transaction():
         await mallory.ensure_identity(conn, pre_key_count=1)
@@ -72,8 +73,8 @@ async def test_a_session_row_copied_to_another_user_does_not_open(db):
         "@mallory:x", "bob", sealed)
     async with db.acquire() as conn:
         with pytest.raises(VaultError):
-            await store.load_session(conn, "@mallory:x", "bob")
-        assert await store.load_session(conn, "@alice:x", "bob") is not None
+            await mallory.store.load_session(conn, "bob")
+        assert await alice.store.load_session(conn, "bob") is not None
     # an identity row moved between users does not open either
     alice_identity = await db.fetchval(
         "SELECT sealed FROM signal_identity WHERE user_id='@alice:x'")
@@ -81,18 +82,19 @@ async def test_a_session_row_copied_to_another_user_does_not_open(db):
                      alice_identity)
     async with db.acquire() as conn:
         with pytest.raises(VaultError):
-            await store.load_identity(conn, "@mallory:x")
+            await mallory.store.load_identity(conn)
 
 
 async def test_nothing_secret_is_stored_in_the_clear(db):
     master = MasterKey.generate()
     vault = Vault(master)
-    store = SqlSignalStore(vault)
-    alice, bob = SignalParty(store, "@alice:x"), SignalParty(store, "@bob:x")
+    stores = SqlSignalStores(vault)
+    alice = SignalParty(stores.for_user("@alice:x"))
+    bob = SignalParty(stores.for_user("@bob:x"))
     await start_session(db, alice, bob)
     async with db.acquire() as conn:
-        identity, _ = await store.load_identity(conn, "@alice:x")
-        pre_keys = await store.load_pre_keys(conn, "@bob:x")
+        identity, _ = await alice.store.load_identity(conn)
+        pre_keys = await bob.store.load_pre_keys(conn)
         wrapped = await conn.fetchval(
             "SELECT wrapped_key FROM trust_user_key WHERE user_id='@alice:x'")
     data_key = unwrap_data_key(master, "@alice:x", wrapped)

@@ -1,6 +1,6 @@
 """v2: durable simulated gatekeeper users (their Signal state, prekey bookkeeping and inbox).
 
-The Signal tables have the same shape as the bridge's (``bridge.signal.store.SqlSignalStore``
+The Signal tables have the same shape as the bridge's (``bridge.signal.store.SqlSignalStores``
 reads and writes them), with every secret sealed by a per-user data key in ``trust_user_key``.
 They are copied here rather than shared, so a later bridge schema step never changes the
 sandbox's database behind its own version table.
