@@ -19,7 +19,7 @@ from bridge.chats.reporting import ReportEvidence
 from bridge.gateway.ids import Address
 from bridge.partner.client import IncomingMessage
 from bridge.storage import open_database
-from bridge.trust import MasterKey, Vault
+from bridge.trust import MasterKey, UserScopes, Vault
 
 from .scratch_db import scratch_database
 
@@ -41,7 +41,7 @@ async def main(engine: str, messages: int, keep: int) -> None:
 async def measure(url: str, engine: str, messages: int, keep: int) -> None:
     db = await open_database(url)
     try:
-        evidence = ReportEvidence(db, Vault(MasterKey.generate()), keep)
+        evidence = ReportEvidence(db, UserScopes(Vault(MasterKey.generate())), keep)
         body = secrets.token_bytes(120)  # a short text message's padded content
         wall, cpu = time.perf_counter(), time.process_time()
         for n in range(messages):

@@ -53,7 +53,7 @@ from .partner.service import GatewaySettings, PartnerService
 from .provisioning import ProvisioningApi
 from .signal.store import SqlSignalStores
 from .storage import Database
-from .trust import MasterKey, Vault
+from .trust import MasterKey, UserScopes, Vault
 from .trust.forgetting import UserData
 
 
@@ -150,7 +150,7 @@ def build_services(config: Config, db: Database, master_key: MasterKey) -> Servi
     )
     signal_store = SqlSignalStores(vault)
     # Kept for reports; built here because opting out forgets it too.
-    evidence = ReportEvidence(db, vault, config["bridge.reportable_messages"])
+    evidence = ReportEvidence(db, UserScopes(vault), config["bridge.reportable_messages"])
     user_data = UserData([signal_store.delete_user, forget_identity_holds,
                           evidence.forget_user], vault)
     partner_events = UserEventQueues()

@@ -26,7 +26,7 @@ from ..partner.events import IncomingMessage
 from ..signal.durable import arrival_stamp
 from ..signal.types import UserId
 from ..storage import Connection, Database, acquire, transaction
-from ..trust import Purpose, Vault
+from ..trust import Purpose, UserScopes
 from .blocking import blocked_locally
 from .requests import MessageRequests
 
@@ -50,9 +50,9 @@ def _name(contact: str, stanza_id: str) -> str:
 class ReportEvidence:
     """The last ``keep`` messages from each contact of each user, sealed in their boundary."""
 
-    def __init__(self, db: Database, vault: Vault, keep: int) -> None:
+    def __init__(self, db: Database, scopes: UserScopes, keep: int) -> None:
         self.db = db
-        self.vault = vault
+        self.scopes = scopes
         self.keep = keep
 
     async def record(self, user: UserID, message: IncomingMessage) -> None:
@@ -62,7 +62,7 @@ class ReportEvidence:
             return
         sent_at = message.timestamp if message.timestamp is not None else int(time.time())
         async with acquire(self.db) as conn, transaction(conn):
-            boundary = await self.vault.boundary(conn, UserId(user))
+            boundary = await self.scopes.of(UserId(user)).boundary(conn)
             sealed = boundary.seal(_EVIDENCE, _name(message.sender, message.stanza_id),
                                    message.plaintext)
             await conn.execute(
@@ -89,7 +89,7 @@ class ReportEvidence:
             rows = await conn.fetch(
                 "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
                 " contact_id=$2 ORDER BY kept_at DESC LIMIT $3", user, contact, count)
-            boundary = await self.vault.boundary(conn, UserId(user))
+            boundary = await self.scopes.of(UserId(user)).boundary(conn)
         return [_opened(boundary, contact, row) for row in reversed(rows)]
 
     async def get(self, user: UserID, contact: Address, stanza_id: str) -> KeptMessage | None:
@@ -99,7 +99,7 @@ class ReportEvidence:
                 " contact_id=$2 AND stanza_id=$3", user, contact, stanza_id)
             if row is None:
                 return None
-            boundary = await self.vault.boundary(conn, UserId(user))
+            boundary = await self.scopes.of(UserId(user)).boundary(conn)
         return _opened(boundary, contact, row)
 
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..storage import Connection, for_update
-from ..trust import Purpose, Vault
-from ..trust.scope import UserScope, UserScopes
+from ..trust import Purpose, UserScope, UserScopes, Vault
 from .keys import KeyPair
 from .prekeys import LocalIdentity, PreKey, SignedPreKey
 from .session import SessionRecord

@@ -6,8 +6,10 @@ See ``docs/trust-boundary.md``.
 from .master_key import ENV_VAR, MasterKey, MasterKeyError
 from .purposes import Purpose
 from .rotation import rotate_master_key
+from .scope import UserScope, UserScopes
 from .types import UserId
 from .vault import UserBoundary, Vault, VaultError, WrongMasterKeyError
 
-__all__ = ["ENV_VAR", "MasterKey", "MasterKeyError", "Purpose", "UserBoundary", "UserId", "Vault",
-           "VaultError", "WrongMasterKeyError", "rotate_master_key"]
+__all__ = ["ENV_VAR", "MasterKey", "MasterKeyError", "Purpose", "UserBoundary", "UserId",
+           "UserScope", "UserScopes", "Vault", "VaultError", "WrongMasterKeyError",
+           "rotate_master_key"]

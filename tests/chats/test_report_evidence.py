@@ -11,7 +11,7 @@ from bridge.commands.reporting import parse_report_args
 from bridge.gateway.ids import Address
 from bridge.partner.client import IncomingMessage
 from bridge.storage import open_database
-from bridge.trust import MasterKey, Vault
+from bridge.trust import MasterKey, UserScopes, Vault
 
 ALICE, BOB = "@alice:example.org", "@bob:example.org"
 GINA, HUGO = Address("4915100000001@gk"), Address("4915100000002@gk")
@@ -24,7 +24,7 @@ def message(sender: Address, n: int, timestamp: int | None = 1764000000) -> Inco
 async def test_keeps_the_last_messages_per_contact_sealed_and_once(db_url):
     db = await open_database(db_url)
     try:
-        evidence = ReportEvidence(db, Vault(MasterKey.generate()), keep=3)
+        evidence = ReportEvidence(db, UserScopes(Vault(MasterKey.generate())), keep=3)
         for n in range(5):
             await evidence.record(ALICE, message(GINA, n, 1764000000 + n))
         await evidence.record(ALICE, message(GINA, 4, 1))  # a redelivery changes nothing
@@ -41,7 +41,7 @@ async def test_keeps_the_last_messages_per_contact_sealed_and_once(db_url):
         assert await evidence.get(BOB, GINA, "M3") is None  # another user's are not theirs
         for row in await db.fetch("SELECT sealed FROM report_evidence"):
             assert b"secret words" not in bytes(row["sealed"])
-        off = ReportEvidence(db, evidence.vault, keep=0)
+        off = ReportEvidence(db, evidence.scopes, keep=0)
         await off.record(ALICE, message(HUGO, 10))
         assert await off.count(ALICE, HUGO) == 1
     finally:

@@ -11,7 +11,7 @@ import pytest
 from mautrix.types import DeviceID, UserID
 
 from bridge.matrix.e2ee.identity import CrossSigningSeeds
-from bridge.matrix.e2ee.records import DeviceRecords
+from bridge.matrix.e2ee.records import DeviceRecords, devices_scope
 from bridge.storage import open_database
 from bridge.trust import MasterKey, Vault, VaultError, WrongMasterKeyError, rotate_master_key
 
@@ -21,7 +21,7 @@ GHOST = UserID("@interop_abc:localhost")
 async def test_seeds_are_sealed_and_bound_to_their_user(db_url):
     db = await open_database(db_url)
     try:
-        records = DeviceRecords(db, Vault(MasterKey.generate()))
+        records = DeviceRecords(db, devices_scope(Vault(MasterKey.generate())))
         await records.add(GHOST, DeviceID("IBGHOST"))
         seeds = CrossSigningSeeds.generate()
         await records.keep_seeds(GHOST, seeds)
@@ -39,7 +39,7 @@ async def test_seeds_are_sealed_and_bound_to_their_user(db_url):
             await records.seeds(other)
         # A wrong master key is refused, not taken for missing keys.
         with pytest.raises(WrongMasterKeyError):
-            await DeviceRecords(db, Vault(MasterKey.generate())).seeds(GHOST)
+            await DeviceRecords(db, devices_scope(Vault(MasterKey.generate()))).seeds(GHOST)
     finally:
         await db.stop()
 
@@ -48,14 +48,15 @@ async def test_the_olm_pickle_key_survives_upgrade_and_rotation(db_url):
     db = await open_database(db_url)
     try:
         old, new = MasterKey.generate(), MasterKey.generate()
-        upgraded = await DeviceRecords(db, Vault(old)).olm_pickle_key(old, has_olm_account=True)
+        upgraded = await DeviceRecords(db, devices_scope(Vault(old))).olm_pickle_key(
+            old, has_olm_account=True)
         # What bridges before per-ghost devices pickled the bot's Olm account with.
         assert upgraded == hmac.new(old.secret, b"interop-bridge matrix bot olm pickle",
                                     hashlib.sha256).hexdigest()
-        assert await DeviceRecords(db, Vault(old)).olm_pickle_key(
+        assert await DeviceRecords(db, devices_scope(Vault(old))).olm_pickle_key(
             old, has_olm_account=True) == upgraded
         await rotate_master_key(db, old, new)
-        assert await DeviceRecords(db, Vault(new)).olm_pickle_key(
+        assert await DeviceRecords(db, devices_scope(Vault(new))).olm_pickle_key(
             new, has_olm_account=True) == upgraded
     finally:
         await db.stop()
@@ -65,7 +66,7 @@ async def test_a_fresh_installation_gets_a_random_pickle_key(db_url):
     db = await open_database(db_url)
     try:
         master = MasterKey.generate()
-        key = await DeviceRecords(db, Vault(master)).olm_pickle_key(master,
+        key = await DeviceRecords(db, devices_scope(Vault(master))).olm_pickle_key(master,
                                                                    has_olm_account=False)
         assert len(key) == 64 and key != hmac.new(
             master.secret, b"interop-bridge matrix bot olm pickle", hashlib.sha256).hexdigest()

@@ -43,7 +43,7 @@ from mautrix.util.async_db import Database
 
 from ...trust import MasterKey, Vault
 from .device import GHOST_ONE_TIME_KEYS, MatrixDevice
-from .records import DeviceRecords
+from .records import DeviceRecords, devices_scope
 
 #: mautrix's account id of the bot's Olm account: the empty one, as before ghosts had devices,
 #: so that an upgraded installation keeps its bot device and identity.
@@ -69,7 +69,7 @@ class MatrixEncryption:
         self.appservice = appservice
         self.db = db
         self.state_store = state_store
-        self.records = DeviceRecords(db, vault)
+        self.records = DeviceRecords(db, devices_scope(vault))
         self.is_ghost = is_ghost
         self.device_name = device_name
         self.log = log or logging.getLogger("bridge.matrix.e2ee")

@@ -22,7 +22,7 @@ from attrs import define
 from mautrix.types import DeviceID, UserID
 from mautrix.util.async_db import Database
 
-from ...trust import MasterKey, Purpose, UserId, Vault
+from ...trust import MasterKey, Purpose, UserId, UserScope, Vault
 from .identity import CrossSigningSeeds
 
 _PICKLE_KEY = Purpose.MATRIX_OLM_PICKLE_KEY
@@ -40,10 +40,15 @@ class DeviceRecord:
     created_at: int
 
 
+def devices_scope(vault: Vault) -> UserScope:
+    """The boundary the bridge's own Matrix secrets are sealed in."""
+    return UserScope(vault, MATRIX_DEVICES)
+
+
 class DeviceRecords:
-    def __init__(self, db: Database, vault: Vault) -> None:
+    def __init__(self, db: Database, scope: UserScope) -> None:
         self.db = db
-        self.vault = vault
+        self.scope = scope
 
     async def get(self, user_id: UserID) -> DeviceRecord | None:
         row = await self.db.fetchrow(
@@ -73,7 +78,7 @@ class DeviceRecords:
                 "SELECT cross_signing FROM matrix_device WHERE user_id=$1", user_id)
             if sealed is None:
                 return None
-            boundary = await self.vault.boundary(conn, MATRIX_DEVICES)
+            boundary = await self.scope.boundary(conn)
             return CrossSigningSeeds.from_bytes(
                 boundary.open(Purpose.MATRIX_CROSS_SIGNING, user_id, bytes(sealed)))
 
@@ -81,7 +86,7 @@ class DeviceRecords:
         """Sealed and stored before they are published, so that a published identity is never
         one the bridge does not hold."""
         async with self.db.acquire() as conn, conn.transaction():
-            boundary = await self.vault.boundary(conn, MATRIX_DEVICES)
+            boundary = await self.scope.boundary(conn)
             await conn.execute(
                 "UPDATE matrix_device SET cross_signing=$2, master_key=$3 WHERE user_id=$1",
                 user_id, boundary.seal(Purpose.MATRIX_CROSS_SIGNING, user_id, seeds.to_bytes()),
@@ -90,7 +95,7 @@ class DeviceRecords:
     async def olm_pickle_key(self, master_key: MasterKey, *, has_olm_account: bool) -> str:
         """The key mautrix pickles Olm state with; made once, then read back."""
         async with self.db.acquire() as conn, conn.transaction():
-            boundary = await self.vault.boundary(conn, MATRIX_DEVICES)
+            boundary = await self.scope.boundary(conn)
             stored = await conn.fetchval("SELECT value FROM bridge_state WHERE key=$1",
                                          _PICKLE_KEY_STATE)
             if stored is not None:
