@@ -137,12 +137,12 @@ class ContactSignalsFlow:
     # --- Matrix → gateway --------------------------------------------------------------------
 
     async def matrix_receipt(self, portal: Portal, content: dict) -> None:
-        client = self.partners.client(portal.user_mxid)
+        client = self.partners.client(portal.user_id)
         if client is None:
             return
         for event_id, receipts in content.items():
             readers = (receipts or {}).get("m.read", {})
-            if portal.user_mxid not in readers:
+            if portal.user_id not in readers:
                 continue
             message = await self.message_ids.message_by_event(EventID(event_id))
             if message is not None and not message.from_matrix:
@@ -150,10 +150,10 @@ class ContactSignalsFlow:
                                           read=True)
 
     async def matrix_typing(self, portal: Portal, user_ids: list[UserID]) -> None:
-        client = self.partners.client(portal.user_mxid)
+        client = self.partners.client(portal.user_id)
         if client is None:
             return
-        composing = portal.user_mxid in user_ids
+        composing = portal.user_id in user_ids
         if self._typing.get(portal.room_id, False) == composing:
             return
         self._typing[portal.room_id] = composing

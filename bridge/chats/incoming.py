@@ -37,7 +37,7 @@ log = logging.getLogger("bridge.chats.incoming")
 
 def portal_info(portal: ChatRoom, client: UserClient) -> PortalInfo:
     return PortalInfo(room_id=portal.room_id, chat_id=portal.contact_id,
-                      user_mxid=portal.user_mxid, user_internal_id=client.internal_id,
+                      user_id=portal.user_id, user_internal_id=client.internal_id,
                       encrypted=portal.record.encrypted)
 
 

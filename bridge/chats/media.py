@@ -66,8 +66,8 @@ class HostedMedia:
 
     # --- the mapping's GatewayMedia --------------------------------------------------------
 
-    def for_user(self, owner: str, message_id: str | None = None) -> UserHostedMedia:
-        return UserHostedMedia(self, owner, message_id)
+    def for_user(self, user_id: str, message_id: str | None = None) -> UserHostedMedia:
+        return UserHostedMedia(self, user_id, message_id)
 
     async def download(self, path: str, max_size: int) -> bytes:
         async with self.http.get(self.gateway_base + path,
@@ -84,20 +84,20 @@ class HostedMedia:
                     raise MediaTooLargeToFetch(f"more than {max_size} bytes")
             return bytes(data)
 
-    async def store(self, owner: str, blob: bytes, message_id: str | None = None) -> str:
+    async def store(self, user_id: str, blob: bytes, message_id: str | None = None) -> str:
         reference = secrets.token_urlsafe(24)
         await self.db.execute(
-            "INSERT INTO hosted_media (storage_reference, owner, blob, created_at, message_id) "
-            "VALUES ($1, $2, $3, $4, $5)", reference, owner, blob, int(time.time() * 1000),
+            "INSERT INTO hosted_media (storage_reference, user_id, blob, created_at, message_id) "
+            "VALUES ($1, $2, $3, $4, $5)", reference, user_id, blob, int(time.time() * 1000),
             message_id)
         return f"/interop/whatsapp/download/{self.integrator_id}/{reference}/"
 
-    async def withdraw(self, owner: str, message_id: str) -> int:
-        """Delete the blobs hosted for one of ``owner``'s messages that failed for good; the
+    async def withdraw(self, user_id: str, message_id: str) -> int:
+        """Delete the blobs hosted for one of ``user_id``'s messages that failed for good; the
         partner route answers 404 for them from now on. Returns how many were withdrawn."""
         withdrawn = await self.db.fetch(
-            "DELETE FROM hosted_media WHERE owner=$1 AND message_id=$2 "
-            "RETURNING storage_reference", owner, message_id)
+            "DELETE FROM hosted_media WHERE user_id=$1 AND message_id=$2 "
+            "RETURNING storage_reference", user_id, message_id)
         return len(withdrawn)
 
     # --- the partner route's HostedMedia ---------------------------------------------------
@@ -108,15 +108,15 @@ class HostedMedia:
 
 
 class UserHostedMedia:
-    """GatewayMedia for one user's messages (hosted blobs remember their owner)."""
+    """GatewayMedia for one user's messages (hosted blobs remember their user)."""
 
-    def __init__(self, hosted: HostedMedia, owner: str, message_id: str | None = None) -> None:
+    def __init__(self, hosted: HostedMedia, user_id: str, message_id: str | None = None) -> None:
         self.hosted = hosted
-        self.owner = owner
+        self.user_id = user_id
         self.message_id = message_id
 
     async def download(self, path: str, max_size: int) -> bytes:
         return await self.hosted.download(path, max_size)
 
     async def host(self, blob: bytes) -> str:
-        return await self.hosted.store(self.owner, blob, self.message_id)
+        return await self.hosted.store(self.user_id, blob, self.message_id)

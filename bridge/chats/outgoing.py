@@ -64,20 +64,20 @@ class OutgoingFlow:
     async def undecryptable(self, portal: ChatRoom, event) -> None:
         """The owner's message that the bridge could not decrypt: nothing is sent, and the
         owner sees why (never a silent drop)."""
-        if event.sender == portal.user_mxid:
+        if event.sender == portal.user_id:
             await portal.status.failure(event.event_id, SendFailure.UNDECRYPTABLE)
             await self._count("undecryptable", event)
 
     async def handle(self, portal: ChatRoom, event) -> None:
-        if event.sender != portal.user_mxid:
+        if event.sender != portal.user_id:
             return  # only the portal's owner speaks for this chat
-        if permission_level(self.permissions, portal.user_mxid) < Level.USER:
+        if permission_level(self.permissions, portal.user_id) < Level.USER:
             # Opted in earlier; the admins have since taken the permission away.
             await portal.status.failure(event.event_id, SendFailure.SENDER_NOT_ALLOWED)
             return
-        client = self.partners.client(portal.user_mxid)
+        client = self.partners.client(portal.user_id)
         if client is None:
-            account = await self.partners.accounts.get(portal.user_mxid)
+            account = await self.partners.accounts.get(portal.user_id)
             failure = (SendFailure.GATEWAY_UNREACHABLE if account is not None
                        and account.is_active else SendFailure.SENDER_OPTED_OUT)
             await portal.status.failure(event.event_id, failure)
@@ -89,7 +89,7 @@ class OutgoingFlow:
         mapper = MatrixToGateway(
             matrix_media=self.matrix_media,
             # Blobs hosted for this message are tied to its stanza id, to withdraw on failure.
-            gateway_media=self.hosted_media.for_user(portal.user_mxid, stanza_id),
+            gateway_media=self.hosted_media.for_user(portal.user_id, stanza_id),
             message_ids=self.message_ids,
             resolve_mention=self._mention_resolver(portal, client),
         )
@@ -190,7 +190,7 @@ class OutgoingFlow:
 
     def _mention_resolver(self, portal: ChatRoom, client: UserClient):
         async def resolve(mxid):
-            if mxid == portal.user_mxid:
+            if mxid == portal.user_id:
                 account = await self.partners.accounts.get(mxid)
                 return RemoteMention(internal_id=client.internal_id,
                                      username=account.user_visible_id if account else mxid)

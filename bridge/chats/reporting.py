@@ -66,28 +66,28 @@ class ReportEvidence:
             sealed = boundary.seal(_EVIDENCE, _name(message.sender, message.stanza_id),
                                    message.plaintext)
             await conn.execute(
-                "INSERT INTO report_evidence (user_mxid, contact_id, stanza_id, sent_at, kept_at,"
+                "INSERT INTO report_evidence (user_id, contact_id, stanza_id, sent_at, kept_at,"
                 " sealed) VALUES ($1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (user_mxid, contact_id, stanza_id) DO NOTHING",
+                " ON CONFLICT (user_id, contact_id, stanza_id) DO NOTHING",
                 user, message.sender, message.stanza_id, sent_at, arrival_stamp(), sealed)
             await conn.execute(
-                "DELETE FROM report_evidence WHERE user_mxid=$1 AND contact_id=$2 AND stanza_id"
-                " NOT IN (SELECT stanza_id FROM report_evidence WHERE user_mxid=$1 AND"
+                "DELETE FROM report_evidence WHERE user_id=$1 AND contact_id=$2 AND stanza_id"
+                " NOT IN (SELECT stanza_id FROM report_evidence WHERE user_id=$1 AND"
                 " contact_id=$2 ORDER BY kept_at DESC LIMIT $3)", user, message.sender, self.keep)
 
     async def count(self, user: UserID, contact: Address) -> int:
         return await self.db.fetchval(
-            "SELECT COUNT(*) FROM report_evidence WHERE user_mxid=$1 AND contact_id=$2",
+            "SELECT COUNT(*) FROM report_evidence WHERE user_id=$1 AND contact_id=$2",
             user, contact)
 
     async def forget_user(self, conn: Connection, user: UserId) -> None:
-        await conn.execute("DELETE FROM report_evidence WHERE user_mxid=$1", user)
+        await conn.execute("DELETE FROM report_evidence WHERE user_id=$1", user)
 
     async def latest(self, user: UserID, contact: Address, count: int) -> list[KeptMessage]:
         """The newest ``count`` kept messages from ``contact``, oldest first."""
         async with acquire(self.db) as conn:
             rows = await conn.fetch(
-                "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
+                "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_id=$1 AND"
                 " contact_id=$2 ORDER BY kept_at DESC LIMIT $3", user, contact, count)
             boundary = await self.scopes.of(UserId(user)).boundary(conn)
         return [_opened(boundary, contact, row) for row in reversed(rows)]
@@ -95,7 +95,7 @@ class ReportEvidence:
     async def get(self, user: UserID, contact: Address, stanza_id: str) -> KeptMessage | None:
         async with acquire(self.db) as conn:
             row = await conn.fetchrow(
-                "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_mxid=$1 AND"
+                "SELECT stanza_id, sent_at, sealed FROM report_evidence WHERE user_id=$1 AND"
                 " contact_id=$2 AND stanza_id=$3", user, contact, stanza_id)
             if row is None:
                 return None

@@ -25,7 +25,7 @@ class RequestState(str, Enum):
 
 @define
 class MessageRequest:
-    user_mxid: UserID
+    user_id: UserID
     contact_id: InternalId
     username: str
     state: RequestState
@@ -36,30 +36,30 @@ class MessageRequests:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get(self, user_mxid: UserID, contact_id: str) -> MessageRequest | None:
+    async def get(self, user_id: UserID, contact_id: str) -> MessageRequest | None:
         row = await self.db.fetchrow(
-            "SELECT user_mxid, contact_id, username, state, created_at FROM message_request "
-            "WHERE user_mxid=$1 AND contact_id=$2", user_mxid, contact_id)
+            "SELECT user_id, contact_id, username, state, created_at FROM message_request "
+            "WHERE user_id=$1 AND contact_id=$2", user_id, contact_id)
         if row is None:
             return None
-        return MessageRequest(UserID(row["user_mxid"]), InternalId(row["contact_id"]),
+        return MessageRequest(UserID(row["user_id"]), InternalId(row["contact_id"]),
                               row["username"], RequestState(row["state"]), row["created_at"])
 
-    async def by_username(self, user_mxid: UserID, username: str) -> MessageRequest | None:
+    async def by_username(self, user_id: UserID, username: str) -> MessageRequest | None:
         contact_id = await self.db.fetchval(
-            "SELECT contact_id FROM message_request WHERE user_mxid=$1 AND username=$2",
-            user_mxid, username)
-        return await self.get(user_mxid, contact_id) if contact_id else None
+            "SELECT contact_id FROM message_request WHERE user_id=$1 AND username=$2",
+            user_id, username)
+        return await self.get(user_id, contact_id) if contact_id else None
 
-    async def open(self, user_mxid: UserID, contact_id: str, username: str) -> bool:
+    async def open(self, user_id: UserID, contact_id: str, username: str) -> bool:
         """Record a new pending request; False when there already is one (in any state)."""
         inserted = await self.db.fetchval(
-            "INSERT INTO message_request (user_mxid, contact_id, username, state, created_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_mxid, contact_id) DO NOTHING "
-            "RETURNING contact_id", user_mxid, contact_id, username,
+            "INSERT INTO message_request (user_id, contact_id, username, state, created_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, contact_id) DO NOTHING "
+            "RETURNING contact_id", user_id, contact_id, username,
             RequestState.PENDING.value, int(time.time() * 1000))
         return inserted is not None
 
-    async def settle(self, user_mxid: UserID, contact_id: str, state: RequestState) -> None:
-        await self.db.execute("UPDATE message_request SET state=$3 WHERE user_mxid=$1 AND "
-                              "contact_id=$2", user_mxid, contact_id, state.value)
+    async def settle(self, user_id: UserID, contact_id: str, state: RequestState) -> None:
+        await self.db.execute("UPDATE message_request SET state=$3 WHERE user_id=$1 AND "
+                              "contact_id=$2", user_id, contact_id, state.value)

@@ -25,9 +25,9 @@ async def users(ctx: CommandContext) -> None:
     lines = ["| user | state | user-visible id | connection | last problem |",
              "|---|---|---|---|---|"]
     for account in accounts:
-        client = ctx.services.partners.client(account.mxid)
+        client = ctx.services.partners.client(account.user_id)
         connection = client.connection.state.value if client else "—"
-        lines.append(f"| {account.mxid} | {account.state.value} | "
+        lines.append(f"| {account.user_id} | {account.state.value} | "
                      f"{account.user_visible_id or '—'} | {connection} | "
                      f"{account.last_error or '—'} |")
     await ctx.reply("\n".join(lines))
@@ -93,9 +93,10 @@ async def broadcast(ctx: CommandContext) -> None:
     text = " ".join(ctx.args)
     sent = 0
     for account in await ctx.services.partners.accounts.active():
-        user = await ctx.services.users.get(account.mxid)
+        user = await ctx.services.users.get(account.user_id)
         if user is not None and user.management_room:
-            await ctx.services.notices.notify(account.mxid, f"📢 From the bridge admins: {text}")
+            await ctx.services.notices.notify(account.user_id,
+                                              f"📢 From the bridge admins: {text}")
             sent += 1
     await ctx.reply(f"Sent to {sent} opted-in user(s).")
 

@@ -65,7 +65,7 @@ async def _contact(ctx: CommandContext) -> tuple[PartnerClient, Address, str]:
         _, found = await _lookup(ctx, ctx.args[0].lstrip("@"))
         return client, found.address, found.username
     portal = await ctx.services.portals.by_room(ctx.room_id)
-    if portal is None or portal.user_mxid != ctx.sender:
+    if portal is None or portal.user_id != ctx.sender:
         raise CommandError("Name the person (`block <username>`), or send this in your chat "
                            "with them.")
     return client, Address(portal.contact_id), portal.ghost.username
@@ -141,7 +141,7 @@ async def trust(ctx: CommandContext) -> None:
         raise CommandError("Usage: `trust <username>`, or `trust` in your chat with them")
     portals = ctx.services.portals
     here = await portals.by_room(ctx.room_id)
-    if not ctx.args and here is not None and here.user_mxid != ctx.sender:
+    if not ctx.args and here is not None and here.user_id != ctx.sender:
         raise CommandError("Only the person this chat belongs to can confirm the other "
                            "side's security key.")
     client = _client(ctx)
@@ -199,7 +199,7 @@ async def invite(ctx: CommandContext) -> None:
     db = ctx.services.db
     interval_ms = int(ctx.services.config["bridge.reachability_ping_interval"] * 3_600_000)
     now = int(time.time() * 1000)
-    last = await db.fetchval("SELECT sent_at FROM reachability_ping WHERE user_mxid=$1 AND "
+    last = await db.fetchval("SELECT sent_at FROM reachability_ping WHERE user_id=$1 AND "
                              "address=$2", ctx.sender, found.address)
     if last is not None and now - last < interval_ms:
         hours = (interval_ms - (now - last)) / 3_600_000
@@ -210,8 +210,8 @@ async def invite(ctx: CommandContext) -> None:
     except GatewayError as e:
         raise CommandError(f"The gateway did not pass it on ({e}).") from None
     await db.execute(
-        "INSERT INTO reachability_ping (user_mxid, address, sent_at) VALUES ($1, $2, $3) "
-        "ON CONFLICT (user_mxid, address) DO UPDATE SET sent_at=excluded.sent_at",
+        "INSERT INTO reachability_ping (user_id, address, sent_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (user_id, address) DO UPDATE SET sent_at=excluded.sent_at",
         ctx.sender, found.address, now)
     await ctx.reply(f"**{found.username}** was asked to turn on third-party chats.")
 

@@ -60,7 +60,7 @@ async def report(ctx: CommandContext) -> None:
     client = _client(ctx)
     services = ctx.services
     portal = await services.portals.by_room(ctx.room_id)
-    if portal is not None and portal.user_mxid != ctx.sender:
+    if portal is not None and portal.user_id != ctx.sender:
         portal = None
     parsed = parse_report_args(ctx.args, username_required=portal is None,
                                contact_username=portal.ghost.username if portal else None)

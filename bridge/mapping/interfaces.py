@@ -24,7 +24,7 @@ class PortalInfo:
     # The peer's internal id in a 1:1 chat, or the group id.
     chat_id: ChatId
     # The Matrix user this portal belongs to, and their identity on the gateway.
-    user_mxid: UserID
+    user_id: UserID
     user_internal_id: InternalId
     # Used for emotes ("* Name waves"), which the gateway does not have.
     user_displayname: str = attrs.field(default="", repr=False)

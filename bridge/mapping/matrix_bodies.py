@@ -120,7 +120,7 @@ class BodyMapper:
         )
         text = remote.text
         if content.msgtype == MessageType.EMOTE:
-            name = portal.user_displayname or portal.user_mxid.removeprefix("@").split(":")[0]
+            name = portal.user_displayname or portal.user_id.removeprefix("@").split(":")[0]
             text = f"* {name} {text}"
         if not text.strip():
             raise Unmappable("an empty message cannot be sent")

@@ -99,7 +99,7 @@ class MatrixToGateway:
         event_type = str(getattr(event, "type", ""))
         # Everything sent from this portal goes out as its owner: anyone else in the
         # room (or a room admin redacting the owner's message) must not act for them.
-        if getattr(event, "sender", None) != portal.user_mxid:
+        if getattr(event, "sender", None) != portal.user_id:
             raise Unmappable(OTHER_SENDER_REASON)
         if isinstance(event, EncryptedEvent) or event_type == str(EventType.ROOM_ENCRYPTED):
             raise Unmappable("the bridge could not decrypt the message")

@@ -148,8 +148,8 @@ class GatewayToMatrix:
         mentioned = body.setdefault("m.mentions", {})
         if quoted.sender == portal.user_internal_id:
             user_ids = mentioned.setdefault("user_ids", [])
-            if portal.user_mxid not in user_ids:
-                user_ids.append(portal.user_mxid)
+            if portal.user_id not in user_ids:
+                user_ids.append(portal.user_id)
 
     # --- reactions, edits, revokes -------------------------------------------------
 

@@ -118,7 +118,7 @@ class MatrixEventRouter:
         if await self.room_events.undecryptable(event):
             return
         user = await self.users.by_management_room(event.room_id)
-        if user is not None and user.mxid == event.sender:
+        if user is not None and user.user_id == event.sender:
             await self.send_notice(event.room_id, "⚠️ I could not decrypt your last message "
                                    "(your client may not have shared its keys with the bridge "
                                    "yet). Please send it again.")
@@ -191,7 +191,7 @@ class MatrixEventRouter:
         if content is None:
             return
         user = await self.users.by_management_room(event.room_id)
-        is_management = user is not None and user.mxid == event.sender
+        is_management = user is not None and user.user_id == event.sender
         words = self.commands.parse(command_text(content), is_management_room=is_management)
         if not words:
             return

@@ -11,7 +11,7 @@ from mautrix.util.async_db import Database
 
 @define
 class MatrixUser:
-    mxid: UserID
+    user_id: UserID
     management_room: RoomID | None
     created_at: int
     # "separate" or "main"; None means the config's default.
@@ -19,7 +19,7 @@ class MatrixUser:
     space_room: RoomID | None = None
 
 
-_COLUMNS = "mxid, management_room, created_at, inbox, space_room"
+_COLUMNS = "user_id, management_room, created_at, inbox, space_room"
 
 
 class MatrixUsers:
@@ -30,14 +30,14 @@ class MatrixUsers:
 
     async def get(self, mxid: UserID) -> MatrixUser | None:
         row = await self.db.fetchrow(
-            f"SELECT {_COLUMNS} FROM matrix_user WHERE mxid=$1", mxid
+            f"SELECT {_COLUMNS} FROM matrix_user WHERE user_id=$1", mxid
         )
         return MatrixUser(**row) if row else None
 
     async def get_or_create(self, mxid: UserID) -> MatrixUser:
         await self.db.execute(
-            "INSERT INTO matrix_user (mxid, created_at) VALUES ($1, $2) "
-            "ON CONFLICT (mxid) DO NOTHING",
+            "INSERT INTO matrix_user (user_id, created_at) VALUES ($1, $2) "
+            "ON CONFLICT (user_id) DO NOTHING",
             mxid, int(time.time() * 1000),
         )
         user = await self.get(mxid)
@@ -47,7 +47,7 @@ class MatrixUsers:
 
     async def set_management_room(self, mxid: UserID, room_id: RoomID) -> None:
         await self.get_or_create(mxid)
-        await self.db.execute("UPDATE matrix_user SET management_room=$1 WHERE mxid=$2",
+        await self.db.execute("UPDATE matrix_user SET management_room=$1 WHERE user_id=$2",
                               room_id, mxid)
 
     async def by_management_room(self, room_id: RoomID) -> MatrixUser | None:
@@ -59,8 +59,9 @@ class MatrixUsers:
 
     async def set_inbox(self, mxid: UserID, inbox: str) -> None:
         await self.get_or_create(mxid)
-        await self.db.execute("UPDATE matrix_user SET inbox=$1 WHERE mxid=$2", inbox, mxid)
+        await self.db.execute("UPDATE matrix_user SET inbox=$1 WHERE user_id=$2", inbox, mxid)
 
     async def set_space(self, mxid: UserID, room_id: RoomID) -> None:
         await self.get_or_create(mxid)
-        await self.db.execute("UPDATE matrix_user SET space_room=$1 WHERE mxid=$2", room_id, mxid)
+        await self.db.execute("UPDATE matrix_user SET space_room=$1 WHERE user_id=$2",
+                              room_id, mxid)

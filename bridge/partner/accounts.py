@@ -25,7 +25,7 @@ class AccountState(str, Enum):
 
 @define
 class PartnerAccount:
-    mxid: UserID
+    user_id: UserID
     state: AccountState
     user_visible_id: str | None
     internal_id: str | None
@@ -40,7 +40,7 @@ class PartnerAccount:
         return self.state == AccountState.ACTIVE
 
 
-_COLUMNS = ("mxid, state, user_visible_id, internal_id, sealed_noise_key, disclosure_shown_at, "
+_COLUMNS = ("user_id, state, user_visible_id, internal_id, sealed_noise_key, disclosure_shown_at, "
             "opted_in_at, opted_out_at, last_error")
 
 
@@ -64,7 +64,7 @@ class PartnerAccounts:
 
     async def get(self, mxid: UserID, conn=None) -> PartnerAccount | None:
         return _from_row(await (conn or self.db).fetchrow(
-            f"SELECT {_COLUMNS} FROM partner_account WHERE mxid=$1", mxid))
+            f"SELECT {_COLUMNS} FROM partner_account WHERE user_id=$1", mxid))
 
     async def by_user_visible_id(self, user_visible_id: str) -> PartnerAccount | None:
         return _from_row(await self.db.fetchrow(
@@ -76,13 +76,14 @@ class PartnerAccounts:
         return [_account(row) for row in rows]
 
     async def all(self) -> list[PartnerAccount]:
-        rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM partner_account ORDER BY mxid")
+        rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM partner_account ORDER BY user_id")
         return [_account(row) for row in rows]
 
     async def record_disclosure(self, mxid: UserID) -> None:
         await self.db.execute(
-            "INSERT INTO partner_account (mxid, state, disclosure_shown_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (mxid) DO UPDATE SET disclosure_shown_at=excluded.disclosure_shown_at, "
+            "INSERT INTO partner_account (user_id, state, disclosure_shown_at)"
+            " VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET"
+            " disclosure_shown_at=excluded.disclosure_shown_at, "
             "state=CASE WHEN partner_account.state=$4 THEN partner_account.state "
             "ELSE excluded.state END",
             mxid, AccountState.DISCLOSED.value, _now(), AccountState.ACTIVE.value,
@@ -90,7 +91,7 @@ class PartnerAccounts:
 
     async def user_visible_id_taken(self, user_visible_id: str, by_other_than: UserID) -> bool:
         owner = await self.db.fetchval(
-            "SELECT mxid FROM partner_account WHERE user_visible_id=$1", user_visible_id)
+            "SELECT user_id FROM partner_account WHERE user_visible_id=$1", user_visible_id)
         return owner is not None and owner != by_other_than
 
     async def activate(self, conn, mxid: UserID, *, user_visible_id: str, internal_id: str,
@@ -98,7 +99,7 @@ class PartnerAccounts:
         await conn.execute(
             "UPDATE partner_account SET state=$2, user_visible_id=$3, internal_id=$4, "
             "sealed_noise_key=$5, opted_in_at=$6, opted_out_at=NULL, last_error=NULL "
-            "WHERE mxid=$1",
+            "WHERE user_id=$1",
             mxid, AccountState.ACTIVE.value, user_visible_id, internal_id, sealed_noise_key,
             _now(),
         )
@@ -108,10 +109,10 @@ class PartnerAccounts:
         """Opted out or un-enlisted: the keys are gone, the identifiers are released."""
         await conn.execute(
             "UPDATE partner_account SET state=$2, internal_id=NULL, user_visible_id=NULL, "
-            "sealed_noise_key=NULL, opted_out_at=$3, last_error=$4 WHERE mxid=$1",
+            "sealed_noise_key=NULL, opted_out_at=$3, last_error=$4 WHERE user_id=$1",
             mxid, state.value, _now(), error,
         )
 
     async def set_error(self, mxid: UserID, error: str | None) -> None:
-        await self.db.execute("UPDATE partner_account SET last_error=$2 WHERE mxid=$1",
+        await self.db.execute("UPDATE partner_account SET last_error=$2 WHERE user_id=$1",
                               mxid, error)

@@ -110,7 +110,7 @@ class PartnerService:
             try:
                 client = await self._client_for(account)
             except GatewayUnreachable as e:
-                log.warning("Not connecting %s yet: %s", account.mxid, e)
+                log.warning("Not connecting %s yet: %s", account.user_id, e)
                 continue
             await client.resume()
             # Drain whatever the gateway kept in the mailbox while the bridge was away.
@@ -276,14 +276,14 @@ class PartnerService:
     # --- building clients --------------------------------------------------------------------
 
     async def _client_for(self, account: PartnerAccount) -> PartnerClient:
-        existing = self.clients.get(account.mxid)
+        existing = self.clients.get(account.user_id)
         if existing is not None:
             return existing
-        scope = self.scopes.of(UserId(account.mxid))
+        scope = self.scopes.of(UserId(account.user_id))
         async with acquire(self.db) as conn:
             boundary = await scope.boundary(conn)
             noise_private = boundary.open(Purpose.NOISE_STATIC, "static", account.sealed_noise_key)
-        party = SignalParty(self.store.for_user(UserId(account.mxid)),
+        party = SignalParty(self.store.for_user(UserId(account.user_id)),
                             accept_identity_changes=self.identity_change_policy == "notice")
         settings = ConnectionSettings(
             chat_url=self.gateway_base.replace("http", "ws", 1) + "/chat",
@@ -304,13 +304,13 @@ class PartnerService:
             )
 
         client = PartnerClient(
-            mxid=account.mxid, internal_id=InternalId(account.internal_id), db=self.db,
+            mxid=account.user_id, internal_id=InternalId(account.internal_id), db=self.db,
             party=party, inbox=Inbox(self.db, scope, party),
             outbox=Outbox(self.db, scope, party), make_connection=make_connection,
             events=self.events, holds=IdentityHolds(self.db, scope),
             on_connection_stopped=self._connection_stopped, observe=self.observe,
         )
-        self.clients[account.mxid] = client
+        self.clients[account.user_id] = client
         return client
 
 

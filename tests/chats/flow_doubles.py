@@ -153,8 +153,8 @@ class RecordingPortal:
         return self.record.room_id
 
     @property
-    def user_mxid(self) -> UserID:
-        return self.record.user_mxid
+    def user_id(self) -> UserID:
+        return self.record.user_id
 
     @property
     def contact_id(self) -> InternalId:
@@ -207,33 +207,33 @@ class InMemoryPortals:
         #: the contact username of each ``get_or_create`` call
         self.usernames_asked: list[str] = []
 
-    async def open(self, user_mxid: UserID, contact_id: InternalId, username: str, *,
+    async def open(self, user_id: UserID, contact_id: InternalId, username: str, *,
                    blocked: bool = False) -> RecordingPortal:
         """A portal that exists already, as if created for an earlier message."""
         ghost = self.puppets.add(contact_id, username)
-        record = PortalRecord(user_mxid=user_mxid, contact_id=contact_id,
+        record = PortalRecord(user_id=user_id, contact_id=contact_id,
                               room_id=RoomID(f"!{secrets.token_hex(6)}:example.org"),
                               contact_name=username, encrypted=False, read_only_reason=None,
                               blocked=blocked, created_at=int(time.time() * 1000))
         await self.db.execute(
-            "INSERT INTO portal (user_mxid, contact_id, room_id, contact_name, encrypted, "
+            "INSERT INTO portal (user_id, contact_id, room_id, contact_name, encrypted, "
             "read_only_reason, blocked, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            record.user_mxid, record.contact_id, record.room_id, record.contact_name,
+            record.user_id, record.contact_id, record.room_id, record.contact_name,
             record.encrypted, record.read_only_reason, record.blocked, record.created_at)
         portal = RecordingPortal(record, ghost, self.messages)
-        self.rooms[(user_mxid, contact_id)] = portal
+        self.rooms[(user_id, contact_id)] = portal
         return portal
 
-    async def get(self, user_mxid: UserID, contact_id: InternalId) -> RecordingPortal | None:
-        return self.rooms.get((user_mxid, contact_id))
+    async def get(self, user_id: UserID, contact_id: InternalId) -> RecordingPortal | None:
+        return self.rooms.get((user_id, contact_id))
 
-    async def get_or_create(self, user_mxid: UserID, contact_id: InternalId,
+    async def get_or_create(self, user_id: UserID, contact_id: InternalId,
                             contact_username: str) -> RecordingPortal:
         self.usernames_asked.append(contact_username)
-        existing = self.rooms.get((user_mxid, contact_id))
+        existing = self.rooms.get((user_id, contact_id))
         if existing is not None:
             return existing
-        return await self.open(user_mxid, contact_id, contact_username)
+        return await self.open(user_id, contact_id, contact_username)
 
     async def by_room(self, room_id: RoomID) -> RecordingPortal | None:
         return next((p for p in self.rooms.values() if p.room_id == room_id), None)
@@ -243,8 +243,8 @@ class InMemoryPortals:
 class RecordingNotifier:
     notified: list[tuple[UserID, str]] = field(default_factory=list)
 
-    async def notify(self, user_mxid: UserID, text: str, /) -> None:
-        self.notified.append((user_mxid, text))
+    async def notify(self, user_id: UserID, text: str, /) -> None:
+        self.notified.append((user_id, text))
 
 
 class InMemoryMatrixMedia:

@@ -283,8 +283,8 @@ class LookingTogether(MessageRequests):
         self.callers = callers
         self.all_looked = asyncio.Event()
 
-    async def get(self, user_mxid: UserID, contact_id: str) -> MessageRequest | None:
-        found = await super().get(user_mxid, contact_id)
+    async def get(self, user_id: UserID, contact_id: str) -> MessageRequest | None:
+        found = await super().get(user_id, contact_id)
         self.callers -= 1
         if self.callers == 0:
             self.all_looked.set()

@@ -71,7 +71,7 @@ class Outgoing:
 
     def hosted_for(self, stanza_id: str) -> Any:
         return self.hosted.db.fetchval(
-            "SELECT COUNT(*) FROM hosted_media WHERE owner=$1 AND message_id=$2", USER,
+            "SELECT COUNT(*) FROM hosted_media WHERE user_id=$1 AND message_id=$2", USER,
             stanza_id)
 
 

@@ -263,7 +263,7 @@ class World:
         observed = self.observed
 
         async def client_for(account):
-            known = service.clients.get(account.mxid)
+            known = service.clients.get(account.user_id)
             client = await build(account)
             if client is known:
                 return client

@@ -26,7 +26,7 @@ def portal(encrypted: bool = False, **changes) -> PortalInfo:
     return attrs.evolve(PortalInfo(
         room_id=RoomID("!portal:example.org"),
         chat_id=ChatId(PEER_ID),
-        user_mxid=USER_MXID,
+        user_id=USER_MXID,
         user_internal_id=USER_ID,
         user_displayname="Alice M",
         encrypted=encrypted,

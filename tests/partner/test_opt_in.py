@@ -19,8 +19,7 @@ def notice(text: str):
 
 
 async def count_rows(db, table: str, user: str) -> int:
-    column = "mxid" if table == "partner_account" else "user_id"
-    return await db.fetchval(f"SELECT COUNT(*) FROM {table} WHERE {column}=$1", user)
+    return await db.fetchval(f"SELECT COUNT(*) FROM {table} WHERE user_id=$1", user)
 
 
 async def test_opt_in_status_restart_and_opt_out(db_url, tmp_path):

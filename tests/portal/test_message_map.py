@@ -18,7 +18,7 @@ async def messages(db_url):
     db = await open_database(db_url)
     for room, contact in ((ROOM, CONTACT), (OTHER_ROOM, "1-2@interop")):
         await db.execute(
-            "INSERT INTO portal (user_mxid, contact_id, room_id, contact_name, encrypted, "
+            "INSERT INTO portal (user_id, contact_id, room_id, contact_name, encrypted, "
             "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
             "@alice:localhost", contact, room, "Bob", True, 0)
     try:

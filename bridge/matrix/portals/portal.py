@@ -44,7 +44,7 @@ class SendAs(Enum):
 
 @define
 class PortalRecord:
-    user_mxid: UserID
+    user_id: UserID
     contact_id: InternalId
     room_id: RoomID
     # The contact's name as the room's bridge info and topic show it.
@@ -56,7 +56,7 @@ class PortalRecord:
 
     @classmethod
     def from_row(cls, row) -> PortalRecord:
-        return cls(user_mxid=UserID(row["user_mxid"]), contact_id=InternalId(row["contact_id"]),
+        return cls(user_id=UserID(row["user_id"]), contact_id=InternalId(row["contact_id"]),
                    room_id=RoomID(row["room_id"]), contact_name=row["contact_name"],
                    encrypted=bool(row["encrypted"]),
                    read_only_reason=row["read_only_reason"], blocked=bool(row["blocked"]),
@@ -78,7 +78,7 @@ class Portal:
                                   log=self.log.getChild("status"))
 
     def __repr__(self) -> str:
-        return (f"Portal(room_id={self.room_id!r}, user_mxid={self.user_mxid!r}, "
+        return (f"Portal(room_id={self.room_id!r}, user_id={self.user_id!r}, "
                 f"contact_id={self.contact_id!r})")
 
     @property
@@ -86,8 +86,8 @@ class Portal:
         return self.record.room_id
 
     @property
-    def user_mxid(self) -> UserID:
-        return self.record.user_mxid
+    def user_id(self) -> UserID:
+        return self.record.user_id
 
     @property
     def contact_id(self) -> InternalId:
@@ -256,19 +256,19 @@ class Portal:
         """
         present = (Membership.JOIN, Membership.INVITE)
         bot = self._portals.bot
-        if await bot.state_store.get_membership(self.room_id, self.user_mxid) in present:
+        if await bot.state_store.get_membership(self.room_id, self.user_id) in present:
             return False
         # The cache may simply not know (it is rebuilt from the homeserver when lost): ask.
         try:
             member = await bot.get_state_event(self.room_id, EventType.ROOM_MEMBER,
-                                               self.user_mxid)
+                                               self.user_id)
             membership = member.membership
         except MNotFound:
             membership = Membership.LEAVE
-        await bot.state_store.set_membership(self.room_id, self.user_mxid, membership)
+        await bot.state_store.set_membership(self.room_id, self.user_id, membership)
         if membership in present or membership == Membership.BAN:
             return False
-        await self.ghost.intent.invite_user(self.room_id, self.user_mxid,
+        await self.ghost.intent.invite_user(self.room_id, self.user_id,
                                             extra_content={"is_direct": True})
-        self.log.info("Invited %s again", self.user_mxid)
+        self.log.info("Invited %s again", self.user_id)
         return True

@@ -26,7 +26,7 @@ from .messages import MessageMap
 from .portal import Portal, PortalRecord
 from .room_setup import initial_state, power_levels_override, topic_for
 
-_COLUMNS = ("user_mxid, contact_id, room_id, contact_name, encrypted, read_only_reason, "
+_COLUMNS = ("user_id, contact_id, room_id, contact_name, encrypted, read_only_reason, "
             "blocked, created_at")
 _PairKey = tuple[UserID, InternalId]
 
@@ -58,14 +58,14 @@ class Portals:
 
     # --- lookups ---------------------------------------------------------------------------
 
-    async def get(self, user_mxid: UserID, contact_id: InternalId) -> Portal | None:
+    async def get(self, user_id: UserID, contact_id: InternalId) -> Portal | None:
         """The existing portal for the pair, without creating one."""
-        cached = self._by_pair.get((user_mxid, contact_id))
+        cached = self._by_pair.get((user_id, contact_id))
         if cached:
             return cached
         row = await self.db.fetchrow(
-            f"SELECT {_COLUMNS} FROM portal WHERE user_mxid=$1 AND contact_id=$2",
-            user_mxid, contact_id,
+            f"SELECT {_COLUMNS} FROM portal WHERE user_id=$1 AND contact_id=$2",
+            user_id, contact_id,
         )
         return await self._load(row) if row else None
 
@@ -76,11 +76,11 @@ class Portals:
         row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM portal WHERE room_id=$1", room_id)
         return await self._load(row) if row else None
 
-    async def for_user(self, user_mxid: UserID) -> list[Portal]:
+    async def for_user(self, user_id: UserID) -> list[Portal]:
         """Every portal of a Matrix user, oldest first."""
         rows = await self.db.fetch(
-            f"SELECT {_COLUMNS} FROM portal WHERE user_mxid=$1 ORDER BY created_at, contact_id",
-            user_mxid,
+            f"SELECT {_COLUMNS} FROM portal WHERE user_id=$1 ORDER BY created_at, contact_id",
+            user_id,
         )
         return [await self._load(row) for row in rows]
 
@@ -96,34 +96,34 @@ class Portals:
         return self._remember(Portal(self, record, ghost))
 
     def _remember(self, portal: Portal) -> Portal:
-        self._by_pair[(portal.user_mxid, portal.contact_id)] = portal
+        self._by_pair[(portal.user_id, portal.contact_id)] = portal
         self._by_room[portal.room_id] = portal
         return portal
 
     # --- creation --------------------------------------------------------------------------
 
-    async def get_or_create(self, user_mxid: UserID, contact_id: InternalId,
+    async def get_or_create(self, user_id: UserID, contact_id: InternalId,
                             contact_username: str) -> Portal:
         """The portal for the pair, creating its room (and the contact's ghost) if needed."""
-        key = (user_mxid, contact_id)
+        key = (user_id, contact_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            portal = await self.get(user_mxid, contact_id)
+            portal = await self.get(user_id, contact_id)
             if portal is not None:
                 await portal.update_contact(contact_username)
                 # A user who left the room gets it back when the chat goes on.
                 await portal.ensure_user_invited()
                 return portal
             ghost = await self.puppets.get_or_create(contact_id, contact_username)
-            room_id = await self._create_room(user_mxid, ghost)
-            record = PortalRecord(user_mxid=user_mxid, contact_id=contact_id, room_id=room_id,
+            room_id = await self._create_room(user_id, ghost)
+            record = PortalRecord(user_id=user_id, contact_id=contact_id, room_id=room_id,
                                   contact_name=ghost.username,
                                   encrypted=self.encrypt_new_rooms, read_only_reason=None,
                                   blocked=False, created_at=int(time.time() * 1000))
             stored = await self.db.fetchval(
                 f"INSERT INTO portal ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                "ON CONFLICT (user_mxid, contact_id) DO NOTHING RETURNING room_id",
-                record.user_mxid, record.contact_id, record.room_id, record.contact_name,
+                "ON CONFLICT (user_id, contact_id) DO NOTHING RETURNING room_id",
+                record.user_id, record.contact_id, record.room_id, record.contact_name,
                 record.encrypted,
                 record.read_only_reason, record.blocked, record.created_at,
             )
@@ -131,17 +131,17 @@ class Portals:
                 # Another process won the race for this pair: keep its room, drop ours.
                 self.log.warning("A portal for this pair appeared meanwhile; leaving %s", room_id)
                 await self._abandon(room_id, ghost)
-                return await self.get(user_mxid, contact_id)
+                return await self.get(user_id, contact_id)
             portal = self._remember(Portal(self, record, ghost))
-            portal.log.info("Created portal for %s with %s", user_mxid, ghost.mxid)
+            portal.log.info("Created portal for %s with %s", user_id, ghost.mxid)
             if self.spaces is not None:
                 try:
-                    await self.spaces.portal_created(user_mxid, room_id)
+                    await self.spaces.portal_created(user_id, room_id)
                 except Exception:
                     portal.log.exception("Could not file the new portal in its user's space")
             return portal
 
-    async def _create_room(self, user_mxid: UserID, ghost: Puppet) -> RoomID:
+    async def _create_room(self, user_id: UserID, ghost: Puppet) -> RoomID:
         bot = self.bot
         room_version = await self._default_room_version()
         room_id = await ghost.intent.create_room(
@@ -161,10 +161,10 @@ class Portals:
             # The bot joins before the user is invited, so that the user's client counts it
             # among the members it shares room keys with from the very first message.
             await bot.join_room_by_id(room_id)
-            await ghost.intent.invite_user(room_id, user_mxid, extra_content={"is_direct": True})
+            await ghost.intent.invite_user(room_id, user_id, extra_content={"is_direct": True})
         except Exception:
             # Not stored yet, so nothing would ever use this room: leave it rather than strand it.
-            self.log.warning("Setting up room %s for %s failed; leaving it", room_id, user_mxid)
+            self.log.warning("Setting up room %s for %s failed; leaving it", room_id, user_id)
             await self._abandon(room_id, ghost)
             raise
         return room_id
@@ -188,9 +188,9 @@ class Portals:
             self._room_version = str(versions.get("default", "1"))
         return self._room_version
 
-    async def set_read_only_for_user(self, user_mxid: UserID, reason: str) -> list[Portal]:
+    async def set_read_only_for_user(self, user_id: UserID, reason: str) -> list[Portal]:
         """Make every portal of a user read-only (e.g. when they opt out); returns them."""
-        portals = [p for p in await self.for_user(user_mxid) if not p.read_only]
+        portals = [p for p in await self.for_user(user_id) if not p.read_only]
         for portal in portals:
             await portal.set_read_only(reason)
         return portals
@@ -206,7 +206,7 @@ class Portals:
             setattr(record, name, value)
         await self.db.execute(
             "UPDATE portal SET contact_name=$3, read_only_reason=$4, blocked=$5 "
-            "WHERE user_mxid=$1 AND contact_id=$2",
-            record.user_mxid, record.contact_id, record.contact_name, record.read_only_reason,
+            "WHERE user_id=$1 AND contact_id=$2",
+            record.user_id, record.contact_id, record.contact_name, record.read_only_reason,
             record.blocked,
         )

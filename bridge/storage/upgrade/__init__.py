@@ -28,6 +28,7 @@ from . import (
     v12_txn_digest,
     v13_report_evidence,
     v14_matrix_devices,
+    v15_user_column,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -46,6 +47,7 @@ STEPS = [
     v12_txn_digest.upgrade,
     v13_report_evidence.upgrade,
     v14_matrix_devices.upgrade,
+    v15_user_column.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from mautrix.util.async_db import Connection, Scheme
 
 from .dialect import autoincrement_pk, blob
-from .v13_report_evidence import create_report_evidence
 from .v14_matrix_devices import create_matrix_device
 
 
@@ -140,7 +139,7 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     # --- Matrix users (v03, inbox choice v09) ---
     await conn.execute(
         """CREATE TABLE matrix_user (
-            mxid            TEXT PRIMARY KEY,
+            user_id         TEXT PRIMARY KEY,
             management_room TEXT,
             created_at      BIGINT NOT NULL,
             inbox           TEXT,
@@ -164,7 +163,7 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     )
     await conn.execute(
         """CREATE TABLE portal (
-            user_mxid        TEXT NOT NULL,
+            user_id        TEXT NOT NULL,
             contact_id       TEXT NOT NULL,
             room_id          TEXT NOT NULL UNIQUE,
             contact_name     TEXT NOT NULL,
@@ -172,7 +171,7 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
             read_only_reason TEXT,
             blocked          BOOLEAN NOT NULL DEFAULT false,
             created_at       BIGINT NOT NULL,
-            PRIMARY KEY (user_mxid, contact_id)
+            PRIMARY KEY (user_id, contact_id)
         )"""
     )
     await conn.execute(
@@ -194,7 +193,7 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     # --- partner accounts (v05) ---
     await conn.execute(
         f"""CREATE TABLE partner_account (
-            mxid                TEXT PRIMARY KEY,
+            user_id             TEXT PRIMARY KEY,
             state               TEXT NOT NULL,
             user_visible_id     TEXT UNIQUE,
             internal_id         TEXT UNIQUE,
@@ -210,13 +209,14 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     await conn.execute(
         f"""CREATE TABLE hosted_media (
             storage_reference TEXT PRIMARY KEY,
-            owner             TEXT NOT NULL,
+            user_id           TEXT NOT NULL,
             blob              {blob(scheme)} NOT NULL,
             created_at        BIGINT NOT NULL,
             message_id        TEXT
         )"""
     )
-    await conn.execute("CREATE INDEX hosted_media_message_idx ON hosted_media (owner, message_id)")
+    await conn.execute(
+        "CREATE INDEX hosted_media_message_idx ON hosted_media (user_id, message_id)")
     await conn.execute(
         """CREATE TABLE portal_reaction (
             event_id      TEXT PRIMARY KEY,
@@ -237,22 +237,22 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     # --- reachability pings (v07) ---
     await conn.execute(
         """CREATE TABLE reachability_ping (
-            user_mxid TEXT NOT NULL,
+            user_id TEXT NOT NULL,
             address   TEXT NOT NULL,
             sent_at   BIGINT NOT NULL,
-            PRIMARY KEY (user_mxid, address)
+            PRIMARY KEY (user_id, address)
         )"""
     )
 
     # --- message requests (v08) ---
     await conn.execute(
         """CREATE TABLE message_request (
-            user_mxid  TEXT NOT NULL,
+            user_id  TEXT NOT NULL,
             contact_id TEXT NOT NULL,
             username   TEXT NOT NULL,
             state      TEXT NOT NULL,
             created_at BIGINT NOT NULL,
-            PRIMARY KEY (user_mxid, contact_id)
+            PRIMARY KEY (user_id, contact_id)
         )"""
     )
 
@@ -268,7 +268,19 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     )
 
     # --- messages kept for reports (v13) ---
-    await create_report_evidence(conn, scheme)
+    await conn.execute(
+        f"""CREATE TABLE report_evidence (
+            user_id    TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            stanza_id  TEXT NOT NULL,
+            sent_at    BIGINT NOT NULL,
+            kept_at    BIGINT NOT NULL,
+            sealed     {blob(scheme)} NOT NULL,
+            PRIMARY KEY (user_id, contact_id, stanza_id)
+        )"""
+    )
+    await conn.execute("CREATE INDEX report_evidence_order_idx ON report_evidence "
+                       "(user_id, contact_id, kept_at)")
 
     # --- the bridge's own Matrix devices (v14) ---
     await create_matrix_device(conn, scheme)
