@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bridge.chats.reporting import ReportEvidence
 from bridge.gateway.ids import Address
-from bridge.partner.client import IncomingMessage
+from bridge.partner.client import InboundMessage
 from bridge.storage import open_database
 from bridge.trust import MasterKey, UserScopes, Vault
 
@@ -45,7 +45,7 @@ async def measure(url: str, engine: str, messages: int, keep: int) -> None:
         body = secrets.token_bytes(120)  # a short text message's padded content
         wall, cpu = time.perf_counter(), time.process_time()
         for n in range(messages):
-            await evidence.record(USER, IncomingMessage(
+            await evidence.record(USER, InboundMessage(
                 f"M{n}", CONTACTS[n % len(CONTACTS)], body, 1764000000 + n))
         report(f"{engine}: keep one incoming message (keep={keep})", messages,
                time.perf_counter() - wall, time.process_time() - cpu)

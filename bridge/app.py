@@ -19,7 +19,6 @@ from .matrix.homeserver import (
     check_registration,
     wait_for_homeserver,
 )
-from .matrix.inbox import InboxItem
 from .metrics import BridgeMetrics, MetricsServer
 from .storage import open_database
 from .trust.startup import load_master_key
@@ -87,17 +86,12 @@ class Bridge:
         if config["metrics.enabled"]:
             self._metrics_server = MetricsServer(services.metrics, self._refresh_metrics)
             await self._metrics_server.start(config["metrics.hostname"], config["metrics.port"])
-        await services.inbox.start(self._route)
+        await services.inbox.start(services.router.handle)
         await check_homeserver_reaches_bridge(bot, config["appservice.id"],
                                               config["appservice.address"],
                                               self.log.getChild("homeserver"))
         services.appservice.ready = True
         self.log.info("Bridge bot %s is registered; the bridge is ready", bot.mxid)
-
-    async def _route(self, item: InboxItem) -> None:
-        services = self.running
-        with services.metrics.handling_seconds.labels("from_matrix").time():
-            await services.router.handle(item)
 
     async def _refresh_metrics(self, metrics: BridgeMetrics) -> None:
         services = self.running

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.context_managers import Timer
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 log = logging.getLogger("bridge.metrics")
+
+#: Where a message goes: the one name for a direction in modules (``chats/to_matrix.py``,
+#: ``mapping/to_gateway.py``, …), metrics and docs.
+Direction = Literal["to_matrix", "to_gateway"]
+#: Where a handled event came from: a Matrix event from the appservice inbox, or a message a
+#: partner client stored from the gateway.
+Source = Literal["matrix", "gateway"]
 
 
 class BridgeMetrics:
@@ -36,9 +45,15 @@ class BridgeMetrics:
             "bridge_gateway_connections", "Partner clients' gateway connections by state",
             ["state"], registry=self.registry)
         self.handling_seconds = Histogram(
-            "bridge_handling_seconds", "Time to handle one event or message",
-            ["direction"], registry=self.registry,
+            "bridge_handling_seconds", "Time to handle one Matrix event or one gateway message",
+            ["source"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+    def count_message(self, direction: Direction, kind: str, result: str) -> None:
+        self.messages.labels(direction, kind, result).inc()
+
+    def handling(self, source: Source) -> Timer:
+        return self.handling_seconds.labels(source).time()
 
     def observe_partner(self, what: str, count: int) -> None:
         """What the partner clients count: decrypt failures, retries and resends."""

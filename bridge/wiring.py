@@ -18,14 +18,14 @@ from mautrix.appservice.state_store.asyncpg import PgASStateStore
 
 from . import __version__
 from .chats.contact_signals import ContactSignalsFlow
-from .chats.incoming import IncomingFlow
 from .chats.media import HomeserverMedia, HostedMedia
 from .chats.message_ids import MessageIds
-from .chats.outgoing import OutgoingFlow
 from .chats.remote_events import PartnerEvents
 from .chats.reporting import ReportEvidence, Reporting
 from .chats.requests import MessageRequests
 from .chats.room_events import PortalRoomEvents
+from .chats.to_gateway import ToGatewayFlow
+from .chats.to_matrix import ToMatrixFlow
 from .commands import CommandRegistry, build_registry
 from .commands.services import CommandServices
 from .config import Config
@@ -83,8 +83,8 @@ class Services:
     connection_notices: ConnectionNotices
     hosted_media: HostedMedia
     requests: MessageRequests | None
-    incoming: IncomingFlow
-    outgoing: OutgoingFlow
+    to_matrix: ToMatrixFlow
+    to_gateway: ToGatewayFlow
     signals: ContactSignalsFlow
     reporting: Reporting
     partner_event_handler: PartnerEvents
@@ -193,10 +193,10 @@ def build_services(config: Config, db: Database, master_key: MasterKey) -> Servi
     message_ids = MessageIds(db, portals.messages)
     matrix_media = HomeserverMedia(appservice)
     requests = MessageRequests(db) if config["bridge.message_requests"] else None
-    incoming = IncomingFlow(portals=portals, puppets=puppets, message_ids=message_ids,
+    to_matrix = ToMatrixFlow(portals=portals, puppets=puppets, message_ids=message_ids,
                             matrix_media=matrix_media, hosted_media=hosted_media,
                             requests=requests, notices=notices, metrics=metrics)
-    outgoing = OutgoingFlow(partners=partners, message_ids=message_ids,
+    to_gateway = ToGatewayFlow(partners=partners, message_ids=message_ids,
                             matrix_media=matrix_media, hosted_media=hosted_media,
                             portals=portals, permissions=config["bridge.permissions"],
                             metrics=metrics, command_prefix=command_prefix)
@@ -204,9 +204,9 @@ def build_services(config: Config, db: Database, master_key: MasterKey) -> Servi
                                  notices=notices, command_prefix=command_prefix)
     reporting = Reporting(evidence=evidence, portals=portals, requests=requests)
     partner_event_handler = PartnerEvents(
-        incoming=incoming, outgoing=outgoing, signals=signals, evidence=evidence,
+        to_matrix=to_matrix, to_gateway=to_gateway, signals=signals, evidence=evidence,
         portals=portals, connection_notices=connection_notices, metrics=metrics)
-    room_events = PortalRoomEvents(portals=portals, outgoing=outgoing, signals=signals,
+    room_events = PortalRoomEvents(portals=portals, to_gateway=to_gateway, signals=signals,
                                    metrics=metrics)
 
     # --- what people and admins talk to -------------------------------------------------------
@@ -217,7 +217,7 @@ def build_services(config: Config, db: Database, master_key: MasterKey) -> Servi
     router = MatrixEventRouter(
         appservice=appservice, permissions=config["bridge.permissions"], users=users,
         commands=commands, encryption=encryption, is_ghost=is_ghost, room_events=room_events,
-        sender=sender, log=log.getChild("router"))
+        sender=sender, metrics=metrics, log=log.getChild("router"))
     provisioning = (ProvisioningApi(partners=partners, portals=portals, requests=requests,
                                     spaces=spaces, permissions=config["bridge.permissions"],
                                     secret=config["provisioning.shared_secret"])
@@ -228,7 +228,7 @@ def build_services(config: Config, db: Database, master_key: MasterKey) -> Servi
         appservice=appservice, encryption=encryption, sender=sender, notices=notices,
         spaces=spaces, puppets=puppets, portals=portals, partner_events=partner_events,
         partners=partners, bridge_states=bridge_states, connection_notices=connection_notices,
-        hosted_media=hosted_media, requests=requests, incoming=incoming, outgoing=outgoing,
+        hosted_media=hosted_media, requests=requests, to_matrix=to_matrix, to_gateway=to_gateway,
         signals=signals, reporting=reporting, partner_event_handler=partner_event_handler,
         room_events=room_events, commands=commands, router=router, provisioning=provisioning,
     )

@@ -34,6 +34,6 @@ async def test_metrics_endpoint_reports_handling_and_queues(db_url, tmp_path):
             text = await resp.text()
     assert 'bridge_queue_depth{queue="matrix_inbox"} 0.0' in text
     handled = [line for line in text.splitlines()
-               if line.startswith('bridge_handling_seconds_count{direction="from_matrix"}')]
+               if line.startswith('bridge_handling_seconds_count{source="matrix"}')]
     assert handled and float(handled[0].split()[-1]) >= 3  # invite, messages, state events
     assert 'bridge_gateway_connections{state="open"}' in text

@@ -12,7 +12,7 @@ import logging
 from mautrix.types import EventID, RoomID, UserID
 
 from ..gateway.ids import Address
-from ..gateway.inbound import (
+from ..gateway.received import (
     BlocklistChange,
     Chatstate,
     ContactOptedOut,

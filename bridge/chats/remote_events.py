@@ -26,9 +26,9 @@ from ..partner.events import (
     TypingChanged,
 )
 from .contact_signals import ContactSignalsFlow
-from .incoming import IncomingFlow
-from .outgoing import OutgoingFlow
 from .reporting import ReportEvidence
+from .to_gateway import ToGatewayFlow
+from .to_matrix import ToMatrixFlow
 
 log = logging.getLogger("bridge.chats.remote_events")
 
@@ -43,11 +43,11 @@ READ_ONLY_REASONS = {
 
 
 class PartnerEvents:
-    def __init__(self, *, incoming: IncomingFlow, outgoing: OutgoingFlow,
+    def __init__(self, *, to_matrix: ToMatrixFlow, to_gateway: ToGatewayFlow,
                  signals: ContactSignalsFlow, evidence: ReportEvidence, portals: Portals,
                  connection_notices: ConnectionNotices, metrics: BridgeMetrics) -> None:
-        self.incoming = incoming
-        self.outgoing = outgoing
+        self.to_matrix = to_matrix
+        self.to_gateway = to_gateway
         self.signals = signals
         self.evidence = evidence
         self.portals = portals
@@ -58,7 +58,7 @@ class PartnerEvents:
         if isinstance(event, MessageStored):
             await self._message_stored(client, event)
         elif isinstance(event, SendAcknowledged):
-            await self.outgoing.report(client, event)
+            await self.to_gateway.report(client, event)
         elif isinstance(event, ReceiptReceived):
             await self.signals.receipt(client, event.receipt)
         elif isinstance(event, TypingChanged):
@@ -76,11 +76,11 @@ class PartnerEvents:
         message = await client.stored_message(stored)
         if message is None:
             return  # handed on already, or held until the user confirms a new identity
-        with self.metrics.handling_seconds.labels("from_gateway").time():
+        with self.metrics.handling("gateway"):
             try:
                 # Kept first, so that a held message request can be reported too.
                 await self.evidence.record(client.mxid, message)
-                done = await self.incoming.deliver(client, message)
+                done = await self.to_matrix.deliver(client, message)
             except Exception:
                 client.log.exception("Delivering %s failed; it stays stored for the next start",
                                      message.stanza_id)

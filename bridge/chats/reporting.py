@@ -22,7 +22,7 @@ from ..gateway.ids import Address, StanzaId
 from ..gateway.reports import Report, ReportedMessage, ReportInvalid
 from ..matrix.portals import Portals
 from ..partner.client import PartnerClient
-from ..partner.events import IncomingMessage
+from ..partner.events import InboundMessage
 from ..signal.durable import arrival_stamp
 from ..signal.types import UserId
 from ..storage import Connection, Database, acquire, transaction
@@ -55,7 +55,7 @@ class ReportEvidence:
         self.scopes = scopes
         self.keep = keep
 
-    async def record(self, user: UserID, message: IncomingMessage) -> None:
+    async def record(self, user: UserID, message: InboundMessage) -> None:
         """Keep a message from a contact (again: nothing changes); drop what is beyond the last
         ``keep`` from that contact."""
         if self.keep <= 0:

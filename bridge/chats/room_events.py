@@ -7,14 +7,14 @@ from mautrix.types import EncryptedEvent, Event, RoomID, UserID
 from ..matrix.portals import Portals
 from ..metrics import BridgeMetrics
 from .contact_signals import ContactSignalsFlow
-from .outgoing import OutgoingFlow
+from .to_gateway import ToGatewayFlow
 
 
 class PortalRoomEvents:
-    def __init__(self, *, portals: Portals, outgoing: OutgoingFlow,
+    def __init__(self, *, portals: Portals, to_gateway: ToGatewayFlow,
                  signals: ContactSignalsFlow, metrics: BridgeMetrics) -> None:
         self.portals = portals
-        self.outgoing = outgoing
+        self.to_gateway = to_gateway
         self.signals = signals
         self.metrics = metrics
 
@@ -24,8 +24,7 @@ class PortalRoomEvents:
             return False
         # Every event of the owner goes to the flow: what cannot be mapped (a poll, say) is
         # refused there visibly, never dropped here.
-        with self.metrics.handling_seconds.labels("to_gateway").time():
-            await self.outgoing.handle(portal, event)
+        await self.to_gateway.handle(portal, event)
         return True
 
     async def undecryptable(self, event: EncryptedEvent) -> bool:
@@ -33,7 +32,7 @@ class PortalRoomEvents:
         portal = await self.portals.by_room(event.room_id)
         if portal is None:
             return False
-        await self.outgoing.undecryptable(portal, event)
+        await self.to_gateway.undecryptable(portal, event)
         return True
 
     async def ephemeral(self, edu: dict[str, object]) -> None:

@@ -16,11 +16,11 @@ from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from . import content_pb2 as pb
+from .decode import from_protobuf
+from .encode import to_protobuf
 from .errors import MalformedContent
-from .from_protobuf import from_protobuf
 from .models import ChatId, ContentModel, Payload, SenderKeyDistribution, Unsupported
 from .padding import pad, unpad
-from .to_protobuf import to_protobuf
 
 __all__ = ["decode_content", "decode_payload", "encode_content", "from_protobuf", "parse_payload",
            "to_protobuf"]

@@ -4,7 +4,7 @@
 - `await matrix_to_remote(body, formatted_body, resolve)` → `RemoteText` (markup, internal ids)
 """
 
-from .from_matrix import matrix_to_remote, pill_targets, strip_reply_fallback
+from .to_gateway import matrix_to_remote, pill_targets, strip_reply_fallback
 from .to_matrix import remote_to_matrix
 from .types import (
     HTML_FORMAT,

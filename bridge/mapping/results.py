@@ -26,11 +26,6 @@ from bridge.content.models import (
     Video,
 )
 
-OutgoingContent: TypeAlias = (
-    "Text | Image | Video | Audio | Document | Location | Contact | Sticker"
-    " | Reaction | Edit | Revoke"
-)
-
 
 @attrs.frozen(kw_only=True)
 class GatewayMessage:

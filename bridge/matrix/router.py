@@ -29,6 +29,7 @@ from mautrix.types import (
     TextMessageEventContent,
 )
 
+from ..metrics import BridgeMetrics
 from .command_input import CommandRunner, Invocation
 from .e2ee import MatrixEncryption
 from .inbox import InboxItem
@@ -57,7 +58,7 @@ class MatrixEventRouter:
     def __init__(self, *, appservice: AppService, permissions: dict[str, str],
                  users: MatrixUsers, commands: CommandRunner,
                  encryption: MatrixEncryption | None, is_ghost: Callable[[str], bool],
-                 room_events: RoomEvents, sender: MatrixSender,
+                 room_events: RoomEvents, sender: MatrixSender, metrics: BridgeMetrics,
                  log: logging.Logger | None = None) -> None:
         self.appservice = appservice
         self.permissions = permissions
@@ -67,6 +68,7 @@ class MatrixEventRouter:
         self.is_ghost = is_ghost
         self.room_events = room_events
         self.sender = sender
+        self.metrics = metrics
         self.log = log or logging.getLogger("bridge.matrix.router")
 
     @property
@@ -74,6 +76,10 @@ class MatrixEventRouter:
         return self.appservice.intent
 
     async def handle(self, item: InboxItem) -> None:
+        with self.metrics.handling("matrix"):
+            await self._handle(item)
+
+    async def _handle(self, item: InboxItem) -> None:
         if item.kind == "to_device":
             if self.encryption:
                 await self.encryption.handle_to_device(item.event)

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from mautrix.types import UserID
 from mautrix.util import background_task
 
-from ..gateway import inbound, stanzas
+from ..gateway import received, stanzas
 from ..gateway.client_api import GatewayRequests
 from ..gateway.codec import Node
 from ..gateway.connection import ConnectionState, GatewayConnection, Handlers
@@ -39,7 +39,7 @@ from .events import (
     ClientEvent,
     ConnectionChanged,
     ContactNotified,
-    IncomingMessage,
+    InboundMessage,
     MessageStored,
     ReceiptReceived,
     SendAcknowledged,
@@ -51,7 +51,7 @@ from .prekeys import PrekeyPublisher
 from .retries import RetryReceipts
 from .sessions import BundleUnavailable, ContactSessions
 
-__all__ = ["BundleUnavailable", "IncomingMessage", "Observer", "PartnerClient"]
+__all__ = ["BundleUnavailable", "InboundMessage", "Observer", "PartnerClient"]
 
 log = logging.getLogger("bridge.partner")
 
@@ -155,8 +155,8 @@ class PartnerClient:
     # --- incoming ----------------------------------------------------------------------------
 
     async def _on_message(self, node: Node) -> None:
-        message = inbound.parse_message(node)
-        if isinstance(message, inbound.MalformedMessage):
+        message = received.parse_message(node)
+        if isinstance(message, received.MalformedMessage):
             self.log.warning("Message %s from %s has no encrypted payload", message.stanza_id,
                              message.sender)
             return
@@ -177,7 +177,7 @@ class PartnerClient:
                 message.stanza_id, message.sender, message.timestamp, message.username,
                 may_be_bridged=result.redelivered))
 
-    async def stored_message(self, stored: MessageStored) -> IncomingMessage | None:
+    async def stored_message(self, stored: MessageStored) -> InboundMessage | None:
         """The message to hand on, or None when that is done already or must wait: the stored
         state decides (the same id may be posted twice, e.g. by a redelivery and a resume),
         and a contact whose new identity awaits confirmation is handed on after `trust`."""
@@ -189,7 +189,7 @@ class PartnerClient:
             sender = Address(await self.inbox.sender_of(stored.stanza_id))
         if await self.holds.is_held(PeerId(sender)):
             return None
-        return IncomingMessage(stored.stanza_id, sender, row.plaintext, stored.timestamp,
+        return InboundMessage(stored.stanza_id, sender, row.plaintext, stored.timestamp,
                                stored.username, may_be_bridged=stored.may_be_bridged)
 
     async def mark_delivered(self, stanza_id: str) -> None:
@@ -292,24 +292,24 @@ class PartnerClient:
                                                    "read" if read else "delivery"))
 
     async def _on_receipt(self, node: Node) -> None:
-        receipt = inbound.parse_receipt(node)
-        if isinstance(receipt, inbound.RetryReceipt):
+        receipt = received.parse_receipt(node)
+        if isinstance(receipt, received.RetryReceipt):
             await self.retries.answer(receipt)
         else:
             await self._publish(ReceiptReceived(receipt))
 
     async def _on_notification(self, node: Node) -> None:
-        notification = inbound.parse_notification(node)
-        if isinstance(notification, inbound.PrekeysLow):
+        notification = received.parse_notification(node)
+        if isinstance(notification, received.PrekeysLow):
             await self.prekeys.refill()
             return
-        if (isinstance(notification, inbound.IdentityChangeNotice)
+        if (isinstance(notification, received.IdentityChangeNotice)
                 and await self.identities.check_notification(notification.sender)):
             return  # the notice (or the hold) came from the new key itself
         await self._publish(ContactNotified(notification))
 
     async def _on_info(self, node: Node) -> None:
-        chatstate = inbound.parse_info(node)
+        chatstate = received.parse_info(node)
         if chatstate is not None:
             await self._publish(TypingChanged(chatstate))
 

@@ -16,7 +16,7 @@ from mautrix.types import UserID
 from ..gateway.connection_types import ConnectionState
 from ..gateway.errors import ErrorInfo
 from ..gateway.ids import Address, StanzaId
-from ..gateway.inbound import (
+from ..gateway.received import (
     BlocklistChange,
     Chatstate,
     ContactOptedOut,
@@ -28,7 +28,7 @@ from ..signal.errors import IdentityChange
 
 
 @dataclass(frozen=True)
-class IncomingMessage:
+class InboundMessage:
     """A decrypted message from a contact, stored inside the user's boundary."""
 
     stanza_id: str

@@ -10,7 +10,7 @@ from typing import cast
 
 from ..gateway import stanzas
 from ..gateway.connection import GatewayConnection
-from ..gateway.inbound import DeliveredMessage, RetryReceipt
+from ..gateway.received import DeliveredMessage, RetryReceipt
 from ..signal.durable import Outbox
 from ..signal.errors import UntrustedIdentityError
 from ..signal.party import SignalParty

@@ -9,7 +9,7 @@ from bridge.chats.reporting import ReportEvidence
 from bridge.commands.registry import CommandError
 from bridge.commands.reporting import parse_report_args
 from bridge.gateway.ids import Address
-from bridge.partner.client import IncomingMessage
+from bridge.partner.client import InboundMessage
 from bridge.storage import open_database
 from bridge.trust import MasterKey, UserScopes, Vault
 
@@ -17,8 +17,8 @@ ALICE, BOB = "@alice:example.org", "@bob:example.org"
 GINA, HUGO = Address("4915100000001@gk"), Address("4915100000002@gk")
 
 
-def message(sender: Address, n: int, timestamp: int | None = 1764000000) -> IncomingMessage:
-    return IncomingMessage(f"M{n}", sender, f"secret words {n}".encode() + b"\x01", timestamp)
+def message(sender: Address, n: int, timestamp: int | None = 1764000000) -> InboundMessage:
+    return InboundMessage(f"M{n}", sender, f"secret words {n}".encode() + b"\x01", timestamp)
 
 
 async def test_keeps_the_last_messages_per_contact_sealed_and_once(db_url):

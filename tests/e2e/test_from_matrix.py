@@ -12,7 +12,7 @@ import pytest
 from mautrix.types import MessageStatusReason
 from nio import RoomMessageNotice, RoomMessageText
 
-from bridge.chats.outgoing import stanza_id_for
+from bridge.chats.to_gateway import stanza_id_for
 from bridge.content import (
     Audio,
     Document,

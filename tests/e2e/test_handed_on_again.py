@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 from nio import RoomMessageText
 
-from bridge.chats import incoming
+from bridge.chats import to_matrix
 from bridge.content import Text, encode_content
 from bridge.gateway.ids import Address
-from bridge.partner.client import IncomingMessage
+from bridge.partner.client import InboundMessage
 from tests.support.stack import running_stack
 
 from .helpers import join_invited_room, opted_in_person, send_as_gatekeeper, simulated_user
@@ -40,10 +40,10 @@ async def test_a_message_handed_on_again_after_the_send_shows_once(db_url, tmp_p
             await stack.bridge.running.db.execute(
                 "DELETE FROM portal_message WHERE room_id=$1 AND stanza_id=$2", room, "ONCE-1")
             client = stack.bridge.running.partners.client(alice.user_id)
-            again = IncomingMessage("ONCE-1", Address(gina),
+            again = InboundMessage("ONCE-1", Address(gina),
                                     encode_content(Text(text="once only")),
                                     timestamp=None, username=None)
-            assert await stack.bridge.running.incoming.deliver(client, again) is True
+            assert await stack.bridge.running.to_matrix.deliver(client, again) is True
 
             mapped = await stack.bridge.running.portals.messages.by_stanza(room, "ONCE-1")
             assert mapped is not None and mapped.event_id == first.event_id
@@ -52,11 +52,11 @@ async def test_a_message_handed_on_again_after_the_send_shows_once(db_url, tmp_p
             # minutes): the bridge looks for the event in the room instead of sending again.
             await stack.bridge.running.db.execute(
                 "DELETE FROM portal_message WHERE room_id=$1 AND stanza_id=$2", room, "ONCE-1")
-            monkeypatch.setattr(incoming, "matrix_txn_id", lambda *_: "forgotten-by-the-server")
-            resumed = IncomingMessage("ONCE-1", Address(gina),
+            monkeypatch.setattr(to_matrix, "matrix_txn_id", lambda *_: "forgotten-by-the-server")
+            resumed = InboundMessage("ONCE-1", Address(gina),
                                       encode_content(Text(text="once only")), timestamp=None,
                                       username=None, may_be_bridged=True)
-            assert await stack.bridge.running.incoming.deliver(client, resumed) is True
+            assert await stack.bridge.running.to_matrix.deliver(client, resumed) is True
             mapped = await stack.bridge.running.portals.messages.by_stanza(room, "ONCE-1")
             assert mapped is not None and mapped.event_id == first.event_id
             monkeypatch.undo()

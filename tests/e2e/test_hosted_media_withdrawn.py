@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from nio import RoomMessageText
 
-from bridge.chats.outgoing import stanza_id_for
+from bridge.chats.to_gateway import stanza_id_for
 from bridge.content import Text
 from tests.support.stack import running_stack
 

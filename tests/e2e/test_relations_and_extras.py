@@ -14,7 +14,7 @@ from nio import (
     RoomRedactError,
 )
 
-from bridge.chats.outgoing import stanza_id_for
+from bridge.chats.to_gateway import stanza_id_for
 from bridge.content import Contact, Edit, MessageKey, Reaction, ReplyTo, Revoke, Sticker, Text
 from bridge.content.models import MediaKind
 from tests.support.stack import running_stack

@@ -1,6 +1,6 @@
 """Matrix HTML that is valid enough to parse but not what a client sends."""
 
-from bridge.formatting.from_matrix import pill_targets
+from bridge.formatting.to_gateway import pill_targets
 
 
 def test_a_link_without_a_target_is_no_pill() -> None:

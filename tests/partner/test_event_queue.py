@@ -10,7 +10,7 @@ from mautrix.types import UserID
 
 from bridge.gateway.connection_types import ConnectionState
 from bridge.gateway.ids import Address, StanzaId
-from bridge.gateway.inbound import Chatstate
+from bridge.gateway.received import Chatstate
 from bridge.partner.event_queue import QueueClosed, UserEventQueues
 from bridge.partner.events import (
     AccountChange,

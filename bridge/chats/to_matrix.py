@@ -19,7 +19,7 @@ from ..mapping import GatewayToMatrix, Notice, PortalInfo, Redact, SendEvent, un
 from ..matrix.portals import BRIDGED_FROM, SendAs
 from ..metrics import BridgeMetrics
 from ..partner.accounts import PartnerAccounts
-from ..partner.events import IncomingMessage
+from ..partner.events import InboundMessage
 from .media import HostedMedia
 from .message_ids import MessageIds
 from .ports import (
@@ -32,7 +32,7 @@ from .ports import (
 )
 from .requests import MessageRequests, RequestState
 
-log = logging.getLogger("bridge.chats.incoming")
+log = logging.getLogger("bridge.chats.to_matrix")
 
 
 def portal_info(portal: ChatRoom, client: UserClient) -> PortalInfo:
@@ -58,7 +58,7 @@ def request_notice(username: str, plaintext: bytes) -> str:
             "to block them. Nothing else from them is shown until you decide.")
 
 
-class IncomingFlow:
+class ToMatrixFlow:
     def __init__(self, *, portals: PortalDirectory, puppets: GhostDirectory,
                  message_ids: MessageIds, matrix_media: MatrixMediaRepository,
                  hosted_media: HostedMedia, requests: MessageRequests | None,
@@ -73,7 +73,7 @@ class IncomingFlow:
         self.notices = notices
         self.metrics = metrics
 
-    async def deliver(self, client: UserClient, message: IncomingMessage) -> bool:
+    async def deliver(self, client: UserClient, message: InboundMessage) -> bool:
         """Bridge one message; False when it is held as (part of) a message request."""
         sender = InternalId(message.sender)
         if self.requests is not None and await self.portals.get(client.mxid, sender) is None:
@@ -132,10 +132,10 @@ class IncomingFlow:
                 await portal.send_notice(action.text, sender=SendAs.GHOST, txn_id=txn_id)
         # Stored and shown: the contact's app may now show the message as delivered.
         await client.send_receipt(stanza_id, message.sender, read=False)
-        self.metrics.messages.labels("in", kind, "bridged").inc()
+        self.metrics.count_message("to_matrix", kind, "bridged")
         return True
 
-    async def _request_verdict(self, client: UserClient, message: IncomingMessage
+    async def _request_verdict(self, client: UserClient, message: InboundMessage
                                ) -> bool | None:
         """None: bridge it. False: hold it (request pending). True: drop it (request blocked)."""
         request = await self.requests.get(client.mxid, message.sender)

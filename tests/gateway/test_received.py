@@ -1,9 +1,9 @@
-"""Delivered stanzas become typed values (bridge.gateway.inbound), odd ones included."""
+"""Delivered stanzas become typed values (bridge.gateway.received), odd ones included."""
 
 from __future__ import annotations
 
 from bridge.gateway.codec import Node
-from bridge.gateway.inbound import (
+from bridge.gateway.received import (
     BlocklistChange,
     BlocklistEntry,
     Chatstate,

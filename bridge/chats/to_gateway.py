@@ -27,12 +27,12 @@ from ..metrics import BridgeMetrics
 from ..partner.client import BundleUnavailable
 from ..partner.events import SendAcknowledged
 from .contact_signals import held_message_notice
-from .incoming import portal_info
 from .media import HostedMedia
 from .message_ids import MessageIds
 from .ports import ChatRoom, MatrixMediaRepository, PortalDirectory, UserClient, UserClients
+from .to_matrix import portal_info
 
-log = logging.getLogger("bridge.chats.outgoing")
+log = logging.getLogger("bridge.chats.to_gateway")
 
 _GATEWAY_FAILURES = {
     ErrorCode.NOT_OPTED_IN: SendFailure.NOT_OPTED_IN,
@@ -46,7 +46,7 @@ def stanza_id_for(event_id: EventID) -> StanzaId:
     return StanzaId("M" + hashlib.sha256(event_id.encode()).hexdigest()[:24].upper())
 
 
-class OutgoingFlow:
+class ToGatewayFlow:
     def __init__(self, *, partners: UserClients, message_ids: MessageIds,
                  matrix_media: MatrixMediaRepository, hosted_media: HostedMedia,
                  portals: PortalDirectory, permissions: Mapping[str, str],
@@ -186,7 +186,7 @@ class OutgoingFlow:
 
     async def _count(self, result: str, event: object | None) -> None:
         kind = type(event).__name__ if event is not None else "message"
-        self.metrics.messages.labels("out", kind, result).inc()
+        self.metrics.count_message("to_gateway", kind, result)
 
     def _mention_resolver(self, portal: ChatRoom, client: UserClient):
         async def resolve(mxid):
