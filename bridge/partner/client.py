@@ -32,7 +32,6 @@ from ..gateway.stanzas import ServerAck
 from ..signal.durable import InboundState, Inbox, Outbox
 from ..signal.errors import IdentityChange, UntrustedIdentityError
 from ..signal.party import SignalParty
-from ..signal.types import PeerId
 from ..storage import Database, acquire, transaction
 from .event_queue import UserEventQueues
 from .events import (
@@ -144,7 +143,7 @@ class PartnerClient:
             # In the background: encrypting may need a bundle from the gateway.
             self._queued_sender = background_task.create(self._send_queued(queued))
 
-    async def _send_queued(self, queued: Sequence[tuple[str, PeerId]]) -> None:
+    async def _send_queued(self, queued: Sequence[tuple[str, Address]]) -> None:
         for local_id, recipient in queued:
             try:
                 await self._encrypt_and_send(local_id, Address(recipient))
@@ -161,7 +160,7 @@ class PartnerClient:
                              message.sender)
             return
         async with self.sessions.lock:
-            result = await self.inbox.receive(message.stanza_id, PeerId(message.sender),
+            result = await self.inbox.receive(message.stanza_id, Address(message.sender),
                                               message.enc_type, message.ciphertext)
         if result.identity_change is not None and not result.redelivered:
             # Refused (policy block: kept undecrypted until confirmed) or accepted with a notice.
@@ -187,7 +186,7 @@ class PartnerClient:
         sender = stored.sender
         if sender is None:
             sender = Address(await self.inbox.sender_of(stored.stanza_id))
-        if await self.holds.is_held(PeerId(sender)):
+        if await self.holds.is_held(Address(sender)):
             return None
         return InboundMessage(stored.stanza_id, sender, row.plaintext, stored.timestamp,
                                stored.username, may_be_bridged=stored.may_be_bridged)
@@ -211,13 +210,13 @@ class PartnerClient:
 
         False when the message is stored but held: the recipient's changed identity key waits
         for the user's confirmation (it is sent by :meth:`confirm_identity`)."""
-        await self.outbox.submit(local_id, PeerId(recipient), plaintext)
+        await self.outbox.submit(local_id, Address(recipient), plaintext)
         return await self._encrypt_and_send(local_id, recipient)
 
     async def _encrypt_and_send(self, local_id: str, recipient: Address) -> bool:
         change: IdentityChange | None = None
         async with self.sessions.lock:
-            if await self.holds.is_held(PeerId(recipient)):
+            if await self.holds.is_held(Address(recipient)):
                 return False
             try:
                 change = await self.sessions.ensure(recipient)
@@ -241,13 +240,13 @@ class PartnerClient:
         order it came. False when nothing waited for confirmation."""
         changed_again: IdentityChange | None = None
         async with self.sessions.lock:
-            new_key = await self.holds.held_key(PeerId(peer))
+            new_key = await self.holds.held_key(Address(peer))
             if new_key is None:
                 return False
             async with acquire(self.db) as conn, transaction(conn):
-                await self.party.accept_identity(conn, PeerId(peer), new_key)
-                await self.holds.release(conn, PeerId(peer))
-            for stanza_id in await self.inbox.failed_from(PeerId(peer),
+                await self.party.accept_identity(conn, Address(peer), new_key)
+                await self.holds.release(conn, Address(peer))
+            for stanza_id in await self.inbox.failed_from(Address(peer),
                                                           UntrustedIdentityError.__name__):
                 result = await self.inbox.retry_failed(stanza_id)
                 if result.identity_change is not None:

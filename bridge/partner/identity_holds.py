@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 
-from ..signal.types import PeerId, UserId
+from ..gateway.ids import Address
+from ..signal.types import UserId
 from ..storage import Connection, Database, acquire, transaction
 from ..trust import Purpose
 from ..trust.scope import UserScope
@@ -26,7 +27,7 @@ class IdentityHolds:
     def __init__(self, db: Database, scope: UserScope) -> None:
         self.db, self.scope, self.user_id = db, scope, UserId(scope.user)
 
-    async def hold(self, peer: PeerId, new_identity_key: bytes) -> bool:
+    async def hold(self, peer: Address, new_identity_key: bytes) -> bool:
         """Hold ``peer`` until ``new_identity_key`` is confirmed. False when exactly that was
         held already (the user was told about it)."""
         if await self.held_key(peer) == new_identity_key:
@@ -41,7 +42,7 @@ class IdentityHolds:
                 int(time.time() * 1000))
         return True
 
-    async def held_key(self, peer: PeerId) -> bytes | None:
+    async def held_key(self, peer: Address) -> bytes | None:
         """The new key waiting for confirmation, or None when ``peer`` is not held."""
         async with acquire(self.db) as conn:
             sealed = await conn.fetchval(
@@ -52,12 +53,12 @@ class IdentityHolds:
             boundary = await self.scope.boundary(conn)
             return boundary.open(Purpose.HELD_IDENTITY, peer, sealed)
 
-    async def is_held(self, peer: PeerId) -> bool:
+    async def is_held(self, peer: Address) -> bool:
         return await self.db.fetchval(
             "SELECT 1 FROM identity_hold WHERE user_id=$1 AND peer=$2",
             self.user_id, peer) is not None
 
-    async def release(self, conn, peer: PeerId) -> None:
+    async def release(self, conn, peer: Address) -> None:
         """Drop the hold (on ``conn``, in the transaction that trusts the new key)."""
         await conn.execute("DELETE FROM identity_hold WHERE user_id=$1 AND peer=$2",
                            self.user_id, peer)

@@ -11,7 +11,6 @@ from ..gateway.requests import PreKeyBundle
 from ..signal.agreement import PeerBundle
 from ..signal.errors import IdentityChange
 from ..signal.party import SignalParty
-from ..signal.types import PeerId
 from ..storage import Database, acquire, transaction
 
 
@@ -33,7 +32,7 @@ class ContactSessions:
     async def ensure(self, peer: Address) -> IdentityChange | None:
         """A trusted session with ``peer``, started from a fresh bundle if there is none."""
         async with acquire(self.db) as conn:
-            if await self.party.has_trusted_session(conn, PeerId(peer)):
+            if await self.party.has_trusted_session(conn, Address(peer)):
                 return None
         return await self.renew(peer)
 
@@ -45,7 +44,7 @@ class ContactSessions:
         if isinstance(bundle, ErrorInfo) or bundle is None:
             raise BundleUnavailable(peer, bundle)
         async with acquire(self.db) as conn, transaction(conn):
-            return await self.party.process_bundle(conn, PeerId(peer), peer_bundle(bundle))
+            return await self.party.process_bundle(conn, Address(peer), peer_bundle(bundle))
 
 
 def peer_bundle(bundle: PreKeyBundle) -> PeerBundle:

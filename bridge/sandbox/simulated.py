@@ -29,13 +29,14 @@ import aiohttp
 from bridge.content import decode_payload
 from bridge.content.models import Audio, Document, Image, Sticker, Video
 from bridge.gateway.codec import Node
+from bridge.gateway.ids import Address
 from bridge.media import MediaCryptoError, decrypt_media
 from bridge.signal import prekeys
 from bridge.signal.agreement import PeerBundle
 from bridge.signal.errors import SignalError
 from bridge.signal.party import SignalParty
 from bridge.signal.store import SqlSignalStores
-from bridge.signal.types import PeerId, UserId
+from bridge.signal.types import UserId
 from bridge.trust import MasterKey, Vault
 
 from . import stored_stanza
@@ -184,8 +185,8 @@ class SimulatedUsers:
         the key server holds another identity than the session's (the recipient enlisted
         again, e.g. after a reinstall): a real client would have heard ``identity-change``."""
         async with self.gw.db.acquire() as conn:
-            has_session = await party.has_session(conn, PeerId(recipient))
-            trusted = await party.trusted_identity(conn, PeerId(recipient))
+            has_session = await party.has_session(conn, Address(recipient))
+            trusted = await party.trusted_identity(conn, Address(recipient))
         if has_session and trusted == await self.gw.partners.identity_key(recipient):
             return None
         bundle = await self.gw.partners.take_bundle(sender, recipient, millis(self.gw.clock))
@@ -213,8 +214,8 @@ class SimulatedUsers:
                 peer_bundle = await self._peer_bundle(party, address, recipient)
                 async with self.gw.db.acquire() as conn, conn.transaction():
                     if peer_bundle is not None:
-                        await party.process_bundle(conn, PeerId(recipient), peer_bundle)
-                    kind, body = await party.encrypt(conn, PeerId(recipient),
+                        await party.process_bundle(conn, Address(recipient), peer_bundle)
+                    kind, body = await party.encrypt(conn, Address(recipient),
                                                      pad(plaintext) if add_padding else plaintext)
             node = Node("message", {"id": stanza_id, "to": recipient, "type": message_type},
                         [Node("enc", {"v": "2", "type": kind}, body)])
@@ -257,7 +258,7 @@ class SimulatedUsers:
 
     async def _receive_message(self, address: str, item: dict[str, Any], node: Node,
                                enc: Node) -> None:
-        peer = PeerId(item["from"])
+        peer = Address(item["from"])
         key = (address, item["class"], item["from"], item["id"], item["type"])
         async with self.gw.db.acquire() as conn:
             earlier = await self.records.find_entry(conn, *key)

@@ -19,13 +19,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..gateway.ids import Address
 from ..storage import Database, acquire, open_database, transaction
 from ..trust import MasterKey, Vault
 from .agreement import PeerBundle
 from .keys import decode_public_key, encode_public_key
 from .party import PublishedBundle, SignalParty
 from .store import SqlSignalStores
-from .types import PeerId, UserId
+from .types import UserId
 
 
 def _b64(data: bytes) -> str:
@@ -106,15 +107,15 @@ class ConformanceDriver:
             if cmd == "process_bundle":
                 bundle = bundle_from_json(request["bundle"], request.get("preKeyId"))
                 await self._party(request["party"]).process_bundle(
-                    conn, PeerId(request["peer"]), bundle)
+                    conn, Address(request["peer"]), bundle)
                 return {}
             if cmd == "encrypt":
                 kind, body = await self._party(request["party"]).encrypt(
-                    conn, PeerId(request["peer"]), _unb64(request["plaintext"]))
+                    conn, Address(request["peer"]), _unb64(request["plaintext"]))
                 return {"type": kind, "body": _b64(body)}
             if cmd == "decrypt":
                 result = await self._party(request["party"]).decrypt(
-                    conn, PeerId(request["peer"]), request["type"], _unb64(request["body"]))
+                    conn, Address(request["peer"]), request["type"], _unb64(request["body"]))
                 return {"plaintext": _b64(result.plaintext)}
         raise ValueError(f"unknown command {cmd!r}")
 

@@ -16,12 +16,13 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
+from ..gateway.ids import Address
 from ..storage import Connection, Database, acquire, transaction
 from ..trust import Purpose
 from ..trust.scope import UserScope
 from .errors import IdentityChange, SignalError, UntrustedIdentityError
 from .party import SignalParty, logger_name
-from .types import PeerId, UserId
+from .types import UserId
 
 log = logging.getLogger("bridge.signal.durable")
 
@@ -69,7 +70,7 @@ class InboundResult:
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
     local_id: str
-    recipient: PeerId
+    recipient: Address
     message_type: str
     ciphertext: bytes
     state: OutboundState
@@ -86,7 +87,7 @@ class Inbox:
     async def _checkpoint(self, step: str) -> None:
         """A named point between steps; tests override it to simulate a crash there."""
 
-    async def receive(self, gateway_message_id: str, sender: PeerId, kind: str,
+    async def receive(self, gateway_message_id: str, sender: Address, kind: str,
                       body: bytes) -> InboundResult:
         """Decrypt and store one message; safe to call again with the same id at any time."""
         await self._checkpoint("before-lookup")
@@ -106,7 +107,7 @@ class Inbox:
             await self._checkpoint("after-commit")
         return result
 
-    async def _decrypt_and_store(self, gateway_message_id: str, sender: PeerId, kind: str,
+    async def _decrypt_and_store(self, gateway_message_id: str, sender: Address, kind: str,
                                  body: bytes) -> InboundResult:
         async with acquire(self.db) as conn, transaction(conn):
             known = await self._load(conn, gateway_message_id)
@@ -127,7 +128,7 @@ class Inbox:
         return InboundResult(gateway_message_id, InboundState.DECRYPTED, result.plaintext,
                              redelivered=False, identity_change=result.identity_change)
 
-    async def _record_failure(self, gateway_message_id: str, sender: PeerId, kind: str,
+    async def _record_failure(self, gateway_message_id: str, sender: Address, kind: str,
                               body: bytes, error: str) -> InboundResult:
         self.log.warning("Could not decrypt %s from %s for %s: %s", gateway_message_id, sender,
                          self.user_id, error)
@@ -164,7 +165,7 @@ class Inbox:
                 known = await self._load(conn, gateway_message_id)
                 assert known is not None
                 return known
-            result = await self.party.decrypt(conn, PeerId(row["sender"]), row["message_type"],
+            result = await self.party.decrypt(conn, Address(row["sender"]), row["message_type"],
                                               row["ciphertext"])
             boundary = await self.scope.boundary(conn)
             await conn.execute(
@@ -200,7 +201,7 @@ class Inbox:
             InboundState.DECRYPTED.value)
         return [r["gateway_message_id"] for r in rows]
 
-    async def failed_from(self, sender: PeerId, error: str) -> list[str]:
+    async def failed_from(self, sender: Address, error: str) -> list[str]:
         """Ids of messages from ``sender`` that failed with ``error``, oldest first."""
         rows = await self.db.fetch(
             "SELECT gateway_message_id FROM signal_inbound WHERE user_id=$1 AND state=$2"
@@ -208,11 +209,11 @@ class Inbox:
             self.user_id, InboundState.FAILED.value, sender, error)
         return [r["gateway_message_id"] for r in rows]
 
-    async def sender_of(self, gateway_message_id: str) -> PeerId | None:
+    async def sender_of(self, gateway_message_id: str) -> Address | None:
         sender: str | None = await self.db.fetchval(
             "SELECT sender FROM signal_inbound WHERE user_id=$1 AND gateway_message_id=$2",
             self.user_id, gateway_message_id)
-        return None if sender is None else PeerId(sender)
+        return None if sender is None else Address(sender)
 
     async def mark_delivered(self, gateway_message_id: str, *,
                              drop_plaintext: bool = True) -> None:
@@ -234,7 +235,7 @@ class Outbox:
     async def _checkpoint(self, step: str) -> None:
         """A named point between steps; tests override it to simulate a crash there."""
 
-    async def submit(self, local_id: str, recipient: PeerId, plaintext: bytes) -> None:
+    async def submit(self, local_id: str, recipient: Address, plaintext: bytes) -> None:
         """Store the plaintext durably (idempotent per ``local_id``)."""
         async with acquire(self.db) as conn, transaction(conn):
             boundary = await self.scope.boundary(conn)
@@ -260,19 +261,19 @@ class Outbox:
             if row is None:
                 raise KeyError(local_id)
             if row["ciphertext"] is not None:
-                return OutboundMessage(local_id, PeerId(row["recipient"]), row["message_type"],
+                return OutboundMessage(local_id, Address(row["recipient"]), row["message_type"],
                                        row["ciphertext"], OutboundState(row["state"])), False
             boundary = await self.scope.boundary(conn)
             plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
             await self._checkpoint("before-encrypt")
-            kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
+            kind, body = await self.party.encrypt(conn, Address(row["recipient"]), plaintext)
             await self._checkpoint("after-encrypt")
             await conn.execute(
                 "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
                 OutboundState.ENCRYPTED.value)
             await self._checkpoint("before-commit")
-        return OutboundMessage(local_id, PeerId(row["recipient"]), kind, body,
+        return OutboundMessage(local_id, Address(row["recipient"]), kind, body,
                                OutboundState.ENCRYPTED), True
 
     async def mark_sent(self, local_id: str) -> None:
@@ -294,13 +295,13 @@ class Outbox:
             OutboundState.ENCRYPTED.value)
         return [r["local_id"] for r in rows]
 
-    async def queued(self) -> list[tuple[str, PeerId]]:
+    async def queued(self) -> list[tuple[str, Address]]:
         """(local id, recipient) of messages stored but not encrypted yet, oldest first: what
         an interrupted ``submit`` → encrypt left behind."""
         rows = await self.db.fetch(
             "SELECT local_id, recipient FROM signal_outbound WHERE user_id=$1 AND state=$2"
             " ORDER BY created_at, local_id", self.user_id, OutboundState.QUEUED.value)
-        return [(r["local_id"], PeerId(r["recipient"])) for r in rows]
+        return [(r["local_id"], Address(r["recipient"])) for r in rows]
 
     async def committed(self) -> list[OutboundMessage]:
         """Ciphertexts committed but not acknowledged, oldest first: exactly what to resend."""
@@ -308,7 +309,7 @@ class Outbox:
             "SELECT local_id, recipient, message_type, ciphertext FROM signal_outbound"
             " WHERE user_id=$1 AND state=$2 ORDER BY created_at, local_id", self.user_id,
             OutboundState.ENCRYPTED.value)
-        return [OutboundMessage(r["local_id"], PeerId(r["recipient"]), r["message_type"],
+        return [OutboundMessage(r["local_id"], Address(r["recipient"]), r["message_type"],
                                 r["ciphertext"], OutboundState.ENCRYPTED) for r in rows]
 
     async def reencrypt(self, local_id: str) -> OutboundMessage:
@@ -325,10 +326,10 @@ class Outbox:
                 raise KeyError(local_id)
             boundary = await self.scope.boundary(conn)
             plaintext = boundary.open(P_OUTBOUND, local_id, row["sealed_plaintext"])
-            kind, body = await self.party.encrypt(conn, PeerId(row["recipient"]), plaintext)
+            kind, body = await self.party.encrypt(conn, Address(row["recipient"]), plaintext)
             await conn.execute(
                 "UPDATE signal_outbound SET message_type=$3, ciphertext=$4, state=$5"
                 " WHERE user_id=$1 AND local_id=$2", self.user_id, local_id, kind, body,
                 OutboundState.ENCRYPTED.value)
-        return OutboundMessage(local_id, PeerId(row["recipient"]), kind, body,
+        return OutboundMessage(local_id, Address(row["recipient"]), kind, body,
                                OutboundState.ENCRYPTED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .types import PeerId
+from ..gateway.ids import Address
 
 
 class SignalError(Exception):
@@ -39,7 +39,7 @@ class MissingPreKeyError(DecryptionError):
 class IdentityChange:
     """A peer presented an identity key other than the one we trusted: surfaced, never hidden."""
 
-    peer: PeerId
+    peer: Address
     previous_fingerprint: str
     new_fingerprint: str
     # The public identity keys themselves: what a user confirms (`trust`) and what the safety

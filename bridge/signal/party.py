@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..gateway.ids import Address
 from . import agreement, prekeys
 from .agreement import PeerBundle
 from .errors import (
@@ -26,7 +27,7 @@ from .keys import KeyPair, generate_registration_id
 from .prekeys import LocalIdentity, PreKey, SignedPreKey
 from .session import MSG, PKMSG, PendingPreKey, Session, SessionRecord
 from .store import KeyCounters, SignalStore
-from .types import PeerId, RegistrationId
+from .types import RegistrationId
 from .wire import InvalidMessageError, PreKeySignalMessage
 
 log = logging.getLogger("bridge.signal")
@@ -156,7 +157,7 @@ class SignalParty:
 
     # -- peer identities --------------------------------------------------------------------------
 
-    async def _check_identity(self, conn: Any, peer: PeerId, key: bytes) -> IdentityChange | None:
+    async def _check_identity(self, conn: Any, peer: Address, key: bytes) -> IdentityChange | None:
         trusted = await self.store.load_peer_identity(conn, peer)
         if trusted == key:
             return None
@@ -172,20 +173,20 @@ class SignalParty:
         await self.store.save_peer_identity(conn, peer, key)
         return change
 
-    async def accept_identity(self, conn: Any, peer: PeerId, identity_key: bytes) -> None:
+    async def accept_identity(self, conn: Any, peer: Address, identity_key: bytes) -> None:
         """Trust ``identity_key`` for ``peer`` from now on (after the user was told)."""
         await self.store.save_peer_identity(conn, peer, identity_key)
 
-    async def trusted_identity(self, conn: Any, peer: PeerId) -> bytes | None:
+    async def trusted_identity(self, conn: Any, peer: Address) -> bytes | None:
         return await self.store.load_peer_identity(conn, peer)
 
     # -- sessions ---------------------------------------------------------------------------------
 
-    async def has_session(self, conn: Any, peer: PeerId) -> bool:
+    async def has_session(self, conn: Any, peer: Address) -> bool:
         record = await self.store.load_session(conn, peer)
         return record is not None and record.current is not None
 
-    async def has_trusted_session(self, conn: Any, peer: PeerId) -> bool:
+    async def has_trusted_session(self, conn: Any, peer: Address) -> bool:
         """A current session whose peer identity is the one we trust now: after a confirmed
         identity change the old session is not, and a new one must be started."""
         record = await self.store.load_session(conn, peer)
@@ -194,7 +195,7 @@ class SignalParty:
         trusted = await self.store.load_peer_identity(conn, peer)
         return trusted is None or record.current.their_identity == trusted
 
-    async def process_bundle(self, conn: Any, peer: PeerId,
+    async def process_bundle(self, conn: Any, peer: Address,
                              bundle: PeerBundle) -> IdentityChange | None:
         """Start a new session with ``peer`` from their bundle (X3DH, initiator side)."""
         change = await self._check_identity(conn, peer, bundle.identity_key)
@@ -213,7 +214,7 @@ class SignalParty:
         self.log.debug("Started a session of %s with %s", self.user_id, peer)
         return change
 
-    async def encrypt(self, conn: Any, peer: PeerId, plaintext: bytes) -> tuple[str, bytes]:
+    async def encrypt(self, conn: Any, peer: Address, plaintext: bytes) -> tuple[str, bytes]:
         """Encrypt for ``peer``: (``"pkmsg"`` | ``"msg"``, wire bytes). The session update is
         written on ``conn``; commit it before the ciphertext leaves."""
         record = await self.store.load_session(conn, peer)
@@ -223,7 +224,7 @@ class SignalParty:
         await self.store.save_session(conn, peer, record)
         return kind, body
 
-    async def decrypt(self, conn: Any, peer: PeerId, kind: str, body: bytes) -> Decrypted:
+    async def decrypt(self, conn: Any, peer: Address, kind: str, body: bytes) -> Decrypted:
         """Decrypt a ``"pkmsg"`` or ``"msg"`` from ``peer``. On failure nothing is written."""
         if kind == PKMSG:
             return await self._decrypt_prekey_message(conn, peer, body)
@@ -231,7 +232,7 @@ class SignalParty:
             raise InvalidMessageError(f"unknown message type {kind!r}")
         return await self._decrypt_message(conn, peer, body)
 
-    async def _decrypt_message(self, conn: Any, peer: PeerId, body: bytes) -> Decrypted:
+    async def _decrypt_message(self, conn: Any, peer: Address, body: bytes) -> Decrypted:
         record = await self.store.load_session(conn, peer)
         if record is None or record.current is None:
             raise NoSessionError(f"no session with {peer}")
@@ -239,7 +240,7 @@ class SignalParty:
         await self.store.save_session(conn, peer, record)
         return Decrypted(plaintext)
 
-    async def _decrypt_prekey_message(self, conn: Any, peer: PeerId, body: bytes) -> Decrypted:
+    async def _decrypt_prekey_message(self, conn: Any, peer: Address, body: bytes) -> Decrypted:
         message = PreKeySignalMessage.parse(body)
         change = await self._check_identity(conn, peer, message.identity_key)
         record = await self.store.load_session(conn, peer) or SessionRecord()

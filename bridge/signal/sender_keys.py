@@ -23,11 +23,12 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..gateway.ids import Address
 from .errors import DuplicateMessageError, NoSessionError, TamperedMessageError, TooFarAheadError
 from .keys import KeyPair, sign, verify
 from .ratchet import aes_cbc_decrypt, aes_cbc_encrypt
 from .store import SignalStore
-from .types import GroupId, PeerId
+from .types import GroupId
 from .wire import SenderKeyDistributionMessage, SenderKeyMessage
 
 #: most message keys one message may make us derive, and most kept per chain (libsignal: 2000)
@@ -187,13 +188,13 @@ class GroupCipher:
         await self._save(conn, group, self.user_id, record)
         return body
 
-    async def process_distribution(self, conn: Any, group: GroupId, sender: PeerId,
+    async def process_distribution(self, conn: Any, group: GroupId, sender: Address,
                                    body: bytes) -> None:
         record = await self._load(conn, group, sender)
         process_distribution(record, SenderKeyDistributionMessage.parse(body))
         await self._save(conn, group, sender, record)
 
-    async def decrypt(self, conn: Any, group: GroupId, sender: PeerId, body: bytes) -> bytes:
+    async def decrypt(self, conn: Any, group: GroupId, sender: Address, body: bytes) -> bytes:
         record = await self._load(conn, group, sender)
         plaintext = group_decrypt(record, body)
         await self._save(conn, group, sender, record)

@@ -15,12 +15,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..gateway.ids import Address
 from ..storage import Connection, for_update
 from ..trust import Purpose, UserScope, UserScopes, Vault
 from .keys import KeyPair
 from .prekeys import LocalIdentity, PreKey, SignedPreKey
 from .session import SessionRecord
-from .types import PeerId, PreKeyId, RegistrationId, SignedPreKeyId, UserId
+from .types import PreKeyId, RegistrationId, SignedPreKeyId, UserId
 
 P_IDENTITY = Purpose.SIGNAL_IDENTITY
 P_SIGNED_PRE_KEY = Purpose.SIGNAL_SIGNED_PRE_KEY
@@ -56,10 +57,10 @@ class SignalStore(Protocol):
     async def load_pre_keys(self, conn: Any) -> list[PreKey]: ...
     async def save_pre_keys(self, conn: Any, keys: list[PreKey]) -> None: ...
     async def delete_pre_key(self, conn: Any, key_id: int) -> None: ...
-    async def load_session(self, conn: Any, peer: PeerId) -> SessionRecord | None: ...
-    async def save_session(self, conn: Any, peer: PeerId, record: SessionRecord) -> None: ...
-    async def load_peer_identity(self, conn: Any, peer: PeerId) -> bytes | None: ...
-    async def save_peer_identity(self, conn: Any, peer: PeerId, key: bytes) -> None: ...
+    async def load_session(self, conn: Any, peer: Address) -> SessionRecord | None: ...
+    async def save_session(self, conn: Any, peer: Address, record: SessionRecord) -> None: ...
+    async def load_peer_identity(self, conn: Any, peer: Address) -> bytes | None: ...
+    async def save_peer_identity(self, conn: Any, peer: Address, key: bytes) -> None: ...
     async def load_sender_key(self, conn: Any, group: str, sender: str) -> bytes | None: ...
     async def save_sender_key(self, conn: Any, group: str, sender: str,
                               record: bytes) -> None: ...
@@ -118,13 +119,13 @@ class SessionMemo:
     def __init__(self, size: int) -> None:
         self.size = size
         self._count = 0
-        self._users: OrderedDict[UserId, OrderedDict[PeerId, tuple[bytes, SessionRecord]]] = (
+        self._users: OrderedDict[UserId, OrderedDict[Address, tuple[bytes, SessionRecord]]] = (
             OrderedDict())
 
     def __len__(self) -> int:
         return self._count
 
-    def take(self, user: UserId, peer: PeerId, sealed: bytes) -> SessionRecord | None:
+    def take(self, user: UserId, peer: Address, sealed: bytes) -> SessionRecord | None:
         """The record last kept for ``user`` and ``peer``, if it was kept as ``sealed``."""
         partition = self._users.get(user)
         entry = None if partition is None else partition.pop(peer, None)
@@ -135,7 +136,7 @@ class SessionMemo:
             del self._users[user]
         return entry[1] if entry[0] == sealed else None
 
-    def keep(self, user: UserId, peer: PeerId, sealed: bytes, record: SessionRecord) -> None:
+    def keep(self, user: UserId, peer: Address, sealed: bytes, record: SessionRecord) -> None:
         partition = self._users.get(user)
         if partition is None:
             partition = self._users[user] = OrderedDict()
@@ -170,10 +171,10 @@ class UserSessionMemo:
         self._memo = memo
         self._user = user
 
-    def take(self, peer: PeerId, sealed: bytes) -> SessionRecord | None:
+    def take(self, peer: Address, sealed: bytes) -> SessionRecord | None:
         return self._memo.take(self._user, peer, sealed)
 
-    def keep(self, peer: PeerId, sealed: bytes, record: SessionRecord) -> None:
+    def keep(self, peer: Address, sealed: bytes, record: SessionRecord) -> None:
         self._memo.keep(self._user, peer, sealed, record)
 
 
@@ -303,7 +304,7 @@ class SqlSignalStore:
                            self.user, key_id)
 
     async def load_session(self, conn: Connection,
-                           peer: PeerId) -> SessionRecord | None:
+                           peer: Address) -> SessionRecord | None:
         # On PostgreSQL the row stays locked until the caller's transaction ends, so two
         # concurrent operations on one session queue up.
         sealed: bytes | None = await conn.fetchval(
@@ -317,7 +318,7 @@ class SqlSignalStore:
             record = SessionRecord.deserialize(boundary.open(P_SESSION, peer, sealed))
         return record
 
-    async def save_session(self, conn: Connection, peer: PeerId,
+    async def save_session(self, conn: Connection, peer: Address,
                            record: SessionRecord) -> None:
         boundary = await self._scope.boundary(conn)
         sealed = boundary.seal(P_SESSION, peer, record.serialize())
@@ -329,7 +330,7 @@ class SqlSignalStore:
         self._sessions.keep(peer, sealed, record)
 
     async def load_peer_identity(self, conn: Connection,
-                                 peer: PeerId) -> bytes | None:
+                                 peer: Address) -> bytes | None:
         sealed = await conn.fetchval(
             "SELECT sealed FROM signal_peer_identity WHERE user_id=$1 AND peer=$2",
             self.user, peer)
@@ -337,7 +338,7 @@ class SqlSignalStore:
             return None
         return (await self._scope.boundary(conn)).open(P_PEER_IDENTITY, peer, sealed)
 
-    async def save_peer_identity(self, conn: Connection, peer: PeerId,
+    async def save_peer_identity(self, conn: Connection, peer: Address,
                                  key: bytes) -> None:
         boundary = await self._scope.boundary(conn)
         await conn.execute(
@@ -374,8 +375,8 @@ class MemorySignalStore:
         self.identity: tuple[LocalIdentity, KeyCounters] | None = None
         self.signed: dict[int, SignedPreKey] = {}
         self.pre: dict[int, PreKey] = {}
-        self.sessions: dict[PeerId, SessionRecord] = {}
-        self.peers: dict[PeerId, bytes] = {}
+        self.sessions: dict[Address, SessionRecord] = {}
+        self.peers: dict[Address, bytes] = {}
         self.sender_keys: dict[tuple[str, str], bytes] = {}
 
     async def load_identity(self, conn: object) -> tuple[LocalIdentity, KeyCounters] | None:
@@ -411,16 +412,16 @@ class MemorySignalStore:
     async def delete_pre_key(self, conn: object, key_id: int) -> None:
         self.pre.pop(key_id, None)
 
-    async def load_session(self, conn: object, peer: PeerId) -> SessionRecord | None:
+    async def load_session(self, conn: object, peer: Address) -> SessionRecord | None:
         return self.sessions.get(peer)
 
-    async def save_session(self, conn: object, peer: PeerId, record: SessionRecord) -> None:
+    async def save_session(self, conn: object, peer: Address, record: SessionRecord) -> None:
         self.sessions[peer] = record
 
-    async def load_peer_identity(self, conn: object, peer: PeerId) -> bytes | None:
+    async def load_peer_identity(self, conn: object, peer: Address) -> bytes | None:
         return self.peers.get(peer)
 
-    async def save_peer_identity(self, conn: object, peer: PeerId, key: bytes) -> None:
+    async def save_peer_identity(self, conn: object, peer: Address, key: bytes) -> None:
         self.peers[peer] = key
 
     async def load_sender_key(self, conn: object, group: str, sender: str) -> bytes | None:

@@ -12,8 +12,8 @@ import pytest
 from nio import RoomMessageNotice, RoomMessageText
 
 from bridge.content import Text
+from bridge.gateway.ids import Address
 from bridge.signal.party import safety_code
-from bridge.signal.types import PeerId
 from bridge.trust import UserId
 from tests.support.matrix_client import PersonClient
 from tests.support.stack import running_stack
@@ -62,7 +62,7 @@ async def inbound_rows(stack, user_id: str, sender: str, count: int, timeout: fl
 async def trusted_key(stack, user_id: str, peer: str) -> bytes | None:
     async with stack.bridge.running.db.acquire() as conn:
         store = stack.bridge.running.partners.store.for_user(UserId(user_id))
-        return await store.load_peer_identity(conn, PeerId(peer))
+        return await store.load_peer_identity(conn, Address(peer))
 
 
 async def gatekeeper_key(stack, address: str) -> bytes:

@@ -6,8 +6,8 @@ import aiohttp
 
 from bridge.content import decode_content, encode_content
 from bridge.gateway.codec import Node
+from bridge.gateway.ids import Address
 from bridge.gateway.stanzas import new_stanza_id
-from bridge.signal.types import PeerId
 
 from .conftest import ADMIN_SECRET
 from .helpers import Admin
@@ -32,7 +32,7 @@ class PartnerSide:
         message = await self.client.receive_until(lambda n: n.tag == "message")
         enc = message.child("enc")
         assert message.attrs["from"] == sender
-        decrypted = await self.party.decrypt(None, PeerId(sender), enc.attrs["type"], enc.data)
+        decrypted = await self.party.decrypt(None, Address(sender), enc.attrs["type"], enc.data)
         await self.client.send(Node("ack", {"class": "message", "id": message.attrs["id"],
                                             "to": sender}))
         return message, decode_content(decrypted.plaintext)
@@ -40,7 +40,7 @@ class PartnerSide:
     async def send_content(self, to: str, model, *, message_type: str = "text",
                            stanza_id: str | None = None) -> Node:
         """Encrypt and send content; returns the gateway's ack."""
-        kind, ciphertext = await self.party.encrypt(None, PeerId(to), encode_content(model))
+        kind, ciphertext = await self.party.encrypt(None, Address(to), encode_content(model))
         return await self.client.request(Node(
             "message", {"id": stanza_id or new_stanza_id(), "to": to, "type": message_type},
             [Node("enc", {"v": "2", "type": kind}, ciphertext)]))

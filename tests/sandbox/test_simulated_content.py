@@ -25,8 +25,8 @@ from bridge.content import (
     encode_content,
 )
 from bridge.gateway.codec import Node
+from bridge.gateway.ids import Address
 from bridge.media import decrypt_media, encrypt_media
-from bridge.signal.types import PeerId
 
 from .simulated_support import PartnerSide, download, simulated_gina
 
@@ -233,7 +233,7 @@ async def test_undecryptable_message_gets_a_retry_receipt(sandbox, partner):
         retry = await alice.client.receive_until(lambda n: n.tag == "receipt")
         assert (retry.attrs["id"], retry.attrs["type"]) == ("BAD", "retry")
         # The resend (same id, enc count="1") that decrypts replaces the failed entry.
-        kind, ciphertext = await alice.party.encrypt(None, PeerId(gina),
+        kind, ciphertext = await alice.party.encrypt(None, Address(gina),
                                                      encode_content(Text(text="again")))
         ack = await alice.client.request(Node("message", {"id": "BAD", "to": gina,
                                                           "type": "text"},
@@ -264,7 +264,8 @@ async def test_simulated_user_starts_a_new_session_when_the_partner_enlists_agai
         message = await new.client.receive_until(
             lambda n: n.tag == "message" and n.attrs["id"] == "G2")
         assert message.child("enc").attrs["type"] == "pkmsg"
-        decrypted = await new.party.decrypt(None, PeerId(gina), "pkmsg", message.child("enc").data)
+        decrypted = await new.party.decrypt(
+            None, Address(gina), "pkmsg", message.child("enc").data)
         assert decode_content(decrypted.plaintext) == Text(text="two")
     finally:
         await new.client.close()
@@ -276,7 +277,7 @@ async def test_plaintext_that_is_not_content_is_listed_as_undecodable(sandbox, p
     try:
         await admin.call("POST", "/gatekeeper-users/gina/send/text", {"to": "alice", "text": "x"})
         await alice.receive_content(gina)
-        kind, ciphertext = await alice.party.encrypt(None, PeerId(gina), b"no padding here\x00")
+        kind, ciphertext = await alice.party.encrypt(None, Address(gina), b"no padding here\x00")
         await alice.client.request(Node("message", {"id": "RAW", "to": gina, "type": "text"},
                                         [Node("enc", {"v": "2", "type": kind}, ciphertext)]))
         _, inbox = await admin.call("GET", "/gatekeeper-users/gina/inbox")

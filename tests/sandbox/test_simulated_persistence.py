@@ -7,8 +7,8 @@ import os
 import stat
 
 from bridge.content import Text, decode_content
+from bridge.gateway.ids import Address
 from bridge.sandbox.simulated import MASTER_KEY_STATE
-from bridge.signal.types import PeerId
 
 from .conftest import ADMIN_SECRET
 from .helpers import Admin, ChatClient
@@ -52,7 +52,7 @@ async def test_conversation_continues_across_a_restart(db_url, sandbox_factory, 
     try:
         [offline] = await drain(alice.client)  # no identity-change notification, just the text
         assert offline.tag == "message" and offline.child("enc").attrs["type"] == "msg"
-        plain = await alice.party.decrypt(None, PeerId(gina), "msg", offline.child("enc").data)
+        plain = await alice.party.decrypt(None, Address(gina), "msg", offline.child("enc").data)
         assert decode_content(plain.plaintext) == Text(text="four")
         assert plain.identity_change is None
 

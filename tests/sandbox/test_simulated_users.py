@@ -7,12 +7,13 @@ import base64
 import aiohttp
 
 from bridge.gateway.codec import Node
+from bridge.gateway.ids import Address
 from bridge.sandbox.enlistment import b64url_encode
 from bridge.sandbox.simulated import pad
 from bridge.signal.agreement import PeerBundle
 from bridge.signal.party import SignalParty
 from bridge.signal.store import MemorySignalStore
-from bridge.signal.types import PeerId, UserId
+from bridge.signal.types import UserId
 
 from .conftest import ADMIN_SECRET
 from .helpers import Admin, ChatClient, ClientKeys
@@ -75,12 +76,12 @@ async def test_simulated_user_and_partner_client_talk_both_ways(sandbox, partner
         message = await client.receive_until(lambda n: n.tag == "message")
         enc = message.child("enc")
         assert (message.attrs["from"], enc.attrs["type"]) == (gina, "pkmsg")
-        decrypted = await alice_party.decrypt(None, PeerId(gina), "pkmsg", enc.data)
+        decrypted = await alice_party.decrypt(None, Address(gina), "pkmsg", enc.data)
         assert unpad(decrypted.plaintext) == b"content-protobuf-1"
         await client.send(Node("ack", {"class": "message", "id": "G1", "to": gina}))
 
         # Alice → gina on the established session, plus a delivery receipt.
-        kind, ciphertext = await alice_party.encrypt(None, PeerId(gina), pad(b"reply-2"))
+        kind, ciphertext = await alice_party.encrypt(None, Address(gina), pad(b"reply-2"))
         ack = await client.request(Node("message", {"id": "A1", "to": gina, "type": "text"},
                                         [Node("enc", {"v": "2", "type": kind}, ciphertext)]))
         assert not ack.children
@@ -114,12 +115,12 @@ async def test_partner_starts_the_session_from_the_simulated_users_bundle(sandbo
         reply = await client.request(bundle_request("k", gina))
         user = reply.child("list").children[0]
         skey, otk = user.child("skey"), user.child("key")
-        await alice_party.process_bundle(None, PeerId(gina), PeerBundle(
+        await alice_party.process_bundle(None, Address(gina), PeerBundle(
             int.from_bytes(user.child("registration").data, "big"), 1,
             user.child("identity").data, int.from_bytes(skey.child("id").data, "big"),
             skey.child("value").data, skey.child("signature").data,
             int.from_bytes(otk.child("id").data, "big"), otk.child("value").data))
-        kind, ciphertext = await alice_party.encrypt(None, PeerId(gina), b"hello gina\x01")
+        kind, ciphertext = await alice_party.encrypt(None, Address(gina), b"hello gina\x01")
         assert kind == "pkmsg"
         await client.request(Node("message", {"id": "A1", "to": gina, "type": "text"},
                                   [Node("enc", {"v": "2", "type": kind}, ciphertext)]))
@@ -175,7 +176,7 @@ async def test_admin_command_line_drives_a_simulated_user(sandbox, partner):
         code, answer = await cli("send", "gina", alice, "--raw-text", "hi", "--id", "C1")
         assert code == 0 and answer["reply"]["tag"] == "ack"
         message = await client.receive_until(lambda n: n.tag == "message")
-        plaintext = (await alice_party.decrypt(None, PeerId(created["address"]), "pkmsg",
+        plaintext = (await alice_party.decrypt(None, Address(created["address"]), "pkmsg",
                                                message.child("enc").data)).plaintext
         assert unpad(plaintext) == b"hi"
         code, partners = await cli("partners")
@@ -204,12 +205,12 @@ async def test_simulated_user_refills_its_prekeys_without_reissuing_any(sandbox,
         # A refilled prekey works: gina holds its private half.
         assert handed_out[-1] > first["one_time_prekeys"]
         skey = user.child("skey")
-        await alice_party.process_bundle(None, PeerId(gina), PeerBundle(
+        await alice_party.process_bundle(None, Address(gina), PeerBundle(
             int.from_bytes(user.child("registration").data, "big"), 1,
             user.child("identity").data, int.from_bytes(skey.child("id").data, "big"),
             skey.child("value").data, skey.child("signature").data,
             handed_out[-1], key.child("value").data))
-        kind, ciphertext = await alice_party.encrypt(None, PeerId(gina), pad(b"late"))
+        kind, ciphertext = await alice_party.encrypt(None, Address(gina), pad(b"late"))
         await client.request(Node("message", {"id": "L1", "to": gina, "type": "text"},
                                   [Node("enc", {"v": "2", "type": kind}, ciphertext)]))
         _, inbox = await admin.call("GET", "/gatekeeper-users/gina/inbox")
