@@ -10,9 +10,9 @@ import os
 import time
 
 from bridge.content import (
+    Address,
     ChatId,
     Image,
-    InternalId,
     MediaKind,
     MediaRef,
     MessageKey,
@@ -51,7 +51,7 @@ def throughput(label: str, func, size: int, repeat: int) -> None:
 
 
 def main() -> None:
-    text = Text(text="Hello *there*, see you at 5? @alice", mentions=[InternalId("1-1@interop")])
+    text = Text(text="Hello *there*, see you at 5? @alice", mentions=[Address("1-1@interop")])
     image = Image(
         media=MediaRef(path="/v/t62/abc", media_key=os.urandom(32), sha256_plain=os.urandom(32),
                        sha256_enc=os.urandom(32), length=123456, mime_type="image/jpeg",

@@ -11,7 +11,6 @@ import logging
 
 from mautrix.types import EventID, RoomID, UserID
 
-from ..gateway.ids import Address
 from ..gateway.received import (
     BlocklistChange,
     Chatstate,
@@ -146,7 +145,7 @@ class ContactSignalsFlow:
                 continue
             message = await self.message_ids.message_by_event(EventID(event_id))
             if message is not None and not message.from_matrix:
-                await client.send_receipt(message.stanza_id, Address(portal.contact_id),
+                await client.send_receipt(message.stanza_id, portal.contact_id,
                                           read=True)
 
     async def matrix_typing(self, portal: Portal, user_ids: list[UserID]) -> None:
@@ -157,4 +156,4 @@ class ContactSignalsFlow:
         if self._typing.get(portal.room_id, False) == composing:
             return
         self._typing[portal.room_id] = composing
-        await client.requests.send_chatstate(Address(portal.contact_id), composing)
+        await client.requests.send_chatstate(portal.contact_id, composing)

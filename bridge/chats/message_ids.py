@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mautrix.types import EventID, RoomID
 from mautrix.util.async_db import Database
 
-from ..gateway.ids import InternalId, StanzaId
+from ..gateway.ids import Address, StanzaId
 from ..mapping import BridgedReaction, MessageRecord
 from ..matrix.portals import MappedMessage, MessageMap
 
@@ -31,11 +31,11 @@ class MessageIds:
     async def message_by_event(self, event_id: EventID) -> MappedMessage | None:
         return await self.messages.by_event(event_id)
 
-    async def message_by_stanza(self, room_id: RoomID, sender: InternalId,
+    async def message_by_stanza(self, room_id: RoomID, sender: Address,
                                 stanza_id: StanzaId) -> MappedMessage | None:
         return await self.messages.by_stanza(room_id, stanza_id, sender)
 
-    async def own_message(self, sender: InternalId, stanza_id: str) -> OwnMessage | None:
+    async def own_message(self, sender: Address, stanza_id: str) -> OwnMessage | None:
         row = await self.db.fetchrow(
             "SELECT room_id, event_id FROM portal_message WHERE sender=$1 AND stanza_id=$2",
             sender, stanza_id)
@@ -50,7 +50,7 @@ class MessageIds:
         return await self._reaction(row)
 
     async def reaction_by_sender(self, target: MessageRecord,
-                                 sender: InternalId) -> BridgedReaction | None:
+                                 sender: Address) -> BridgedReaction | None:
         row = await self.db.fetchrow(
             "SELECT r.room_id, r.target_sender, r.target_stanza, r.sender, r.event_id, "
             "r.reaction_key FROM portal_reaction r JOIN portal_message m "
@@ -64,14 +64,14 @@ class MessageIds:
             return None
         target = await self.messages.by_stanza(RoomID(row["room_id"]),
                                                StanzaId(row["target_stanza"]),
-                                               InternalId(row["target_sender"]))
+                                               Address(row["target_sender"]))
         if target is None:
             return None
         return BridgedReaction(event_id=EventID(row["event_id"]), target=target,
-                               sender=InternalId(row["sender"]), key=row["reaction_key"])
+                               sender=Address(row["sender"]), key=row["reaction_key"])
 
     async def record_reaction(self, *, room_id: RoomID, target: MessageRecord,
-                              sender: InternalId, event_id: EventID, key: str) -> None:
+                              sender: Address, event_id: EventID, key: str) -> None:
         """A reaction of ``sender`` to ``target``; their latest one is their current one."""
         await self.db.execute(
             "INSERT INTO portal_reaction (event_id, room_id, target_sender, target_stanza, "

@@ -60,10 +60,10 @@ class ContactGhost(Protocol):
 
 
 class GhostProfile(Protocol):
-    """A ghost found by its contact's internal id or its Matrix id (for mentions)."""
+    """A ghost found by its contact's address or its Matrix id (for mentions)."""
 
     @property
-    def internal_id(self) -> InternalId: ...
+    def contact_id(self) -> Address: ...
 
     @property
     def mxid(self) -> UserID: ...
@@ -76,7 +76,7 @@ class GhostProfile(Protocol):
 
 
 class GhostDirectory(Protocol):
-    async def get(self, internal_id: InternalId) -> GhostProfile | None: ...
+    async def get(self, contact_id: Address) -> GhostProfile | None: ...
 
     async def by_mxid(self, mxid: UserID) -> GhostProfile | None: ...
 
@@ -91,7 +91,7 @@ class ChatRoom(Protocol):
     def user_id(self) -> UserID: ...
 
     @property
-    def contact_id(self) -> InternalId: ...
+    def contact_id(self) -> Address: ...
 
     @property
     def record(self) -> PortalRecord: ...
@@ -113,12 +113,12 @@ class ChatRoom(Protocol):
                           reply_to: EventID | None = None,
                           txn_id: str | None = None) -> EventID: ...
 
-    async def bridged_parts(self, sender: InternalId, stanza_id: StanzaId
+    async def bridged_parts(self, sender: Address, stanza_id: StanzaId
                             ) -> dict[int, EventID]:
         """The events already in the room for ``stanza_id`` (part index → event id)."""
 
     async def record_message(self, *, event_id: EventID, stanza_id: StanzaId,
-                             sender: InternalId, from_matrix: bool,
+                             sender: Address, from_matrix: bool,
                              timestamp: int | None = None) -> MappedMessage:
         """Raises ``DuplicateMessage`` when either side is mapped already."""
 
@@ -130,9 +130,9 @@ class PortalDirectory(Protocol):
     @property
     def puppets(self) -> GhostDirectory: ...
 
-    async def get(self, user_id: UserID, contact_id: InternalId) -> ChatRoom | None: ...
+    async def get(self, user_id: UserID, contact_id: Address) -> ChatRoom | None: ...
 
-    async def get_or_create(self, user_id: UserID, contact_id: InternalId,
+    async def get_or_create(self, user_id: UserID, contact_id: Address,
                             contact_username: str) -> ChatRoom: ...
 
     async def by_room(self, room_id: RoomID) -> ChatRoom | None: ...

@@ -14,7 +14,7 @@ from attrs import define
 from mautrix.types import UserID
 from mautrix.util.async_db import Database
 
-from ..gateway.ids import InternalId
+from ..gateway.ids import Address
 
 
 class RequestState(str, Enum):
@@ -26,7 +26,7 @@ class RequestState(str, Enum):
 @define
 class MessageRequest:
     user_id: UserID
-    contact_id: InternalId
+    contact_id: Address
     username: str
     state: RequestState
     created_at: int
@@ -42,7 +42,7 @@ class MessageRequests:
             "WHERE user_id=$1 AND contact_id=$2", user_id, contact_id)
         if row is None:
             return None
-        return MessageRequest(UserID(row["user_id"]), InternalId(row["contact_id"]),
+        return MessageRequest(UserID(row["user_id"]), Address(row["contact_id"]),
                               row["username"], RequestState(row["state"]), row["created_at"])
 
     async def by_username(self, user_id: UserID, username: str) -> MessageRequest | None:

@@ -18,7 +18,7 @@ from mautrix.types import EventID, ReactionEvent, RedactionEvent
 from ..content import Reaction, encode_content
 from ..formatting import RemoteMention
 from ..gateway.errors import ErrorCode, ErrorInfo
-from ..gateway.ids import Address, InternalId, StanzaId
+from ..gateway.ids import StanzaId
 from ..mapping import MatrixToGateway, TooLargeToSend, Unmappable
 from ..matrix.permissions import Level, permission_level
 from ..matrix.portals import DuplicateMessage
@@ -111,7 +111,7 @@ class ToGatewayFlow:
         # and the room must end with the final status, not this one.
         await portal.status.pending(event.event_id)
         try:
-            sent = await client.send(stanza_id, Address(portal.contact_id),
+            sent = await client.send(stanza_id, portal.contact_id,
                                      encode_content(mapped.content))
         except BundleUnavailable as e:
             reason = _GATEWAY_FAILURES.get(getattr(e.error, "code", None),
@@ -157,7 +157,7 @@ class ToGatewayFlow:
 
     async def report(self, client: UserClient, result: SendAcknowledged) -> None:
         """The gateway acknowledged (or refused) one of our stanzas: show it in the room."""
-        found = await self.message_ids.own_message(InternalId(client.internal_id),
+        found = await self.message_ids.own_message(client.internal_id,
                                                    result.stanza_id)
         if found is not None:
             portal = await self.portals.by_room(found.room_id)
@@ -197,7 +197,7 @@ class ToGatewayFlow:
             puppet = await self.portals.puppets.by_mxid(mxid)
             if puppet is None:
                 return None
-            return RemoteMention(internal_id=puppet.internal_id, username=puppet.username)
+            return RemoteMention(address=puppet.contact_id, username=puppet.username)
 
         return resolve
 

@@ -12,9 +12,9 @@ import logging
 
 from mautrix.types import EventType
 
-from ..content import ContentError, decode_payload, preview
+from ..content import ChatId, ContentError, decode_payload, preview
 from ..formatting import MatrixMention, RemoteToMatrixResolver
-from ..gateway.ids import InternalId, StanzaId
+from ..gateway.ids import Address, StanzaId
 from ..mapping import GatewayToMatrix, Notice, PortalInfo, Redact, SendEvent, unreadable_notice
 from ..matrix.portals import BRIDGED_FROM, SendAs
 from ..metrics import BridgeMetrics
@@ -36,12 +36,12 @@ log = logging.getLogger("bridge.chats.to_matrix")
 
 
 def portal_info(portal: ChatRoom, client: UserClient) -> PortalInfo:
-    return PortalInfo(room_id=portal.room_id, chat_id=portal.contact_id,
+    return PortalInfo(room_id=portal.room_id, chat_id=ChatId(portal.contact_id),
                       user_id=portal.user_id, user_internal_id=client.internal_id,
                       encrypted=portal.record.encrypted)
 
 
-def matrix_txn_id(sender: InternalId, stanza_id: StanzaId, index: int) -> str:
+def matrix_txn_id(sender: Address, stanza_id: StanzaId, index: int) -> str:
     """The Matrix transaction id of the ``index``-th event bridged from one stanza: the same on
     every attempt. The homeserver scopes transaction ids to the appservice and the room."""
     digest = hashlib.sha256(f"{sender}\n{stanza_id}\n{index}".encode()).hexdigest()
@@ -75,7 +75,7 @@ class ToMatrixFlow:
 
     async def deliver(self, client: UserClient, message: InboundMessage) -> bool:
         """Bridge one message; False when it is held as (part of) a message request."""
-        sender = InternalId(message.sender)
+        sender = message.sender
         if self.requests is not None and await self.portals.get(client.mxid, sender) is None:
             verdict = await self._request_verdict(client, message)
             if verdict is not None:
@@ -147,7 +147,7 @@ class ToMatrixFlow:
             await self.notices.notify(client.mxid, request_notice(username, message.plaintext))
         return False
 
-    async def _record(self, portal: ChatRoom, action: SendEvent, event_id, sender: InternalId,
+    async def _record(self, portal: ChatRoom, action: SendEvent, event_id, sender: Address,
                       stanza_id: StanzaId, timestamp: int | None, recorded: bool) -> bool:
         if action.event_type == EventType.REACTION:
             relates = action.content.get("m.relates_to", {})
@@ -166,27 +166,27 @@ class ToMatrixFlow:
     async def _mention_resolver(self, client: UserClient, content) -> RemoteToMatrixResolver:
         """The mapping's resolver is synchronous (the markup parser calls it mid-parse), so the
         mentioned ids are looked up here first and the resolver only reads the answers."""
-        known: dict[InternalId, MatrixMention | None] = {}
-        for internal_id in _mentioned_ids(content):
-            known[internal_id] = await self._mention(client, internal_id)
-        return lambda internal_id: known.get(internal_id)
+        known: dict[Address, MatrixMention | None] = {}
+        for address in _mentioned_ids(content):
+            known[address] = await self._mention(client, address)
+        return lambda address: known.get(address)
 
-    async def _mention(self, client: UserClient, internal_id: InternalId
+    async def _mention(self, client: UserClient, address: Address
                        ) -> MatrixMention | None:
-        if internal_id == client.internal_id:
+        if address == client.internal_id:
             # The contact wrote "@" + the id they know the Matrix user by: the user-visible id.
             account = await PartnerAccounts(self.message_ids.db).get(client.mxid)
             username = (account.user_visible_id if account else None) or client.mxid
             return MatrixMention(user_id=client.mxid, displayname=client.mxid,
                                  username=username)
-        puppet = await self.puppets.get(internal_id)
+        puppet = await self.puppets.get(address)
         if puppet is None:
             return None
         return MatrixMention(user_id=puppet.mxid, displayname=puppet.displayname or
                              puppet.username, username=puppet.username)
 
 
-def _mentioned_ids(content) -> tuple[InternalId, ...]:
+def _mentioned_ids(content) -> tuple[Address, ...]:
     """Everyone a text or caption mentions, also inside an edit's new content."""
     mentions = tuple(getattr(content, "mentions", ()))
     new_content = getattr(content, "new_content", None)

@@ -8,7 +8,7 @@ from ..chats.blocking import set_blocked
 from ..chats.requests import RequestState
 from ..gateway.connection import ConnectionUnavailable
 from ..gateway.errors import ErrorCode, GatewayError
-from ..gateway.ids import Address, InternalId
+from ..gateway.ids import Address
 from ..gateway.requests import LookupResult
 from ..partner.client import PartnerClient
 from .registry import Command, CommandContext, CommandError
@@ -30,7 +30,7 @@ async def start_chat(ctx: CommandContext) -> None:
         raise CommandError(f"**{username}** has not turned on third-party chats, so they "
                            f"cannot receive your messages yet. Send `invite {username}` to ask "
                            "them to turn it on.")
-    portal = await ctx.services.portals.get_or_create(ctx.sender, InternalId(found.address),
+    portal = await ctx.services.portals.get_or_create(ctx.sender, found.address,
                                                    found.username)
     await _accept_request(ctx, found.address)
     await ctx.reply(f"Your chat with **{found.username}** is in "
@@ -68,7 +68,7 @@ async def _contact(ctx: CommandContext) -> tuple[PartnerClient, Address, str]:
     if portal is None or portal.user_id != ctx.sender:
         raise CommandError("Name the person (`block <username>`), or send this in your chat "
                            "with them.")
-    return client, Address(portal.contact_id), portal.ghost.username
+    return client, portal.contact_id, portal.ghost.username
 
 
 async def _set_blocked(ctx: CommandContext, blocked: bool) -> None:
@@ -104,7 +104,7 @@ async def blocklist(ctx: CommandContext) -> None:
         return
     names = []
     for address in addresses:
-        puppet = await ctx.services.puppets.get(InternalId(address))
+        puppet = await ctx.services.puppets.get(address)
         names.append(f"- **{puppet.username}**" if puppet else f"- `{address}`")
     await ctx.reply("You have blocked:\n\n" + "\n".join(names))
 
@@ -157,7 +157,7 @@ async def trust(ctx: CommandContext) -> None:
             raise CommandError("Name the person (`trust <username>`), or send this in your "
                                "chat with them.")
         username = portal.ghost.username
-    if not await client.confirm_identity(Address(portal.contact_id)):
+    if not await client.confirm_identity(portal.contact_id):
         raise CommandError(f"There is nothing to confirm: no changed security key of "
                            f"**{username}** is waiting for you.")
     await ctx.reply(f"You confirmed **{username}**'s new security key. What was held is on its "

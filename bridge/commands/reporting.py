@@ -9,7 +9,6 @@ from __future__ import annotations
 from attrs import define
 
 from ..chats.reporting import ReportRefused, ReportRequest
-from ..gateway.ids import Address
 from ..matrix.portals import Portal
 from .chats import _client, _lookup
 from .registry import Command, CommandContext, CommandError
@@ -65,7 +64,7 @@ async def report(ctx: CommandContext) -> None:
     parsed = parse_report_args(ctx.args, username_required=portal is None,
                                contact_username=portal.ghost.username if portal else None)
     if portal is not None:
-        contact, username = Address(portal.contact_id), portal.ghost.username
+        contact, username = portal.contact_id, portal.ghost.username
     else:
         assert parsed.username is not None  # required outside the contact's portal
         _, found = await _lookup(ctx, parsed.username)

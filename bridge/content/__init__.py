@@ -7,6 +7,7 @@ Matrix events map onto it.
 from .codec import decode_content, decode_payload, encode_content, parse_payload
 from .errors import BadPadding, ContentError, MalformedContent
 from .models import (
+    Address,
     Audio,
     ChatId,
     Contact,
@@ -14,7 +15,6 @@ from .models import (
     Document,
     Edit,
     Image,
-    InternalId,
     Location,
     MediaContent,
     MediaKind,
@@ -34,6 +34,7 @@ from .models import (
 from .preview import preview
 
 __all__ = [
+    "Address",
     "Audio",
     "BadPadding",
     "ChatId",
@@ -43,7 +44,6 @@ __all__ = [
     "Document",
     "Edit",
     "Image",
-    "InternalId",
     "Location",
     "MalformedContent",
     "MediaContent",

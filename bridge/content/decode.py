@@ -13,13 +13,13 @@ from . import content_pb2 as pb
 from .models import (
     MEDIA_KEY_LENGTH,
     SHA256_LENGTH,
+    Address,
     Audio,
     ChatId,
     Contact,
     Document,
     Edit,
     Image,
-    InternalId,
     Location,
     MediaRef,
     MessageBody,
@@ -68,7 +68,7 @@ def _reply_to(message: pb.Content) -> ReplyTo | None:
     context = message.context
     return ReplyTo(
         stanza_id=StanzaId(context.stanza_id),
-        participant=InternalId(context.participant) if context.participant else None,
+        participant=Address(context.participant) if context.participant else None,
         quoted_preview=context.quoted_preview,
     )
 
@@ -102,7 +102,7 @@ def _key(body: pb.ReactionMessage | pb.EditMessage | pb.RevokeMessage, what: str
         chat_id=ChatId(target.chat_id),
         id=StanzaId(target.id),
         from_me=target.from_me,
-        participant=InternalId(target.participant) if target.participant else None,
+        participant=Address(target.participant) if target.participant else None,
     )
 
 

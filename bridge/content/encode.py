@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from . import content_pb2 as pb
 from .models import (
+    Address,
     Audio,
     Contact,
     ContentModel,
     Document,
     Edit,
     Image,
-    InternalId,
     Location,
     MediaRef,
     MessageKey,
@@ -44,7 +44,7 @@ def to_protobuf(
     return out
 
 
-def _fill_text(target: pb.FormattedText, text: str, mentions: tuple[InternalId, ...]) -> None:
+def _fill_text(target: pb.FormattedText, text: str, mentions: tuple[Address, ...]) -> None:
     target.text = text
     target.mentioned_ids.extend(mentions)
 

@@ -19,7 +19,7 @@ from typing import NewType, TypeAlias
 import attrs
 
 # re-exported: the content schema's ids are the gateway's
-from ..gateway.ids import InternalId as InternalId
+from ..gateway.ids import Address as Address
 from ..gateway.ids import StanzaId as StanzaId
 
 ChatId = NewType("ChatId", str)
@@ -48,8 +48,8 @@ def _exact_length(expected: int) -> Callable[[object, attrs.Attribute[bytes], by
     return check
 
 
-def _mentions(value: object) -> tuple[InternalId, ...]:
-    return tuple(InternalId(str(item)) for item in value)  # type: ignore[attr-defined]
+def _mentions(value: object) -> tuple[Address, ...]:
+    return tuple(Address(str(item)) for item in value)  # type: ignore[attr-defined]
 
 
 @attrs.frozen(kw_only=True)
@@ -60,7 +60,7 @@ class MessageKey:
     id: StanzaId
     from_me: bool = False
     # The target's author in groups; None in 1:1 chats.
-    participant: InternalId | None = None
+    participant: Address | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +68,7 @@ class ReplyTo:
     """The quoted message of a reply."""
 
     stanza_id: StanzaId
-    participant: InternalId | None = None
+    participant: Address | None = None
     # Plain text shown when the receiver no longer has the quoted message.
     quoted_preview: str = attrs.field(default="", repr=False)
 
@@ -89,7 +89,7 @@ class MediaRef:
 @attrs.frozen(kw_only=True)
 class Text:
     text: str = attrs.field(repr=False)
-    mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
+    mentions: tuple[Address, ...] = attrs.field(default=(), converter=_mentions)
     reply_to: ReplyTo | None = None
 
 
@@ -97,7 +97,7 @@ class Text:
 class Image:
     media: MediaRef
     caption: str = attrs.field(default="", repr=False)
-    mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
+    mentions: tuple[Address, ...] = attrs.field(default=(), converter=_mentions)
     width: int = 0
     height: int = 0
     reply_to: ReplyTo | None = None
@@ -109,7 +109,7 @@ class Image:
 class Video:
     media: MediaRef
     caption: str = attrs.field(default="", repr=False)
-    mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
+    mentions: tuple[Address, ...] = attrs.field(default=(), converter=_mentions)
     width: int = 0
     height: int = 0
     duration_seconds: int = 0
@@ -142,7 +142,7 @@ class Document:
     file_name: str = attrs.field(default="", repr=False)
     page_count: int = 0
     caption: str = attrs.field(default="", repr=False)
-    mentions: tuple[InternalId, ...] = attrs.field(default=(), converter=_mentions)
+    mentions: tuple[Address, ...] = attrs.field(default=(), converter=_mentions)
     reply_to: ReplyTo | None = None
 
     kind = MediaKind.DOCUMENT

@@ -23,7 +23,7 @@ from mautrix.util.formatter import (
     read_html,
 )
 
-from bridge.content.models import InternalId
+from bridge.content.models import Address
 
 from .types import HTML_FORMAT, MatrixToRemoteResolver, RemoteMention, RemoteText
 
@@ -120,7 +120,7 @@ class _Parser(MatrixParser[MarkupString]):
 
     def __init__(self, resolve: MatrixToRemoteResolver) -> None:
         self._resolve = resolve
-        self.mentions: list[InternalId] = []
+        self.mentions: list[Address] = []
 
     def list_bullet(self, depth: int) -> str:
         return "- "
@@ -166,8 +166,8 @@ class _Parser(MatrixParser[MarkupString]):
         if mention is None:
             # Not a gateway user: keep the pill's text (usually a display name).
             return msg
-        if mention.internal_id not in self.mentions:
-            self.mentions.append(mention.internal_id)
+        if mention.address not in self.mentions:
+            self.mentions.append(mention.address)
         return MarkupString(f"@{mention.username}")
 
 

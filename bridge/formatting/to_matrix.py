@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from mautrix.types import MatrixURI
 
-from bridge.content.models import InternalId
+from bridge.content.models import Address
 
 from .markup import Block, Code, Inline, Line, Quote, Style, parse_markup
 from .types import MatrixMention, MatrixText, RemoteToMatrixResolver
@@ -123,7 +123,7 @@ def _is_plain(blocks: list[Block], placeholders: _Placeholders) -> bool:
 
 
 def remote_to_matrix(
-    text: str, mentions: Sequence[InternalId], resolve: RemoteToMatrixResolver
+    text: str, mentions: Sequence[Address], resolve: RemoteToMatrixResolver
 ) -> MatrixText:
     """Convert gateway text (markup plus mentioned internal ids) for Matrix.
 
@@ -132,8 +132,8 @@ def remote_to_matrix(
     shows mentions by display name.
     """
     known: list[MatrixMention] = []
-    for internal_id in dict.fromkeys(mentions):
-        mention = resolve(internal_id)
+    for address in dict.fromkeys(mentions):
+        mention = resolve(address)
         if mention is not None and mention.username:
             known.append(mention)
     placeholders = _Placeholders(text, known)

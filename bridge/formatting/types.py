@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 import attrs
 from mautrix.types import UserID
 
-from bridge.content.models import InternalId
+from bridge.content.models import Address
 
 HTML_FORMAT = "org.matrix.custom.html"
 
@@ -32,11 +32,11 @@ class MatrixMention:
 class RemoteMention:
     """How a mentioned Matrix user (or ghost) appears on the gateway side."""
 
-    internal_id: InternalId
+    address: Address
     username: str
 
 
-RemoteToMatrixResolver: TypeAlias = Callable[[InternalId], MatrixMention | None]
+RemoteToMatrixResolver: TypeAlias = Callable[[Address], MatrixMention | None]
 """Internal id from a content's mention list → its Matrix identity, or None if unknown."""
 
 MatrixToRemoteResolver: TypeAlias = Callable[
@@ -74,4 +74,4 @@ class RemoteText:
     """Gateway-side text: WhatsApp-style markup plus the mentioned internal ids."""
 
     text: str = attrs.field(repr=False)
-    mentions: tuple[InternalId, ...] = ()
+    mentions: tuple[Address, ...] = ()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .ids import InternalId
+from .ids import InternalId, internal_id
 from .requests import SignedPreKey
 
 log = logging.getLogger("bridge.gateway.enlistment")
@@ -81,7 +81,7 @@ def parse_enlistment_reply(http_status: int, body: bytes,
         login = reply.get("login")
         if not isinstance(login, str) or not login.endswith("@interop"):
             raise EnlistmentError("bad_reply", http_status)
-        return InternalId(login)
+        return internal_id(login)
     reason = reply.get("reason")
     raise EnlistmentError(reason if isinstance(reason, str) else "unknown", http_status,
                           retry_after)

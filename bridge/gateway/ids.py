@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import NewType
 
-#: Internal id assigned by the gatekeeper at enlistment, ``{integrator_id}-{number}@interop``.
-InternalId = NewType("InternalId", str)
 #: Address of any user on the chat channel: a partner user's internal id or a gatekeeper user's id.
+#: The one type for a contact, a sender or a mentioned user across the bridge.
 Address = NewType("Address", str)
+#: Internal id assigned by the gatekeeper to a partner user at enlistment,
+#: ``{integrator_id}-{number}@interop``: the partner user's own address.
+InternalId = NewType("InternalId", Address)
 #: The user-visible identifier the partner server asserts in its identity JWT (e.g. a username).
 UserVisibleId = NewType("UserVisibleId", str)
 #: Stanza id chosen by the sender; unique per (sender, stanza class).
@@ -19,3 +21,8 @@ FileReference = NewType("FileReference", str)
 
 #: The address the gatekeeper's own server uses in ``from`` of server-originated stanzas.
 SERVER_ADDRESS = Address("s.interop")
+
+
+def internal_id(value: str) -> InternalId:
+    """A partner user's internal id read from the wire or a database row."""
+    return InternalId(Address(value))

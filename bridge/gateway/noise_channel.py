@@ -25,7 +25,7 @@ from noise.exceptions import (
 from .codec import CodecError, Node, StanzaCodec, default_codec
 from .errors import ErrorInfo, HandshakeError, ProtocolViolation, ServerKeyMismatch
 from .framing import FrameSplitter, encode_frame
-from .ids import InternalId
+from .ids import InternalId, internal_id
 
 NOISE_PROTOCOL_NAME = b"Noise_XX_25519_AESGCM_SHA256"
 #: What the noiseprotocol library raises for bytes that are not a valid message at this point.
@@ -88,7 +88,7 @@ class ClientHello:
             raise ProtocolViolation(f"expected hello, got {node.tag}")
         try:
             version = int(node.attrs["v"])
-            return cls(version, InternalId(node.attrs["login"]), node.attrs["token"],
+            return cls(version, internal_id(node.attrs["login"]), node.attrs["token"],
                        node.attrs.get("ip"))
         except (KeyError, ValueError) as exc:
             raise ProtocolViolation("hello lacks v, login or token") from exc

@@ -16,11 +16,11 @@ import attrs
 from mautrix.types import EventType
 
 from bridge.content.models import (
+    Address,
     Audio,
     Contact,
     Document,
     Image,
-    InternalId,
     Location,
     MediaKind,
     Sticker,
@@ -108,7 +108,7 @@ class GatewayBodyMapper:
                 return await self._contact(body, portal)
         raise TypeError(f"not a visible body: {type(body).__name__}")
 
-    def text(self, text: str, mentions: tuple[InternalId, ...]) -> MatrixText:
+    def text(self, text: str, mentions: tuple[Address, ...]) -> MatrixText:
         return remote_to_matrix(text, mentions, self.resolve_mention)
 
     # --- media ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Protocol
 import attrs
 from mautrix.types import ContentURI, EventID, RoomID, UserID
 
-from bridge.content.models import ChatId, InternalId, StanzaId
+from bridge.content.models import Address, ChatId, StanzaId
 
 
 @attrs.frozen(kw_only=True)
@@ -25,7 +25,7 @@ class PortalInfo:
     chat_id: ChatId
     # The Matrix user this portal belongs to, and their identity on the gateway.
     user_id: UserID
-    user_internal_id: InternalId
+    user_internal_id: Address
     # Used for emotes ("* Name waves"), which the gateway does not have.
     user_displayname: str = attrs.field(default="", repr=False)
     encrypted: bool = False
@@ -71,7 +71,7 @@ class MessageRecord(Protocol):
     def stanza_id(self) -> StanzaId: ...
 
     @property
-    def sender(self) -> InternalId:
+    def sender(self) -> Address:
         """The message's author on the gateway (the Matrix user's internal id for
         messages they sent from Matrix)."""
 
@@ -84,7 +84,7 @@ class BridgedMessage:
     stanza_id: StanzaId
     # The message's author on the gateway (the Matrix user's internal id for
     # messages they sent from Matrix).
-    sender: InternalId
+    sender: Address
 
 
 @attrs.frozen(kw_only=True)
@@ -93,7 +93,7 @@ class BridgedReaction:
 
     event_id: EventID
     target: MessageRecord
-    sender: InternalId
+    sender: Address
     key: str = attrs.field(repr=False)
 
 
@@ -107,7 +107,7 @@ class MessageIds(Protocol):
     async def message_by_event(self, event_id: EventID) -> MessageRecord | None: ...
 
     async def message_by_stanza(
-        self, room_id: RoomID, sender: InternalId, stanza_id: StanzaId
+        self, room_id: RoomID, sender: Address, stanza_id: StanzaId
     ) -> MessageRecord | None:
         """The message `stanza_id` from `sender` in the portal `room_id` (stanza ids
         are unique per sender only)."""
@@ -118,7 +118,7 @@ class MessageIds(Protocol):
         a message; the gateway keeps one per person)."""
 
     async def reaction_by_sender(
-        self, target: MessageRecord, sender: InternalId
+        self, target: MessageRecord, sender: Address
     ) -> BridgedReaction | None:
         """The current (latest) reaction of `sender` to `target`, if any; a revoke
         removes it."""

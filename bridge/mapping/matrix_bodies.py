@@ -19,10 +19,10 @@ from mautrix.types import (
 )
 
 from bridge.content.models import (
+    Address,
     Audio,
     Document,
     Image,
-    InternalId,
     Location,
     MediaKind,
     Sticker,
@@ -131,7 +131,7 @@ class BodyMapper:
 
     async def _caption(
         self, content: MediaMessageEventContent,
-    ) -> tuple[str, tuple[InternalId, ...], tuple[str, ...]]:
+    ) -> tuple[str, tuple[Address, ...], tuple[str, ...]]:
         """(caption, mentions, warnings): MSC2530, a body that differs from the filename."""
         body, filename = string(content.body), string(content.filename)
         if not filename or body == filename or not body:
@@ -169,7 +169,7 @@ class BodyMapper:
             return await self._voice(content)
         data = await self._fetch(content, kind)
         caption = ""
-        mentions: tuple[InternalId, ...] = ()
+        mentions: tuple[Address, ...] = ()
         warnings: tuple[str, ...] = ()
         if with_caption:
             caption, mentions, warnings = await self._caption(content)

@@ -18,9 +18,9 @@ import attrs
 from mautrix.types import EventID, EventType
 
 from bridge.content.models import (
+    Address,
     ContentModel,
     Edit,
-    InternalId,
     MessageKey,
     Reaction,
     ReplyTo,
@@ -71,7 +71,7 @@ class GatewayToMatrix:
         )
 
     async def map_content(
-        self, content: ContentModel, sender: InternalId, stanza_id: StanzaId, portal: PortalInfo
+        self, content: ContentModel, sender: Address, stanza_id: StanzaId, portal: PortalInfo
     ) -> list[MatrixAction]:
         """What the ghost of `sender` does for the message `stanza_id`.
 
@@ -102,7 +102,7 @@ class GatewayToMatrix:
     # --- lookups -------------------------------------------------------------------
 
     async def _find(
-        self, authors: Sequence[InternalId | None], stanza_id: StanzaId, portal: PortalInfo
+        self, authors: Sequence[Address | None], stanza_id: StanzaId, portal: PortalInfo
     ) -> MessageRecord | None:
         for author in dict.fromkeys(a for a in authors if a):
             found = await self.message_ids.message_by_stanza(portal.room_id, author, stanza_id)
@@ -111,7 +111,7 @@ class GatewayToMatrix:
         return None
 
     async def _target(
-        self, key: MessageKey, sender: InternalId, portal: PortalInfo
+        self, key: MessageKey, sender: Address, portal: PortalInfo
     ) -> MessageRecord | None:
         """The message a reaction/edit/revoke from `sender` points at.
 
@@ -132,7 +132,7 @@ class GatewayToMatrix:
     # --- replies -------------------------------------------------------------------
 
     async def _add_reply(
-        self, body: dict[str, Any], reply_to: ReplyTo, sender: InternalId, portal: PortalInfo,
+        self, body: dict[str, Any], reply_to: ReplyTo, sender: Address, portal: PortalInfo,
         is_text: bool,
     ) -> None:
         authors = [reply_to.participant] if reply_to.participant else [
@@ -154,7 +154,7 @@ class GatewayToMatrix:
     # --- reactions, edits, revokes -------------------------------------------------
 
     async def _reaction(
-        self, reaction: Reaction, sender: InternalId, portal: PortalInfo
+        self, reaction: Reaction, sender: Address, portal: PortalInfo
     ) -> list[MatrixAction]:
         target = await self._target(reaction.target, sender, portal)
         if target is None:
@@ -177,7 +177,7 @@ class GatewayToMatrix:
         return actions
 
     async def _edit(
-        self, edit: Edit, sender: InternalId, portal: PortalInfo
+        self, edit: Edit, sender: Address, portal: PortalInfo
     ) -> list[MatrixAction]:
         # Only the author edits a message, so the target is the sender's own.
         target = await self._find([edit.target.participant or sender], edit.target.id, portal)
@@ -192,7 +192,7 @@ class GatewayToMatrix:
                           content=_replacement(mapped.content, target.event_id))]
 
     async def _revoke(
-        self, revoke: Revoke, sender: InternalId, portal: PortalInfo
+        self, revoke: Revoke, sender: Address, portal: PortalInfo
     ) -> list[MatrixAction]:
         target = await self._target(revoke.target, sender, portal)
         # In a 1:1 chat only a message's author can delete it for everyone.

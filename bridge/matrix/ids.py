@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from mautrix.types import UserID
 
-from ..gateway.ids import InternalId
+from ..gateway.ids import Address
 
 _ALLOWED = re.compile(r"[a-z0-9._\-/]")
 
@@ -31,8 +31,9 @@ def escape_localpart(value: str) -> str:
     return "".join(out)
 
 
-def ghost_mxid(template: str, internal_id: InternalId, domain: str) -> UserID:
-    return UserID(f"@{template.format(internal_id=escape_localpart(internal_id))}:{domain}")
+def ghost_mxid(template: str, contact_id: Address, domain: str) -> UserID:
+    # the placeholder keeps its configured name, {internal_id}
+    return UserID(f"@{template.format(internal_id=escape_localpart(contact_id))}:{domain}")
 
 
 def ghost_user_regex(template: str, domain: str) -> str:

@@ -18,15 +18,15 @@ from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import ContentURI, UserID
 from mautrix.util.async_db import Database
 
-from .ids import InternalId, ghost_mxid
+from .ids import Address, ghost_mxid
 
-_COLUMNS = ("internal_id, mxid, username, displayname, name_set, avatar_hash, avatar_mxc, "
+_COLUMNS = ("contact_id, mxid, username, displayname, name_set, avatar_hash, avatar_mxc, "
             "avatar_set, created_at")
 
 
 @define
 class PuppetRecord:
-    internal_id: InternalId
+    contact_id: Address
     mxid: UserID
     username: str
     displayname: str | None
@@ -38,7 +38,7 @@ class PuppetRecord:
 
     @classmethod
     def from_row(cls, row) -> PuppetRecord:
-        return cls(internal_id=InternalId(row["internal_id"]), mxid=UserID(row["mxid"]),
+        return cls(contact_id=Address(row["contact_id"]), mxid=UserID(row["mxid"]),
                    username=row["username"], displayname=row["displayname"],
                    name_set=bool(row["name_set"]), avatar_hash=row["avatar_hash"],
                    avatar_mxc=row["avatar_mxc"], avatar_set=bool(row["avatar_set"]),
@@ -56,8 +56,8 @@ class Puppet:
         self._lock = asyncio.Lock()
 
     @property
-    def internal_id(self) -> InternalId:
-        return self.record.internal_id
+    def contact_id(self) -> Address:
+        return self.record.contact_id
 
     @property
     def mxid(self) -> UserID:
@@ -118,27 +118,27 @@ class Puppets:
         self.displayname_template = displayname_template
         self.domain = domain
         self.log = log or logging.getLogger("bridge.matrix.puppet")
-        self._cache: dict[InternalId, Puppet] = {}
-        self._locks: dict[InternalId, asyncio.Lock] = {}
+        self._cache: dict[Address, Puppet] = {}
+        self._locks: dict[Address, asyncio.Lock] = {}
 
-    def mxid_for(self, internal_id: InternalId) -> UserID:
-        return ghost_mxid(self.username_template, internal_id, self.domain)
+    def mxid_for(self, contact_id: Address) -> UserID:
+        return ghost_mxid(self.username_template, contact_id, self.domain)
 
     def displayname_for(self, record: PuppetRecord) -> str:
         return self.displayname_template.format(username=record.username,
-                                                internal_id=record.internal_id)
+                                                internal_id=record.contact_id)
 
     def is_ghost(self, mxid: UserID) -> bool:
         before, after = self.username_template.split("{internal_id}", 1)
         return (mxid.startswith(f"@{before}") and mxid.endswith(f"{after}:{self.domain}")
                 and mxid != self.appservice.bot_mxid)
 
-    async def get(self, internal_id: InternalId) -> Puppet | None:
+    async def get(self, contact_id: Address) -> Puppet | None:
         """The ghost if it exists already (in memory or the database), without creating it."""
-        if internal_id in self._cache:
-            return self._cache[internal_id]
-        row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM puppet WHERE internal_id=$1",
-                                     internal_id)
+        if contact_id in self._cache:
+            return self._cache[contact_id]
+        row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM puppet WHERE contact_id=$1",
+                                     contact_id)
         if row is None:
             return None
         return self._remember(PuppetRecord.from_row(row))
@@ -147,24 +147,24 @@ class Puppets:
         row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM puppet WHERE mxid=$1", mxid)
         if row is None:
             return None
-        return self._cache.get(InternalId(row["internal_id"])) or self._remember(
+        return self._cache.get(Address(row["contact_id"])) or self._remember(
             PuppetRecord.from_row(row))
 
-    async def get_or_create(self, internal_id: InternalId, username: str) -> Puppet:
-        """The ghost of ``internal_id``, registered on the homeserver and named on first use."""
-        lock = self._locks.setdefault(internal_id, asyncio.Lock())
+    async def get_or_create(self, contact_id: Address, username: str) -> Puppet:
+        """The ghost of ``contact_id``, registered on the homeserver and named on first use."""
+        lock = self._locks.setdefault(contact_id, asyncio.Lock())
         async with lock:
-            puppet = await self.get(internal_id)
+            puppet = await self.get(contact_id)
             if puppet is None:
                 record = PuppetRecord(
-                    internal_id=internal_id, mxid=self.mxid_for(internal_id), username=username,
+                    contact_id=contact_id, mxid=self.mxid_for(contact_id), username=username,
                     displayname=None, name_set=False, avatar_hash=None, avatar_mxc=None,
                     avatar_set=False, created_at=int(time.time() * 1000),
                 )
                 await self.db.execute(
                     f"INSERT INTO puppet ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    " ON CONFLICT (internal_id) DO NOTHING",
-                    record.internal_id, record.mxid, record.username, record.displayname,
+                    " ON CONFLICT (contact_id) DO NOTHING",
+                    record.contact_id, record.mxid, record.username, record.displayname,
                     record.name_set, record.avatar_hash, record.avatar_mxc, record.avatar_set,
                     record.created_at,
                 )
@@ -178,13 +178,13 @@ class Puppets:
 
     def _remember(self, record: PuppetRecord) -> Puppet:
         puppet = Puppet(self, record, self.appservice.intent.user(record.mxid))
-        self._cache[record.internal_id] = puppet
+        self._cache[record.contact_id] = puppet
         return puppet
 
     async def _save(self, record: PuppetRecord) -> None:
         await self.db.execute(
             "UPDATE puppet SET username=$2, displayname=$3, name_set=$4, avatar_hash=$5, "
-            "avatar_mxc=$6, avatar_set=$7 WHERE internal_id=$1",
-            record.internal_id, record.username, record.displayname, record.name_set,
+            "avatar_mxc=$6, avatar_set=$7 WHERE contact_id=$1",
+            record.contact_id, record.username, record.displayname, record.name_set,
             record.avatar_hash, record.avatar_mxc, record.avatar_set,
         )

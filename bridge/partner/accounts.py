@@ -11,6 +11,8 @@ from attrs import define
 from mautrix.types import UserID
 from mautrix.util.async_db import Database
 
+from ..gateway.ids import InternalId, UserVisibleId, internal_id
+
 
 class AccountState(str, Enum):
     #: The disclosure was shown; waiting for the user's confirmation.
@@ -27,8 +29,8 @@ class AccountState(str, Enum):
 class PartnerAccount:
     user_id: UserID
     state: AccountState
-    user_visible_id: str | None
-    internal_id: str | None
+    user_visible_id: UserVisibleId | None
+    internal_id: InternalId | None
     sealed_noise_key: bytes | None
     disclosure_shown_at: int | None
     opted_in_at: int | None
@@ -51,6 +53,10 @@ def _now() -> int:
 def _account(row: Mapping[str, Any]) -> PartnerAccount:
     data = dict(row)
     data["state"] = AccountState(data["state"])
+    if data["user_visible_id"] is not None:
+        data["user_visible_id"] = UserVisibleId(data["user_visible_id"])
+    if data["internal_id"] is not None:
+        data["internal_id"] = internal_id(data["internal_id"])
     return PartnerAccount(**data)
 
 

@@ -65,7 +65,7 @@ class _OutboxView:
         self.outbox, self.observe = outbox, observe
 
     async def unacknowledged(self) -> Sequence[Node]:
-        resend = [stanzas.message(StanzaId(m.local_id), Address(m.recipient), m.message_type,
+        resend = [stanzas.message(StanzaId(m.local_id), m.recipient, m.message_type,
                                   m.ciphertext)
                   for m in await self.outbox.committed()]
         if resend:
@@ -146,7 +146,7 @@ class PartnerClient:
     async def _send_queued(self, queued: Sequence[tuple[str, Address]]) -> None:
         for local_id, recipient in queued:
             try:
-                await self._encrypt_and_send(local_id, Address(recipient))
+                await self._encrypt_and_send(local_id, recipient)
             except Exception:
                 self.log.exception("Could not send stored message %s yet; it stays queued",
                                    local_id)
@@ -160,7 +160,7 @@ class PartnerClient:
                              message.sender)
             return
         async with self.sessions.lock:
-            result = await self.inbox.receive(message.stanza_id, Address(message.sender),
+            result = await self.inbox.receive(message.stanza_id, message.sender,
                                               message.enc_type, message.ciphertext)
         if result.identity_change is not None and not result.redelivered:
             # Refused (policy block: kept undecrypted until confirmed) or accepted with a notice.
@@ -183,10 +183,8 @@ class PartnerClient:
         row = await self.inbox.get(stored.stanza_id)
         if row is None or row.state is not InboundState.DECRYPTED or row.plaintext is None:
             return None
-        sender = stored.sender
-        if sender is None:
-            sender = Address(await self.inbox.sender_of(stored.stanza_id))
-        if await self.holds.is_held(Address(sender)):
+        sender = stored.sender or await self.inbox.sender_of(stored.stanza_id)
+        if sender is None or await self.holds.is_held(sender):
             return None
         return InboundMessage(stored.stanza_id, sender, row.plaintext, stored.timestamp,
                                stored.username, may_be_bridged=stored.may_be_bridged)
@@ -210,13 +208,13 @@ class PartnerClient:
 
         False when the message is stored but held: the recipient's changed identity key waits
         for the user's confirmation (it is sent by :meth:`confirm_identity`)."""
-        await self.outbox.submit(local_id, Address(recipient), plaintext)
+        await self.outbox.submit(local_id, recipient, plaintext)
         return await self._encrypt_and_send(local_id, recipient)
 
     async def _encrypt_and_send(self, local_id: str, recipient: Address) -> bool:
         change: IdentityChange | None = None
         async with self.sessions.lock:
-            if await self.holds.is_held(Address(recipient)):
+            if await self.holds.is_held(recipient):
                 return False
             try:
                 change = await self.sessions.ensure(recipient)
@@ -240,13 +238,13 @@ class PartnerClient:
         order it came. False when nothing waited for confirmation."""
         changed_again: IdentityChange | None = None
         async with self.sessions.lock:
-            new_key = await self.holds.held_key(Address(peer))
+            new_key = await self.holds.held_key(peer)
             if new_key is None:
                 return False
             async with acquire(self.db) as conn, transaction(conn):
-                await self.party.accept_identity(conn, Address(peer), new_key)
-                await self.holds.release(conn, Address(peer))
-            for stanza_id in await self.inbox.failed_from(Address(peer),
+                await self.party.accept_identity(conn, peer, new_key)
+                await self.holds.release(conn, peer)
+            for stanza_id in await self.inbox.failed_from(peer,
                                                           UntrustedIdentityError.__name__):
                 result = await self.inbox.retry_failed(stanza_id)
                 if result.identity_change is not None:

@@ -30,7 +30,7 @@ class ContactIdentities:
 
     async def changed(self, peer: Address, change: IdentityChange, *, held: bool) -> None:
         """Record a hold (policy block) and tell the user, once per new key."""
-        if held and not await self.holds.hold(Address(peer), change.new_identity_key):
+        if held and not await self.holds.hold(peer, change.new_identity_key):
             return  # held for this very key already; the user was told
         try:
             await self._publish(IdentityChanged(peer, change, held))
@@ -52,19 +52,19 @@ class ContactIdentities:
             return False
         async with self.sessions.lock:
             async with acquire(self.db) as conn:
-                trusted = await self.party.trusted_identity(conn, Address(peer))
+                trusted = await self.party.trusted_identity(conn, peer)
             if trusted is None or trusted == bundle.identity:
                 return True  # never talked, or already seen (and told) through a message
             change: IdentityChange | None
             if not self.party.accept_identity_changes:
-                change = IdentityChange(Address(peer), fingerprint(trusted),
+                change = IdentityChange(peer, fingerprint(trusted),
                                         fingerprint(bundle.identity),
                                         previous_identity_key=trusted,
                                         new_identity_key=bundle.identity)
                 held = True
             else:
                 async with acquire(self.db) as conn, transaction(conn):
-                    change = await self.party.process_bundle(conn, Address(peer),
+                    change = await self.party.process_bundle(conn, peer,
                                                              peer_bundle(bundle))
                 held = False
         if change is not None:

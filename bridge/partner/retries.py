@@ -10,7 +10,6 @@ from typing import cast
 
 from ..gateway import stanzas
 from ..gateway.connection import GatewayConnection
-from ..gateway.ids import Address
 from ..gateway.received import DeliveredMessage, RetryReceipt
 from ..signal.durable import Outbox
 from ..signal.errors import UntrustedIdentityError
@@ -48,7 +47,7 @@ class RetryReceipts:
         sender, local_id = retry.sender, retry.stanza_id
         try:
             async with self.sessions.lock:
-                if await self.holds.is_held(Address(sender)):
+                if await self.holds.is_held(sender):
                     self.log.info("Not resending %s: %s's new identity is not confirmed",
                                   local_id, sender)
                     return

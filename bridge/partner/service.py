@@ -28,7 +28,7 @@ from ..gateway.connection_types import Outbox as ResendSource
 from ..gateway.enlistment import EnlistmentError, EnlistmentKeys, enlist
 from ..gateway.errors import ErrorCode, ErrorInfo, GatewayError
 from ..gateway.identity import IdentityTokenIssuer
-from ..gateway.ids import InternalId, UserVisibleId
+from ..gateway.ids import UserVisibleId
 from ..gateway.noise_channel import generate_static_private, static_public_from_private
 from ..gateway.requests import SignedPreKey
 from ..signal.durable import Inbox, Outbox
@@ -279,6 +279,10 @@ class PartnerService:
         existing = self.clients.get(account.user_id)
         if existing is not None:
             return existing
+        if (account.internal_id is None or account.user_visible_id is None
+                or account.sealed_noise_key is None):
+            raise ValueError(f"{account.user_id} has no enlisted identity to connect with")
+        login, user_visible_id = account.internal_id, account.user_visible_id
         scope = self.scopes.of(UserId(account.user_id))
         async with acquire(self.db) as conn:
             boundary = await scope.boundary(conn)
@@ -291,11 +295,10 @@ class PartnerService:
             idle_timeout=self.settings.idle_timeout,
             ping_interval=self.settings.keepalive_interval,
         )
-        user_visible_id = UserVisibleId(account.user_visible_id)
 
         def make_connection(handlers: Handlers, outbox: ResendSource) -> GatewayConnection:
             return GatewayConnection(
-                session=self.http, settings=settings, login=InternalId(account.internal_id),
+                session=self.http, settings=settings, login=login,
                 noise_static_private=noise_private,
                 token_provider=self.tokens.provider(user_visible_id),
                 outbox=outbox, handlers=handlers,
@@ -304,7 +307,7 @@ class PartnerService:
             )
 
         client = PartnerClient(
-            mxid=account.user_id, internal_id=InternalId(account.internal_id), db=self.db,
+            mxid=account.user_id, internal_id=login, db=self.db,
             party=party, inbox=Inbox(self.db, scope, party),
             outbox=Outbox(self.db, scope, party), make_connection=make_connection,
             events=self.events, holds=IdentityHolds(self.db, scope),

@@ -32,7 +32,7 @@ class ContactSessions:
     async def ensure(self, peer: Address) -> IdentityChange | None:
         """A trusted session with ``peer``, started from a fresh bundle if there is none."""
         async with acquire(self.db) as conn:
-            if await self.party.has_trusted_session(conn, Address(peer)):
+            if await self.party.has_trusted_session(conn, peer):
                 return None
         return await self.renew(peer)
 
@@ -44,7 +44,7 @@ class ContactSessions:
         if isinstance(bundle, ErrorInfo) or bundle is None:
             raise BundleUnavailable(peer, bundle)
         async with acquire(self.db) as conn, transaction(conn):
-            return await self.party.process_bundle(conn, Address(peer), peer_bundle(bundle))
+            return await self.party.process_bundle(conn, peer, peer_bundle(bundle))
 
 
 def peer_bundle(bundle: PreKeyBundle) -> PeerBundle:

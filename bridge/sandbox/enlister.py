@@ -11,7 +11,7 @@ from bridge.gateway.jwks_client import JwksCache
 
 from .clock import Clock, millis
 from .enlistment import EnlistmentRefused, Reason, parse_keys, token_field
-from .ids import IntegratorId, InternalId, VisibleId, make_internal_id
+from .ids import IntegratorId, InternalId, UserVisibleId, make_internal_id
 from .storage.partners import PartnerStore, PartnerUser, SignedPrekey
 from .storage.state import StateStore
 from .tokens import unverified_issuer, verify_identity_token
@@ -24,7 +24,7 @@ NEXT_NUMBER_KEY = "next_internal_number"
 @dataclass(frozen=True)
 class Enlisted:
     internal_id: InternalId
-    visible_id: VisibleId
+    visible_id: UserVisibleId
     new: bool
     identity_changed: bool
     noise_key_changed: bool
@@ -57,7 +57,7 @@ class Enlister:
         keys = parse_keys(form)
         claims = await verify_identity_token(token, self.keys, issuer=self.partner_issuer,
                                              audience=self.audience, now=self.clock.now())
-        visible_id = VisibleId(claims.subject)
+        visible_id = UserVisibleId(claims.subject)
         now = millis(self.clock)
         async with self._lock:
             existing = await self.partners.get_by_visible_id(visible_id)

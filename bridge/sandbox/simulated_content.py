@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from bridge.content import (
+    Address,
     Audio,
     ChatId,
     Contact,
@@ -20,7 +21,6 @@ from bridge.content import (
     Document,
     Edit,
     Image,
-    InternalId,
     Location,
     MediaKind,
     MediaRef,
@@ -92,7 +92,7 @@ def reply_to_from(value: Any) -> ReplyTo | None:
     if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
         participant = value.get("participant")
         return ReplyTo(stanza_id=StanzaId(value["id"]),
-                       participant=InternalId(participant) if participant else None,
+                       participant=Address(participant) if participant else None,
                        quoted_preview=_str(value, "preview", ""))
     raise BadContentRequest('reply_to must be a message id or {"id", "participant"?, "preview"?}')
 
@@ -109,7 +109,7 @@ def message_key(body: dict[str, Any], chat: str, *, from_me_default: bool) -> Me
     return MessageKey(chat_id=ChatId(chat), id=StanzaId(target), from_me=from_me)
 
 
-def text_content(body: dict[str, Any], mentions: list[InternalId], *,
+def text_content(body: dict[str, Any], mentions: list[Address], *,
                  require_reply: bool = False) -> Text:
     """Text with the protocol's markup (``*bold*``, ``_italic_``, …) left as written; a mention
     is ``@username`` in the text plus the mentioned user's internal id in ``mentions``."""
@@ -130,7 +130,7 @@ def media_kind(body: dict[str, Any]) -> MediaKind:
 
 
 def media_content(body: dict[str, Any], kind: MediaKind, media: MediaRef,
-                  mentions: list[InternalId]) -> ContentModel:
+                  mentions: list[Address]) -> ContentModel:
     """The media body for an already encrypted and uploaded file."""
     reply_to = reply_to_from(body.get("reply_to"))
     try:

@@ -105,13 +105,13 @@ class RecordingIntent:
 
 @dataclass
 class FakeGhost:
-    internal_id: InternalId
+    contact_id: Address
     username: str
     intent: RecordingIntent = field(default_factory=RecordingIntent)
 
     @property
     def mxid(self) -> UserID:
-        return UserID(f"@interop_{self.internal_id.replace('@', '=40')}:example.org")
+        return UserID(f"@interop_{self.contact_id.replace('@', '=40')}:example.org")
 
     @property
     def displayname(self) -> str:
@@ -120,13 +120,13 @@ class FakeGhost:
 
 class InMemoryGhosts:
     def __init__(self) -> None:
-        self.ghosts: dict[InternalId, FakeGhost] = {}
+        self.ghosts: dict[Address, FakeGhost] = {}
 
-    def add(self, internal_id: InternalId, username: str) -> FakeGhost:
-        return self.ghosts.setdefault(internal_id, FakeGhost(internal_id, username))
+    def add(self, contact_id: Address, username: str) -> FakeGhost:
+        return self.ghosts.setdefault(contact_id, FakeGhost(contact_id, username))
 
-    async def get(self, internal_id: InternalId) -> FakeGhost | None:
-        return self.ghosts.get(internal_id)
+    async def get(self, contact_id: Address) -> FakeGhost | None:
+        return self.ghosts.get(contact_id)
 
     async def by_mxid(self, mxid: UserID) -> FakeGhost | None:
         return next((g for g in self.ghosts.values() if g.mxid == mxid), None)

@@ -13,7 +13,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from bridge.config import PLACEHOLDER_TOKEN
-from bridge.matrix.ids import InternalId, ghost_mxid
+from bridge.gateway.ids import Address
+from bridge.matrix.ids import ghost_mxid
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
 yaml = YAML(typ="safe")
@@ -56,7 +57,7 @@ def test_registration_namespaces_cover_ghosts_and_bot_exclusively(tmp_path):
         return any(re.fullmatch(ns["regex"], mxid) for ns in users)
 
     assert claimed("@interopbot:localhost")
-    assert claimed(ghost_mxid("interop_{internal_id}", InternalId("1-10853634039893@interop"),
+    assert claimed(ghost_mxid("interop_{internal_id}", Address("1-10853634039893@interop"),
                               "localhost"))
     assert not claimed("@alice:localhost")
     assert not claimed("@interop_1=40x:example.org")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from bridge.content import (
+    Address,
     Audio,
     ChatId,
     Contact,
     Document,
     Edit,
     Image,
-    InternalId,
     Location,
     MediaRef,
     MessageKey,
@@ -30,7 +30,7 @@ texts = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
 nonempty = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
 uint32 = st.integers(min_value=0, max_value=2**32 - 1)
 timestamps = st.integers(min_value=0, max_value=2**63 - 1)
-ids = nonempty.map(InternalId)
+ids = nonempty.map(Address)
 mentions = st.lists(ids, max_size=4).map(tuple)
 
 reply_tos = st.none() | st.builds(

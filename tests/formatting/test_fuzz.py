@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.content import InternalId
+from bridge.content import Address
 from bridge.formatting import matrix_to_remote, remote_to_matrix
 
 from .resolvers import to_matrix, to_remote
@@ -33,5 +33,5 @@ async def test_any_html_converts(html: str) -> None:
 @settings(max_examples=300)
 @given(text=st.text(max_size=200))
 def test_any_text_converts(text: str) -> None:
-    converted = remote_to_matrix(text + " @alice", [InternalId("1-100@interop")], to_matrix)
+    converted = remote_to_matrix(text + " @alice", [Address("1-100@interop")], to_matrix)
     assert converted.body

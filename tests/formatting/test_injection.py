@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.content import InternalId
+from bridge.content import Address
 from bridge.formatting import remote_to_matrix
 
 from .resolvers import DIRECTORY, to_matrix
 
 ALLOWED_TAGS = {"strong", "em", "del", "code", "pre", "blockquote", "br", "a"}
-HOSTILE = InternalId("1-666@interop")
+HOSTILE = Address("1-666@interop")
 
 
 class _Audit(HTMLParser):
@@ -96,7 +96,7 @@ def test_hostile_display_name_and_username() -> None:
     mention=st.booleans(),
 )
 def test_any_text_yields_only_allowed_html(text: str, mention: bool) -> None:
-    mentions = [InternalId("1-100@interop"), HOSTILE] if mention else []
+    mentions = [Address("1-100@interop"), HOSTILE] if mention else []
     converted = remote_to_matrix(text + (" @alice" if mention else ""), mentions, to_matrix)
     if converted.formatted_body is not None:
         parsed = audit(converted.formatted_body)

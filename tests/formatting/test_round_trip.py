@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.content import InternalId
+from bridge.content import Address
 from bridge.formatting import matrix_to_remote, remote_to_matrix
 
 from .resolvers import to_matrix, to_remote
@@ -61,8 +61,8 @@ def documents(draw) -> str:
     return "\n".join(out)
 
 
-def _mentioned_ids(text: str) -> list[InternalId]:
-    return [InternalId(internal_id) for name, internal_id in MENTIONABLE.items() if name in text]
+def _mentioned_ids(text: str) -> list[Address]:
+    return [Address(internal_id) for name, internal_id in MENTIONABLE.items() if name in text]
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.content import InternalId
+from bridge.content import Address
 from bridge.formatting import MatrixText, remote_to_matrix
 
 from .resolvers import to_matrix
 
-ALICE = InternalId("1-100@interop")
-BOB = InternalId("1-200@interop")
-BOBBY = InternalId("1-300@interop")
+ALICE = Address("1-100@interop")
+BOB = Address("1-200@interop")
+BOBBY = Address("1-300@interop")
 PILL_ALICE = '<a href="https://matrix.to/#/%40wa_1-100%3Aexample.org">Alice Liddell</a>'
 
 
@@ -93,7 +93,7 @@ def test_longer_username_is_not_taken_for_a_prefix() -> None:
 
 
 def test_unknown_or_absent_mentions_stay_text() -> None:
-    assert remote_to_matrix("@carol hi", [InternalId("1-999@interop")], to_matrix) == (
+    assert remote_to_matrix("@carol hi", [Address("1-999@interop")], to_matrix) == (
         MatrixText(body="@carol hi")
     )
     # Listed but not written in the text: no pill, no notification.

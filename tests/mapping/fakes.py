@@ -11,12 +11,12 @@ import secrets
 import attrs
 from mautrix.types import ContentURI, EventID, RoomID, UserID
 
-from bridge.content.models import ChatId, InternalId, StanzaId
+from bridge.content.models import Address, ChatId, StanzaId
 from bridge.mapping import BridgedMessage, BridgedReaction, PortalInfo
 
 USER_MXID = UserID("@alice:example.org")
-USER_ID = InternalId("1-500@interop")  # the Matrix user's identity on the gateway
-PEER_ID = InternalId("1-100@interop")  # the contact; "alice" in tests/formatting/resolvers.py
+USER_ID = Address("1-500@interop")  # the Matrix user's identity on the gateway
+PEER_ID = Address("1-100@interop")  # the contact; "alice" in tests/formatting/resolvers.py
 PEER_MXID = UserID("@wa_1-100:example.org")
 INTEGRATOR = "1"
 
@@ -86,7 +86,7 @@ class InMemoryMessageIds:
     messages: list[BridgedMessage] = attrs.field(factory=list)
     reactions: list[BridgedReaction] = attrs.field(factory=list)
 
-    def add_message(self, event_id: str, stanza_id: str, sender: InternalId) -> BridgedMessage:
+    def add_message(self, event_id: str, stanza_id: str, sender: Address) -> BridgedMessage:
         message = BridgedMessage(
             event_id=EventID(event_id), stanza_id=StanzaId(stanza_id), sender=sender
         )
@@ -94,7 +94,7 @@ class InMemoryMessageIds:
         return message
 
     def add_reaction(
-        self, event_id: str, target: BridgedMessage, sender: InternalId, key: str
+        self, event_id: str, target: BridgedMessage, sender: Address, key: str
     ) -> BridgedReaction:
         reaction = BridgedReaction(
             event_id=EventID(event_id), target=target, sender=sender, key=key
@@ -106,7 +106,7 @@ class InMemoryMessageIds:
         return next((m for m in self.messages if m.event_id == event_id), None)
 
     async def message_by_stanza(
-        self, room_id: RoomID, sender: InternalId, stanza_id: StanzaId
+        self, room_id: RoomID, sender: Address, stanza_id: StanzaId
     ) -> BridgedMessage | None:
         return next(
             (m for m in self.messages if m.sender == sender and m.stanza_id == stanza_id), None
@@ -116,7 +116,7 @@ class InMemoryMessageIds:
         return next((r for r in self.reactions if r.event_id == event_id), None)
 
     async def reaction_by_sender(
-        self, target: BridgedMessage, sender: InternalId
+        self, target: BridgedMessage, sender: Address
     ) -> BridgedReaction | None:
         # The latest reaction is the current one.
         return next(

@@ -17,7 +17,7 @@ from mautrix.types import EventID, RoomID
 from mautrix.util.async_db import Database
 
 from ...content.models import StanzaId
-from ..ids import InternalId
+from ..ids import Address
 
 # A message ID on the gateway, chosen by the sending client: the content schema's type, under
 # the spelling of the Matrix side's IDs.
@@ -39,7 +39,7 @@ class MappedMessage:
     stanza_id: StanzaId
     # The gateway internal ID of the author: the contact, or for messages written on Matrix the
     # partner user's own internal ID.
-    sender: InternalId
+    sender: Address
     # True for messages the Matrix user wrote (Matrix → gateway), False for the contact's.
     from_matrix: bool
     # When the message was sent, in milliseconds since the epoch.
@@ -49,7 +49,7 @@ class MappedMessage:
     @classmethod
     def from_row(cls, row) -> MappedMessage:
         return cls(room_id=RoomID(row["room_id"]), event_id=EventID(row["event_id"]),
-                   stanza_id=StanzaId(row["stanza_id"]), sender=InternalId(row["sender"]),
+                   stanza_id=StanzaId(row["stanza_id"]), sender=Address(row["sender"]),
                    from_matrix=bool(row["from_matrix"]), timestamp=row["timestamp"],
                    created_at=row["created_at"])
 
@@ -61,7 +61,7 @@ class MessageMap:
         self.db = db
 
     async def add(self, *, room_id: RoomID, event_id: EventID, stanza_id: StanzaId,
-                  sender: InternalId, from_matrix: bool, timestamp: int | None = None
+                  sender: Address, from_matrix: bool, timestamp: int | None = None
                   ) -> MappedMessage:
         """Record a bridged message. Raises :class:`DuplicateMessage` if either side is known."""
         now = int(time.time() * 1000)
@@ -90,7 +90,7 @@ class MessageMap:
         return MappedMessage.from_row(row) if row else None
 
     async def by_stanza(self, room_id: RoomID, stanza_id: StanzaId,
-                        sender: InternalId | None = None) -> MappedMessage | None:
+                        sender: Address | None = None) -> MappedMessage | None:
         """The message with this stanza ID in the portal; ``sender`` narrows it when known.
 
         Without a sender (receipts name only the IDs of our own messages), the newest match wins.

@@ -10,7 +10,7 @@ from attrs import define
 from mautrix.errors import DecryptionError, MNotFound
 from mautrix.types import EventID, EventType, Membership, PaginationDirection, RoomID, UserID
 
-from ..ids import InternalId
+from ..ids import Address
 from ..puppet import Puppet
 from ..send_status import SendStatusReporter
 from .messages import MappedMessage, StanzaId
@@ -45,7 +45,7 @@ class SendAs(Enum):
 @define
 class PortalRecord:
     user_id: UserID
-    contact_id: InternalId
+    contact_id: Address
     room_id: RoomID
     # The contact's name as the room's bridge info and topic show it.
     contact_name: str
@@ -56,7 +56,7 @@ class PortalRecord:
 
     @classmethod
     def from_row(cls, row) -> PortalRecord:
-        return cls(user_id=UserID(row["user_id"]), contact_id=InternalId(row["contact_id"]),
+        return cls(user_id=UserID(row["user_id"]), contact_id=Address(row["contact_id"]),
                    room_id=RoomID(row["room_id"]), contact_name=row["contact_name"],
                    encrypted=bool(row["encrypted"]),
                    read_only_reason=row["read_only_reason"], blocked=bool(row["blocked"]),
@@ -90,7 +90,7 @@ class Portal:
         return self.record.user_id
 
     @property
-    def contact_id(self) -> InternalId:
+    def contact_id(self) -> Address:
         return self.record.contact_id
 
     @property
@@ -121,7 +121,7 @@ class Portal:
             self.room_id, text, sender=self._sender_mxid(sender), reply_to=reply_to,
             txn_id=txn_id)
 
-    async def bridged_parts(self, sender: InternalId, stanza_id: StanzaId
+    async def bridged_parts(self, sender: Address, stanza_id: StanzaId
                             ) -> dict[int, EventID]:
         """The events the ghost already sent for ``stanza_id`` (part index → event id), found
         among its events newer than the newest one the message map knows: a message is handed
@@ -164,14 +164,14 @@ class Portal:
     # --- message map -----------------------------------------------------------------------
 
     async def record_message(self, *, event_id: EventID, stanza_id: StanzaId,
-                             sender: InternalId, from_matrix: bool,
+                             sender: Address, from_matrix: bool,
                              timestamp: int | None = None) -> MappedMessage:
         """Map a bridged message both ways (raises ``DuplicateMessage`` if either is known)."""
         return await self._portals.messages.add(
             room_id=self.room_id, event_id=event_id, stanza_id=stanza_id, sender=sender,
             from_matrix=from_matrix, timestamp=timestamp)
 
-    async def message_by_stanza(self, stanza_id: StanzaId, sender: InternalId | None = None
+    async def message_by_stanza(self, stanza_id: StanzaId, sender: Address | None = None
                                 ) -> MappedMessage | None:
         return await self._portals.messages.by_stanza(self.room_id, stanza_id, sender)
 

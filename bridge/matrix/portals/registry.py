@@ -18,7 +18,7 @@ from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import Membership, RoomCreatePreset, RoomID, UserID
 from mautrix.util.async_db import Database
 
-from ..ids import InternalId
+from ..ids import Address
 from ..puppet import Puppet, Puppets
 from ..sending import MatrixSender
 from ..spaces import InboxSpaces
@@ -28,7 +28,7 @@ from .room_setup import initial_state, power_levels_override, topic_for
 
 _COLUMNS = ("user_id, contact_id, room_id, contact_name, encrypted, read_only_reason, "
             "blocked, created_at")
-_PairKey = tuple[UserID, InternalId]
+_PairKey = tuple[UserID, Address]
 
 
 class Portals:
@@ -58,7 +58,7 @@ class Portals:
 
     # --- lookups ---------------------------------------------------------------------------
 
-    async def get(self, user_id: UserID, contact_id: InternalId) -> Portal | None:
+    async def get(self, user_id: UserID, contact_id: Address) -> Portal | None:
         """The existing portal for the pair, without creating one."""
         cached = self._by_pair.get((user_id, contact_id))
         if cached:
@@ -102,7 +102,7 @@ class Portals:
 
     # --- creation --------------------------------------------------------------------------
 
-    async def get_or_create(self, user_id: UserID, contact_id: InternalId,
+    async def get_or_create(self, user_id: UserID, contact_id: Address,
                             contact_username: str) -> Portal:
         """The portal for the pair, creating its room (and the contact's ghost) if needed."""
         key = (user_id, contact_id)
@@ -149,7 +149,7 @@ class Portals:
             topic=topic_for(ghost.username),
             invitees=[bot.mxid],
             initial_state=initial_state(bot=bot.mxid, ghost=ghost.mxid,
-                                        contact_id=ghost.internal_id,
+                                        contact_id=ghost.contact_id,
                                         contact_name=ghost.username,
                                         encrypted=self.encrypt_new_rooms),
             power_level_override=power_levels_override(bot=bot.mxid, ghost=ghost.mxid,

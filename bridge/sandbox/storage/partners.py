@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mautrix.util.async_db import Database
 
 from ...storage import acquire, transaction
-from ..ids import InternalId, VisibleId
+from ..ids import InternalId, UserVisibleId
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class SignedPrekey:
 @dataclass(frozen=True)
 class PartnerUser:
     internal_id: InternalId
-    visible_id: VisibleId
+    visible_id: UserVisibleId
     noise_key: bytes
     registration_id: int
     identity_key: bytes
@@ -33,7 +33,7 @@ class PartnerUser:
     def from_row(cls, row) -> PartnerUser:
         return cls(
             internal_id=InternalId(row["internal_id"]),
-            visible_id=VisibleId(row["visible_id"]),
+            visible_id=UserVisibleId(row["visible_id"]),
             noise_key=bytes(row["noise_key"]),
             registration_id=row["registration_id"],
             identity_key=bytes(row["identity_key"]),

@@ -29,6 +29,7 @@ from . import (
     v13_report_evidence,
     v14_matrix_devices,
     v15_user_column,
+    v16_contact_column,
 )
 
 # Index i upgrades from version i to i + 1. Append new steps here and to v00_latest_revision.
@@ -48,6 +49,7 @@ STEPS = [
     v13_report_evidence.upgrade,
     v14_matrix_devices.upgrade,
     v15_user_column.upgrade,
+    v16_contact_column.upgrade,
 ]
 LATEST_VERSION = len(STEPS)
 

@@ -150,7 +150,7 @@ async def create_latest(conn: Connection, scheme: Scheme) -> None:
     # --- portals and puppets (v04) ---
     await conn.execute(
         """CREATE TABLE puppet (
-            internal_id TEXT PRIMARY KEY,
+            contact_id  TEXT PRIMARY KEY,
             mxid        TEXT NOT NULL UNIQUE,
             username    TEXT NOT NULL,
             displayname TEXT,
