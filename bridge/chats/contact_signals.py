@@ -93,12 +93,12 @@ class ContactSignalsFlow:
     # --- gateway → Matrix --------------------------------------------------------------------
 
     async def receipt(self, client: PartnerClient, receipt: Receipt) -> None:
-        portal = await self.portals.get(client.mxid, receipt.sender)
+        portal = await self.portals.get(client.user_id, receipt.sender)
         if portal is not None:
             await portal.handle_contact_receipt(list(receipt.stanza_ids), read=receipt.read)
 
     async def chatstate(self, client: PartnerClient, chatstate: Chatstate) -> None:
-        portal = await self.portals.get(client.mxid, chatstate.sender)
+        portal = await self.portals.get(client.user_id, chatstate.sender)
         if portal is not None:
             timeout = TYPING_TIMEOUT_MS if chatstate.composing else 0
             await portal.ghost.intent.set_typing(portal.room_id, timeout=timeout)
@@ -109,13 +109,13 @@ class ContactSignalsFlow:
         if isinstance(notification, BlocklistChange):
             # The blocklist changed elsewhere (another session, the gateway): follow it.
             for entry in notification.entries:
-                portal = await self.portals.get(client.mxid, entry.address)
+                portal = await self.portals.get(client.user_id, entry.address)
                 if portal is not None and portal.blocked != entry.blocked:
                     await portal.set_blocked(entry.blocked)
                     await portal.send_notice(blocked_notice(portal.ghost.username,
                                                             entry.blocked))
             return
-        portal = await self.portals.get(client.mxid, notification.sender)
+        portal = await self.portals.get(client.user_id, notification.sender)
         if portal is None:
             return
         if isinstance(notification, IdentityChangeNotice):
@@ -124,14 +124,14 @@ class ContactSignalsFlow:
             await portal.set_read_only(opted_out_notice(portal.ghost.username))
 
     async def identity_changed(self, client: PartnerClient, event: IdentityChanged) -> None:
-        portal = await self.portals.get(client.mxid, event.contact)
+        portal = await self.portals.get(client.user_id, event.contact)
         name = portal.ghost.username if portal is not None else event.contact
         text = changed_key_notice(name, event.change, held=event.held,
                                   command_prefix=self.command_prefix)
         if portal is not None:
             await portal.send_notice(text)
         else:
-            await self.notices.notify(client.mxid, text)
+            await self.notices.notify(client.user_id, text)
 
     # --- Matrix → gateway --------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ class PartnerEvents:
             await self.signals.identity_changed(client, event)
         # opting out (leaving): the end of the connection is expected
         elif isinstance(event, ConnectionChanged) and not client.leaving:
-            self.connection_notices.connection_changed(client.mxid, event.state, event.error,
+            self.connection_notices.connection_changed(client.user_id, event.state, event.error,
                                                        at=event.at)
 
     async def _message_stored(self, client: PartnerClient, stored: MessageStored) -> None:
@@ -79,7 +79,7 @@ class PartnerEvents:
         with self.metrics.handling("gateway"):
             try:
                 # Kept first, so that a held message request can be reported too.
-                await self.evidence.record(client.mxid, message)
+                await self.evidence.record(client.user_id, message)
                 done = await self.to_matrix.deliver(client, message)
             except Exception:
                 client.log.exception("Delivering %s failed; it stays stored for the next start",

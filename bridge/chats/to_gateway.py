@@ -180,7 +180,7 @@ class ToGatewayFlow:
             await self._count("refused", None)
 
     async def _withdraw_media(self, client: UserClient, stanza_id: str) -> None:
-        withdrawn = await self.hosted_media.withdraw(client.mxid, stanza_id)
+        withdrawn = await self.hosted_media.withdraw(client.user_id, stanza_id)
         if withdrawn:
             log.info("Withdrew %d hosted blob(s) of failed message %s", withdrawn, stanza_id)
 

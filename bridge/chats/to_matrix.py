@@ -76,7 +76,7 @@ class ToMatrixFlow:
     async def deliver(self, client: UserClient, message: InboundMessage) -> bool:
         """Bridge one message; False when it is held as (part of) a message request."""
         sender = message.sender
-        if self.requests is not None and await self.portals.get(client.mxid, sender) is None:
+        if self.requests is not None and await self.portals.get(client.user_id, sender) is None:
             verdict = await self._request_verdict(client, message)
             if verdict is not None:
                 return verdict
@@ -84,9 +84,9 @@ class ToMatrixFlow:
         if username is None:
             # Handed on from storage (after a restart, or released from a hold): the gateway's
             # name for the sender is not stored with the message, so keep the one we know.
-            known = await self.portals.get(client.mxid, sender)
+            known = await self.portals.get(client.user_id, sender)
             username = known.ghost.username if known is not None else sender
-        portal = await self.portals.get_or_create(client.mxid, sender, username)
+        portal = await self.portals.get_or_create(client.user_id, sender, username)
         stanza_id = StanzaId(message.stanza_id)
         if await self.message_ids.message_by_stanza(portal.room_id, sender, stanza_id):
             return True  # bridged before a restart; only the delivered mark was missing
@@ -100,7 +100,7 @@ class ToMatrixFlow:
             await self.matrix_media.refresh_upload_limit()
             mapper = GatewayToMatrix(
                 matrix_media=self.matrix_media,
-                gateway_media=self.hosted_media.for_user(client.mxid),
+                gateway_media=self.hosted_media.for_user(client.user_id),
                 message_ids=self.message_ids,
                 resolve_mention=await self._mention_resolver(client, payload.content),
             )
@@ -138,13 +138,13 @@ class ToMatrixFlow:
     async def _request_verdict(self, client: UserClient, message: InboundMessage
                                ) -> bool | None:
         """None: bridge it. False: hold it (request pending). True: drop it (request blocked)."""
-        request = await self.requests.get(client.mxid, message.sender)
+        request = await self.requests.get(client.user_id, message.sender)
         if request is not None:
             return {RequestState.ACCEPTED: None, RequestState.PENDING: False,
                     RequestState.BLOCKED: True}[request.state]
         username = message.username or message.sender
-        if await self.requests.open(client.mxid, message.sender, username):
-            await self.notices.notify(client.mxid, request_notice(username, message.plaintext))
+        if await self.requests.open(client.user_id, message.sender, username):
+            await self.notices.notify(client.user_id, request_notice(username, message.plaintext))
         return False
 
     async def _record(self, portal: ChatRoom, action: SendEvent, event_id, sender: Address,
@@ -175,9 +175,9 @@ class ToMatrixFlow:
                        ) -> MatrixMention | None:
         if address == client.internal_id:
             # The contact wrote "@" + the id they know the Matrix user by: the user-visible id.
-            account = await PartnerAccounts(self.message_ids.db).get(client.mxid)
-            username = (account.user_visible_id if account else None) or client.mxid
-            return MatrixMention(user_id=client.mxid, displayname=client.mxid,
+            account = await PartnerAccounts(self.message_ids.db).get(client.user_id)
+            username = (account.user_visible_id if account else None) or client.user_id
+            return MatrixMention(user_id=client.user_id, displayname=client.user_id,
                                  username=username)
         puppet = await self.puppets.get(address)
         if puppet is None:

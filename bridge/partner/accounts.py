@@ -68,9 +68,9 @@ class PartnerAccounts:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get(self, mxid: UserID, conn=None) -> PartnerAccount | None:
+    async def get(self, user_id: UserID, conn=None) -> PartnerAccount | None:
         return _from_row(await (conn or self.db).fetchrow(
-            f"SELECT {_COLUMNS} FROM partner_account WHERE user_id=$1", mxid))
+            f"SELECT {_COLUMNS} FROM partner_account WHERE user_id=$1", user_id))
 
     async def by_user_visible_id(self, user_visible_id: str) -> PartnerAccount | None:
         return _from_row(await self.db.fetchrow(
@@ -85,14 +85,14 @@ class PartnerAccounts:
         rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM partner_account ORDER BY user_id")
         return [_account(row) for row in rows]
 
-    async def record_disclosure(self, mxid: UserID) -> None:
+    async def record_disclosure(self, user_id: UserID) -> None:
         await self.db.execute(
             "INSERT INTO partner_account (user_id, state, disclosure_shown_at)"
             " VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET"
             " disclosure_shown_at=excluded.disclosure_shown_at, "
             "state=CASE WHEN partner_account.state=$4 THEN partner_account.state "
             "ELSE excluded.state END",
-            mxid, AccountState.DISCLOSED.value, _now(), AccountState.ACTIVE.value,
+            user_id, AccountState.DISCLOSED.value, _now(), AccountState.ACTIVE.value,
         )
 
     async def user_visible_id_taken(self, user_visible_id: str, by_other_than: UserID) -> bool:
@@ -100,25 +100,25 @@ class PartnerAccounts:
             "SELECT user_id FROM partner_account WHERE user_visible_id=$1", user_visible_id)
         return owner is not None and owner != by_other_than
 
-    async def activate(self, conn, mxid: UserID, *, user_visible_id: str, internal_id: str,
+    async def activate(self, conn, user_id: UserID, *, user_visible_id: str, internal_id: str,
                        sealed_noise_key: bytes) -> None:
         await conn.execute(
             "UPDATE partner_account SET state=$2, user_visible_id=$3, internal_id=$4, "
             "sealed_noise_key=$5, opted_in_at=$6, opted_out_at=NULL, last_error=NULL "
             "WHERE user_id=$1",
-            mxid, AccountState.ACTIVE.value, user_visible_id, internal_id, sealed_noise_key,
+            user_id, AccountState.ACTIVE.value, user_visible_id, internal_id, sealed_noise_key,
             _now(),
         )
 
-    async def deactivate(self, conn, mxid: UserID, state: AccountState,
+    async def deactivate(self, conn, user_id: UserID, state: AccountState,
                          error: str | None = None) -> None:
         """Opted out or un-enlisted: the keys are gone, the identifiers are released."""
         await conn.execute(
             "UPDATE partner_account SET state=$2, internal_id=NULL, user_visible_id=NULL, "
             "sealed_noise_key=NULL, opted_out_at=$3, last_error=$4 WHERE user_id=$1",
-            mxid, state.value, _now(), error,
+            user_id, state.value, _now(), error,
         )
 
-    async def set_error(self, mxid: UserID, error: str | None) -> None:
+    async def set_error(self, user_id: UserID, error: str | None) -> None:
         await self.db.execute("UPDATE partner_account SET last_error=$2 WHERE user_id=$1",
-                              mxid, error)
+                              user_id, error)

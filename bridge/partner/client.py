@@ -74,13 +74,13 @@ class _OutboxView:
 
 
 class PartnerClient:
-    def __init__(self, *, mxid: UserID, internal_id: InternalId, db: Database, party: SignalParty,
-                 inbox: Inbox, outbox: Outbox, holds: IdentityHolds,
+    def __init__(self, *, user_id: UserID, internal_id: InternalId, db: Database,
+                 party: SignalParty, inbox: Inbox, outbox: Outbox, holds: IdentityHolds,
                  make_connection: Callable[[Handlers, _OutboxView], GatewayConnection],
                  events: UserEventQueues,
                  on_connection_stopped: Callable[[PartnerClient, ErrorInfo], Awaitable[None]],
                  observe: Observer) -> None:
-        self.mxid = mxid
+        self.user_id = user_id
         self.db = db
         self.internal_id = internal_id
         self.party = party
@@ -130,7 +130,7 @@ class PartnerClient:
             await asyncio.gather(self._queued_sender, return_exceptions=True)
         await self.connection.close()
         # The hand-on in progress finishes; the rest stays stored for the next start.
-        await self._events.close(self.mxid)
+        await self._events.close(self.user_id)
 
     async def resume(self) -> None:
         """Hand on what an earlier run stored but did not, and send what it stored but did not

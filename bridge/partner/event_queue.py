@@ -61,10 +61,10 @@ class UserEventQueues:
     # --- publishing ----------------------------------------------------------------------------
 
     def post(self, client: PartnerClient, event: ClientEvent) -> None:
-        self._put(client.mxid, self._client_work(client, event), None)
+        self._put(client.user_id, self._client_work(client, event), None)
 
     async def publish(self, client: PartnerClient, event: ClientEvent) -> None:
-        await self._publish(client.mxid, self._client_work(client, event))
+        await self._publish(client.user_id, self._client_work(client, event))
 
     async def publish_account(self, event: AccountChanged) -> None:
         async def work() -> None:

@@ -150,18 +150,18 @@ class PartnerService:
 
     # --- opt-in and opt-out ------------------------------------------------------------------
 
-    def user_visible_id_for(self, mxid: UserID) -> str:
-        localpart, domain = mxid[1:].split(":", 1)
+    def user_visible_id_for(self, user_id: UserID) -> str:
+        localpart, domain = user_id[1:].split(":", 1)
         return self.user_visible_id_template.format(localpart=localpart, domain=domain)
 
-    async def opt_in(self, mxid: UserID, username: str | None = None) -> PartnerAccount:
-        account = await self.accounts.get(mxid)
+    async def opt_in(self, user_id: UserID, username: str | None = None) -> PartnerAccount:
+        account = await self.accounts.get(user_id)
         if account is not None and account.is_active:
             return account
         if username and not self.allow_custom_username:
             raise OptInError("Choosing your own username is not enabled on this bridge.")
-        user_visible_id = username or self.user_visible_id_for(mxid)
-        if await self.accounts.user_visible_id_taken(user_visible_id, mxid):
+        user_visible_id = username or self.user_visible_id_for(user_id)
+        if await self.accounts.user_visible_id_taken(user_visible_id, user_id):
             raise OptInError(f"The username {user_visible_id!r} is already taken.")
 
         try:
@@ -169,12 +169,12 @@ class PartnerService:
         except GatewayUnreachable as e:
             raise OptInError(f"Opting in failed: the gateway could not be reached ({e}). "
                              "Try again later.") from e
-        party = SignalParty(self.store.for_user(UserId(mxid)))
+        party = SignalParty(self.store.for_user(UserId(user_id)))
         noise_private = generate_static_private()
         async with acquire(self.db) as conn, transaction(conn):
             await party.ensure_identity(conn)
             bundle = await party.bundle(conn)
-            boundary = await self.scopes.of(UserId(mxid)).boundary(conn)
+            boundary = await self.scopes.of(UserId(user_id)).boundary(conn)
             sealed_noise = boundary.seal(Purpose.NOISE_STATIC, "static", noise_private)
         keys = EnlistmentKeys(
             noise_static_public=static_public_from_private(noise_private),
@@ -186,20 +186,20 @@ class PartnerService:
             internal_id = await enlist(self.http, self.gateway_base, keys,
                                        self.tokens.token_for(UserVisibleId(user_visible_id)))
         except EnlistmentError as e:
-            await self.accounts.set_error(mxid, f"enlistment refused: {e.reason}")
+            await self.accounts.set_error(user_id, f"enlistment refused: {e.reason}")
             raise OptInError(_explain_enlistment(e)) from e
         async with acquire(self.db) as conn, transaction(conn):
-            await self.accounts.activate(conn, mxid, user_visible_id=user_visible_id,
+            await self.accounts.activate(conn, user_id, user_visible_id=user_visible_id,
                                          internal_id=internal_id, sealed_noise_key=sealed_noise)
-        account = await self.accounts.get(mxid)
+        account = await self.accounts.get(user_id)
         client = await self._client_for(account)
         await client.prekeys.publish()
-        log.info("%s opted in as %s (%s)", mxid, user_visible_id, internal_id)
-        await self.events.publish_account(AccountChanged(mxid, AccountChange.OPTED_IN))
+        log.info("%s opted in as %s (%s)", user_id, user_visible_id, internal_id)
+        await self.events.publish_account(AccountChanged(user_id, AccountChange.OPTED_IN))
         return account
 
-    async def opt_out(self, mxid: UserID) -> None:
-        account = await self.accounts.get(mxid)
+    async def opt_out(self, user_id: UserID) -> None:
+        account = await self.accounts.get(user_id)
         if account is None or not account.is_active:
             raise OptInError("You are not opted in to third-party chats.")
         client = await self._client_for(account)
@@ -209,19 +209,19 @@ class PartnerService:
             await client.requests.delete_account()
         except (GatewayError, ConnectionUnavailable) as e:
             client.leaving = False
-            log.warning("The gateway did not delete %s: %s", mxid, e)
+            log.warning("The gateway did not delete %s: %s", user_id, e)
             raise OptInError(
                 f"The gateway did not confirm the deletion ({e}); try again later.") from e
         await client.close()
-        self.clients.pop(mxid, None)
-        await self.wipe(mxid, AccountState.OPTED_OUT)
-        log.info("%s opted out; keys and sessions wiped", mxid)
-        await self.events.publish_account(AccountChanged(mxid, AccountChange.OPTED_OUT))
+        self.clients.pop(user_id, None)
+        await self.wipe(user_id, AccountState.OPTED_OUT)
+        log.info("%s opted out; keys and sessions wiped", user_id)
+        await self.events.publish_account(AccountChanged(user_id, AccountChange.OPTED_OUT))
 
-    async def wipe(self, mxid: UserID, state: AccountState, error: str | None = None) -> None:
+    async def wipe(self, user_id: UserID, state: AccountState, error: str | None = None) -> None:
         async with acquire(self.db) as conn, transaction(conn):
-            await self.user_data.forget(conn, UserId(mxid))
-            await self.accounts.deactivate(conn, mxid, state, error)
+            await self.user_data.forget(conn, UserId(user_id))
+            await self.accounts.deactivate(conn, user_id, state, error)
 
     async def on_push(self, user_visible_id: UserVisibleId) -> None:
         if not self._started:
@@ -239,20 +239,20 @@ class PartnerService:
             return
         explanation, state = explain_stop(error)
         if state is not None:
-            await self.wipe(client.mxid, state, error=explanation)
-            self.clients.pop(client.mxid, None)
+            await self.wipe(client.user_id, state, error=explanation)
+            self.clients.pop(client.user_id, None)
         else:
-            await self.accounts.set_error(client.mxid, explanation)
+            await self.accounts.set_error(client.user_id, explanation)
         removed = state is not None
         if removed:
             await self.events.publish_account(AccountChanged(
-                client.mxid, AccountChange.UNENLISTED, explanation))
+                client.user_id, AccountChange.UNENLISTED, explanation))
         await self.events.publish_account(AccountChanged(
-            client.mxid, AccountChange.CONNECTION_STOPPED, explanation,
+            client.user_id, AccountChange.CONNECTION_STOPPED, explanation,
             error=stop_error_code(error, removed=removed), removed=removed))
 
-    def client(self, mxid: UserID) -> PartnerClient | None:
-        return self.clients.get(mxid)
+    def client(self, user_id: UserID) -> PartnerClient | None:
+        return self.clients.get(user_id)
 
     # --- what the metrics show ---------------------------------------------------------------
 
@@ -307,7 +307,7 @@ class PartnerService:
             )
 
         client = PartnerClient(
-            mxid=account.user_id, internal_id=login, db=self.db,
+            user_id=account.user_id, internal_id=login, db=self.db,
             party=party, inbox=Inbox(self.db, scope, party),
             outbox=Outbox(self.db, scope, party), make_connection=make_connection,
             events=self.events, holds=IdentityHolds(self.db, scope),

@@ -305,7 +305,7 @@ class RecordingClient:
     for a key confirmation) or an exception to raise (``BundleUnavailable``); ``on_receipt``
     sees each receipt as it is sent (to check what was done by then)."""
 
-    mxid: UserID = USER
+    user_id: UserID = USER
     internal_id: InternalId = USER_ID
     outbox: RecordingOutbox = field(default_factory=RecordingOutbox)
     answer: bool | Exception = True

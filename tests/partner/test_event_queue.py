@@ -27,8 +27,8 @@ ALICE, BOB = UserID("@alice:example.org"), UserID("@bob:example.org")
 class Client:
     """What the queues need of a partner client: whose it is."""
 
-    def __init__(self, mxid: UserID) -> None:
-        self.mxid = mxid
+    def __init__(self, user_id: UserID) -> None:
+        self.user_id = user_id
 
 
 class Recorder:
@@ -44,7 +44,7 @@ class Recorder:
                 await gate.wait()
             if event.stanza_id in self.fail_on:
                 raise RuntimeError(f"cannot hand on {event.stanza_id}")
-        self.seen.append((client.mxid, event))
+        self.seen.append((client.user_id, event))
 
     async def account_event(self, event: AccountChanged) -> None:
         self.seen.append((event.user, event))
