@@ -192,6 +192,8 @@ class PartnerService:
             await self.accounts.activate(conn, user_id, user_visible_id=user_visible_id,
                                          internal_id=internal_id, sealed_noise_key=sealed_noise)
         account = await self.accounts.get(user_id)
+        if account is None:  # written just above; only a lost database row gets here
+            raise OptInError("Opting in was interrupted; please try again.")
         client = await self._client_for(account)
         await client.prekeys.publish()
         log.info("%s opted in as %s (%s)", user_id, user_visible_id, internal_id)

@@ -131,7 +131,10 @@ class Portals:
                 # Another process won the race for this pair: keep its room, drop ours.
                 self.log.warning("A portal for this pair appeared meanwhile; leaving %s", room_id)
                 await self._abandon(room_id, ghost)
-                return await self.get(user_id, contact_id)
+                winner = await self.get(user_id, contact_id)
+                if winner is None:
+                    raise RuntimeError(f"the portal of {user_id} and {contact_id} vanished")
+                return winner
             portal = self._remember(Portal(self, record, ghost))
             portal.log.info("Created portal for %s with %s", user_id, ghost.mxid)
             if self.spaces is not None:
